@@ -1,0 +1,1 @@
+"""lakehouse: a medallion data lake of Dagster assets writing hive-partitioned Parquet."""

@@ -1,0 +1,60 @@
+"""The shared partitions definition and the partition mappings between layers.
+
+Late data is bounded: an event or an order update arrives at most `LATE_ARRIVAL_DAYS` days after
+its event time. A silver partition for day D therefore reads the bronze (arrival-date) partitions
+D .. D+LATE_ARRIVAL_DAYS, and the same window is declared to Dagster as a partition mapping, so a
+late bronze partition marks exactly the older silver partitions it feeds as stale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from lakehouse import settings
+
+LATE_ARRIVAL_DAYS = 3
+#: Sessions may cross midnight; a session day reads its neighbours to see whole sessions.
+SESSION_NEIGHBOUR_DAYS = 1
+
+# The partition set is part of the code location's identity: it is read when the code loads.
+DAILY = dg.DailyPartitionsDefinition(start_date=settings.start_date().isoformat())
+
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+LATE_ARRIVAL_MAPPING = dg.TimeWindowPartitionMapping(
+    start_offset=0, end_offset=LATE_ARRIVAL_DAYS, allow_nonexistent_upstream_partitions=True
+)
+SESSION_MAPPING = dg.TimeWindowPartitionMapping(
+    start_offset=-SESSION_NEIGHBOUR_DAYS,
+    end_offset=SESSION_NEIGHBOUR_DAYS,
+    allow_nonexistent_upstream_partitions=True,
+)
+
+
+def day(key: str) -> dt.date:
+    return dt.date.fromisoformat(key)
+
+
+def window_keys(key: str, start_offset: int, end_offset: int) -> list[str]:
+    """The daily keys from key+start_offset to key+end_offset, as the mappings above declare."""
+    first = day(key)
+    return [
+        (first + dt.timedelta(days=offset)).isoformat()
+        for offset in range(start_offset, end_offset + 1)
+    ]
+
+
+def late_arrival_keys(event_day: str) -> list[str]:
+    """Arrival days whose files may hold events of `event_day`."""
+    return window_keys(event_day, 0, LATE_ARRIVAL_DAYS)
+
+
+def session_keys(session_day: str) -> list[str]:
+    return window_keys(session_day, -SESSION_NEIGHBOUR_DAYS, SESSION_NEIGHBOUR_DAYS)
+
+
+def day_range(first: str, last: str) -> list[str]:
+    start, end = day(first), day(last)
+    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]

@@ -1,0 +1,15 @@
+"""The storage layer: paths, the file-system seam, atomic publish and lazy scans."""
+
+from lakehouse.storage.filesystem import LakeFileSystem
+from lakehouse.storage.paths import InvalidPartitionKey
+from lakehouse.storage.spec import TableSpec
+from lakehouse.storage.store import LakeStore, PublishedPartition, SchemaMismatch
+
+__all__ = [
+    "InvalidPartitionKey",
+    "LakeFileSystem",
+    "LakeStore",
+    "PublishedPartition",
+    "SchemaMismatch",
+    "TableSpec",
+]

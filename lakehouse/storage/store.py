@@ -1,0 +1,288 @@
+"""The lake store: the only code that writes or reads lake tables.
+
+Two verbs serve the whole graph: `publish(spec, key, frame)` replaces one partition atomically and
+`scan(spec, keys)` returns a lazy, partition-pruned Polars frame. A publish writes Parquet files
+into a staging folder on the same file system, checks their footers against the rows written, then
+swaps the folder in (see `atomic.py`), so readers never see a partial partition.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lakehouse.storage.filesystem import LakeFileSystem
+from lakehouse.storage.paths import (
+    InvalidPartitionKey,
+    parse_partition_folder,
+    partition_folder,
+    validate_day_key,
+)
+from lakehouse.storage.spec import TableSpec
+
+STAGING_DIR = "_staging"
+PARQUET_SUFFIX = ".parquet"
+#: Rows per row group: large enough for scan throughput, small enough for min/max pruning.
+ROW_GROUP_ROWS = 122_880
+#: A partition larger than this is split into several files.
+MAX_FILE_ROWS = 8 * ROW_GROUP_ROWS
+#: A staging folder left by a live process is only taken for abandoned after this long.
+STALE_STAGING_SECONDS = 24 * 3600
+
+
+class SchemaMismatch(ValueError):
+    """A frame whose columns do not match the table's contract."""
+
+
+class PublishVerificationError(RuntimeError):
+    """Staged files that do not read back as written; nothing was published."""
+
+
+@dataclass(frozen=True)
+class PublishedPartition:
+    table: str
+    partition_key: str | None
+    path: str
+    rows: int
+    files: int
+    bytes: int
+
+
+class LakeStore:
+    def __init__(self, fs: LakeFileSystem, *, max_file_rows: int = MAX_FILE_ROWS) -> None:
+        self.fs = fs
+        self.max_file_rows = max_file_rows
+
+    @classmethod
+    def local(cls, lake_root: str | os.PathLike[str]) -> LakeStore:
+        return cls(LakeFileSystem.local(os.fspath(lake_root)))
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def table_dir(self, spec: TableSpec) -> str:
+        return self.fs.path(*spec.path)
+
+    def partition_dir(self, spec: TableSpec, key: str | None) -> str:
+        """The folder holding one partition's files (the table folder when unpartitioned)."""
+        if spec.partition_column is None:
+            if key is not None:
+                raise InvalidPartitionKey(
+                    f"{spec.qualified_name} is not partitioned; got key {key!r}"
+                )
+            return self.table_dir(spec)
+        return posixpath.join(self.table_dir(spec), partition_folder(spec.partition_column, key))
+
+    def _staging_root(self, spec: TableSpec) -> str:
+        return self.fs.path(STAGING_DIR, *spec.path)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def partition_keys(self, spec: TableSpec) -> list[str]:
+        """Published partition keys, sorted."""
+        if spec.partition_column is None:
+            return []
+        keys = (
+            parse_partition_folder(spec.partition_column, posixpath.basename(folder))
+            for folder in self.fs.subdirs(self.table_dir(spec))
+        )
+        return sorted(key for key in keys if key is not None)
+
+    def files(self, spec: TableSpec, keys: Iterable[str] | None = None) -> list[str]:
+        """Parquet files of the given partitions (all when None); missing partitions are skipped."""
+        if spec.partition_column is None:
+            folders = [self.table_dir(spec)]
+        else:
+            wanted = self.partition_keys(spec) if keys is None else sorted(set(keys))
+            folders = [self.partition_dir(spec, key) for key in wanted]
+        return [
+            entry.path
+            for folder in folders
+            for entry in self.fs.list_files(folder, PARQUET_SUFFIX)
+        ]
+
+    def scan(self, spec: TableSpec, keys: Iterable[str] | None = None) -> pl.LazyFrame:
+        """A lazy frame over the given partitions; only their files are ever opened."""
+        files = self.files(spec, keys)
+        if not files:
+            return pl.LazyFrame(schema=spec.read_schema)
+        hive = spec.partition_column is not None
+        return pl.scan_parquet(
+            files,
+            hive_partitioning=hive,
+            hive_schema={spec.partition_column: pl.Date()} if hive else None,
+            schema=spec.polars_schema,
+            missing_columns="insert",
+            extra_columns="ignore",
+        ).select(list(spec.read_schema))
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def publish(
+        self, spec: TableSpec, key: str | None, data: pl.DataFrame | pl.LazyFrame
+    ) -> PublishedPartition:
+        """Replace exactly one partition (or the whole unpartitioned table) with `data`."""
+        target = self.partition_dir(spec, key)
+        frame = _conform(spec, key, data)
+        self.remove_abandoned_staging(spec)
+        staging_root = self._staging_root(spec)
+        self.fs.makedirs(staging_root)
+        label = posixpath.basename(target) if key is not None else "_table"
+        staging = posixpath.join(staging_root, f"{label}.{os.getpid()}.{uuid.uuid4().hex}")
+        self.fs.makedirs(staging)
+        try:
+            rows, files = self._write_files(spec, staging, frame)
+            size = self._verify(spec, files, rows)
+            self.fs.publish_dir(staging, target, old_holder=f"{staging}.old")
+        except BaseException:
+            self.fs.delete_dir(staging)
+            raise
+        self.fs.delete_dir(f"{staging}.old")
+        return PublishedPartition(spec.qualified_name, key, target, rows, len(files), size)
+
+    def _write_files(
+        self, spec: TableSpec, staging: str, frame: pl.LazyFrame
+    ) -> tuple[int, list[str]]:
+        arrow_schema = _arrow_schema(spec)
+        files: list[str] = []
+        writer: pq.ParquetWriter | None = None
+        rows_total = rows_in_file = 0
+
+        def open_writer() -> pq.ParquetWriter:
+            path = posixpath.join(staging, f"part-{uuid.uuid4().hex}{PARQUET_SUFFIX}")
+            files.append(path)
+            return pq.ParquetWriter(
+                path,
+                arrow_schema,
+                filesystem=self.fs.filesystem,
+                compression="zstd",
+                write_statistics=True,
+            )
+
+        try:
+            for batch in frame.collect_batches(chunk_size=ROW_GROUP_ROWS, engine="streaming"):
+                if batch.height == 0:
+                    continue
+                if writer is None or rows_in_file >= self.max_file_rows:
+                    if writer is not None:
+                        writer.close()
+                    writer = open_writer()
+                    rows_in_file = 0
+                table = batch.to_arrow().cast(arrow_schema)
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                rows_in_file += table.num_rows
+                rows_total += table.num_rows
+            if writer is None:
+                # An empty partition is still a partition: one file with the schema, no rows.
+                writer = open_writer()
+        finally:
+            if writer is not None:
+                writer.close()
+        return rows_total, files
+
+    def _verify(self, spec: TableSpec, files: Sequence[str], expected_rows: int) -> int:
+        """Read every staged footer back; the rows must add up. Returns the bytes written."""
+        rows = size = 0
+        expected_columns = list(spec.schema)
+        for path in files:
+            with self.fs.open_input(path) as handle:
+                size += handle.size()
+                metadata = pq.read_metadata(handle)
+            rows += metadata.num_rows
+            columns = metadata.schema.to_arrow_schema().names
+            if columns != expected_columns:
+                raise PublishVerificationError(
+                    f"{spec.qualified_name}: staged file {path} has columns {columns}, "
+                    f"expected {expected_columns}"
+                )
+        if rows != expected_rows:
+            raise PublishVerificationError(
+                f"{spec.qualified_name}: staged files hold {rows} rows, {expected_rows} were written"
+            )
+        return size
+
+    def remove_abandoned_staging(self, spec: TableSpec) -> list[str]:
+        """Delete staging folders of this table left by writers that died."""
+        removed = []
+        for folder in self.fs.subdirs(self._staging_root(spec)):
+            if _is_abandoned(posixpath.basename(folder), self.fs.list_dir(folder)):
+                self.fs.delete_dir(folder)
+                removed.append(folder)
+        return removed
+
+
+def _is_abandoned(folder_name: str, entries: Sequence) -> bool:
+    parts = folder_name.split(".")
+    try:
+        pid = int(parts[1])
+    except (IndexError, ValueError):
+        return True
+    if not _process_alive(pid):
+        return True
+    newest = max((entry.mtime_ns for entry in entries), default=0) / 1e9
+    return newest > 0 and time.time() - newest > STALE_STAGING_SECONDS
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _arrow_schema(spec: TableSpec) -> pa.Schema:
+    return pl.DataFrame(schema=spec.polars_schema).to_arrow().schema
+
+
+def _conform(spec: TableSpec, key: str | None, data: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """Check the frame against the contract and order its columns; never silently drop data."""
+    frame = data.lazy()
+    columns = frame.collect_schema()
+    if spec.partition_column is not None:
+        validate_day_key(key)
+    expected = set(spec.schema)
+    present = set(columns)
+    partition_column = spec.partition_column
+    if partition_column is not None and partition_column in present:
+        # The folder carries the value; refuse rows that belong to another partition.
+        frame = frame.with_columns(pl.col(partition_column).cast(pl.Date()))
+        frame = _assert_single_partition(frame, partition_column, key, spec)
+        present.discard(partition_column)
+    missing = sorted(expected - present)
+    extra = sorted(present - expected)
+    if missing or extra:
+        raise SchemaMismatch(
+            f"{spec.qualified_name}: frame does not match the table schema "
+            f"(missing columns: {missing or 'none'}; unexpected columns: {extra or 'none'})"
+        )
+    return frame.select(
+        [pl.col(name).cast(dtype, strict=True) for name, dtype in spec.schema.items()]
+    )
+
+
+def _assert_single_partition(
+    frame: pl.LazyFrame, column: str, key: str | None, spec: TableSpec
+) -> pl.LazyFrame:
+    expected = pl.lit(key).str.to_date()
+    stray = frame.filter(pl.col(column).is_null() | (pl.col(column) != expected)).select(
+        pl.len()
+    )
+    count = stray.collect().item()
+    if count:
+        raise InvalidPartitionKey(
+            f"{spec.qualified_name}: {count} rows have {column} other than {key} "
+            "(NULL partition values are never written)"
+        )
+    return frame
