@@ -1,0 +1,146 @@
+"""The landing contract: which files each source drops, in which format, with which fields.
+
+`landing/<source>/<YYYY-MM-DD>/<file>`: the date folder is the arrival date and the bronze
+partition key. Values allowed by the business rules (event types, statuses, currencies) live here
+too, so the generator, the transforms and the quality rules share one definition.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+import polars as pl
+
+EVENT_TYPES = ("page_view", "search", "add_to_cart", "purchase", "login", "logout", "error")
+DEVICES = ("ios", "android", "web")
+ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled", "refunded")
+#: Statuses whose orders count as revenue.
+REVENUE_STATUSES = ("paid", "shipped")
+CDC_OPS = ("c", "u", "d")
+SEGMENTS = ("consumer", "smb", "enterprise")
+
+# Field kinds and how each is typed in bronze.
+STRING, INTEGER, DECIMAL, TIMESTAMP, BOOLEAN, JSON = (
+    "string",
+    "integer",
+    "decimal",
+    "timestamp",
+    "boolean",
+    "json",
+)
+DUCKDB_TYPES = {
+    STRING: "VARCHAR",
+    INTEGER: "BIGINT",
+    DECIMAL: "DOUBLE",
+    TIMESTAMP: "TIMESTAMPTZ",
+    BOOLEAN: "BOOLEAN",
+    JSON: "JSON",
+}
+POLARS_TYPES: dict[str, pl.DataType] = {
+    STRING: pl.String(),
+    INTEGER: pl.Int64(),
+    DECIMAL: pl.Float64(),
+    TIMESTAMP: pl.Datetime("us", "UTC"),
+    BOOLEAN: pl.Boolean(),
+    JSON: pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class SourceContract:
+    """One landing source: `landing/<name>/<arrival date>/<file matching a pattern>`."""
+
+    name: str
+    format: str  # "jsonl" or "csv"
+    patterns: tuple[str, ...]
+    fields: tuple[Field, ...]
+    bronze_table: str
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(field.name for field in self.fields)
+
+    def matches(self, file_name: str) -> bool:
+        return any(fnmatch.fnmatchcase(file_name, pattern) for pattern in self.patterns)
+
+    @property
+    def bronze_schema(self) -> dict[str, pl.DataType]:
+        return {field.name: POLARS_TYPES[field.kind] for field in self.fields}
+
+
+APP_EVENTS = SourceContract(
+    name="app_events",
+    format="jsonl",
+    patterns=("events-*.jsonl.gz", "events-*.jsonl"),
+    fields=(
+        Field("event_id", STRING),
+        Field("user_id", STRING),
+        Field("event_type", STRING),
+        Field("event_ts", TIMESTAMP),
+        Field("device", STRING),
+        Field("app_version", STRING),
+        Field("latency_ms", INTEGER),
+        Field("properties", JSON),
+    ),
+    bronze_table="app_events",
+)
+
+ORDERS = SourceContract(
+    name="orders",
+    format="csv",
+    patterns=("orders-*.csv",),
+    fields=(
+        Field("order_id", STRING),
+        Field("customer_id", STRING),
+        Field("product_id", STRING),
+        Field("quantity", INTEGER),
+        Field("unit_price", DECIMAL),
+        Field("currency", STRING),
+        Field("status", STRING),
+        Field("order_ts", TIMESTAMP),
+        Field("updated_at", TIMESTAMP),
+    ),
+    bronze_table="orders",
+)
+
+CUSTOMERS = SourceContract(
+    name="customers",
+    format="jsonl",
+    patterns=("cdc-*.jsonl", "cdc-*.jsonl.gz"),
+    fields=(
+        Field("op", STRING),
+        Field("customer_id", STRING),
+        Field("email", STRING),
+        Field("name", STRING),
+        Field("country", STRING),
+        Field("segment", STRING),
+        Field("updated_at", TIMESTAMP),
+    ),
+    bronze_table="customers_cdc",
+)
+
+PRODUCTS = SourceContract(
+    name="products",
+    format="csv",
+    patterns=("products.csv",),
+    fields=(
+        Field("product_id", STRING),
+        Field("name", STRING),
+        Field("category", STRING),
+        Field("list_price", DECIMAL),
+        Field("currency", STRING),
+        Field("active", BOOLEAN),
+    ),
+    bronze_table="products",
+)
+
+SOURCES: dict[str, SourceContract] = {
+    source.name: source for source in (APP_EVENTS, ORDERS, CUSTOMERS, PRODUCTS)
+}
