@@ -126,11 +126,24 @@ class LakeStore:
     # -- writes --------------------------------------------------------------------------------
 
     def publish(
-        self, spec: TableSpec, key: str | None, data: pl.DataFrame | pl.LazyFrame
+        self,
+        spec: TableSpec,
+        key: str | None,
+        data: pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame],
     ) -> PublishedPartition:
-        """Replace exactly one partition (or the whole unpartitioned table) with `data`."""
+        """Replace exactly one partition (or the whole unpartitioned table) with `data`.
+
+        `data` may be a stream of frames (one per landing file, say): they are written as they
+        come, so memory holds one frame at a time.
+        """
         target = self.partition_dir(spec, key)
-        frame = _conform(spec, key, data)
+        if isinstance(data, (pl.DataFrame, pl.LazyFrame)):
+            frame = _conform(spec, key, data)
+            batches = frame.collect_batches(chunk_size=ROW_GROUP_ROWS, engine="streaming")
+        else:
+            if spec.partition_column is not None:
+                validate_day_key(key)
+            batches = (_conform(spec, key, part).collect() for part in data)
         self.remove_abandoned_staging(spec)
         staging_root = self._staging_root(spec)
         self.fs.makedirs(staging_root)
@@ -138,7 +151,7 @@ class LakeStore:
         staging = posixpath.join(staging_root, f"{label}.{os.getpid()}.{uuid.uuid4().hex}")
         self.fs.makedirs(staging)
         try:
-            rows, files = self._write_files(spec, staging, frame)
+            rows, files = self._write_files(spec, staging, batches)
             size = self._verify(spec, files, rows)
             self.fs.publish_dir(staging, target, old_holder=f"{staging}.old")
         except BaseException:
@@ -148,7 +161,7 @@ class LakeStore:
         return PublishedPartition(spec.qualified_name, key, target, rows, len(files), size)
 
     def _write_files(
-        self, spec: TableSpec, staging: str, frame: pl.LazyFrame
+        self, spec: TableSpec, staging: str, batches: Iterable[pl.DataFrame]
     ) -> tuple[int, list[str]]:
         arrow_schema = _arrow_schema(spec)
         files: list[str] = []
@@ -167,7 +180,7 @@ class LakeStore:
             )
 
         try:
-            for batch in frame.collect_batches(chunk_size=ROW_GROUP_ROWS, engine="streaming"):
+            for batch in batches:
                 if batch.height == 0:
                     continue
                 if writer is None or rows_in_file >= self.max_file_rows:

@@ -1,0 +1,16 @@
+"""The code location: every asset and resource, assembled in one place."""
+
+import dagster as dg
+
+from lakehouse.defs.bronze import BRONZE_ASSETS
+from lakehouse.defs.gold import GOLD_ASSETS
+from lakehouse.defs.resources import build_resources
+from lakehouse.defs.silver import SILVER_ASSETS
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[*BRONZE_ASSETS, *SILVER_ASSETS, *GOLD_ASSETS],
+        resources=build_resources(),
+    )

@@ -1,0 +1,1 @@
+"""Dagster wrappers, by layer: thin assets that read inputs, call transforms, publish."""

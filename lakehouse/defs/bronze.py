@@ -1,0 +1,64 @@
+"""Bronze assets: one per landing source, partitioned by arrival date."""
+
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from lakehouse import tables
+from lakehouse.defs.publishing import asset_attributes, partition_keys, published_metadata, utc_now
+from lakehouse.defs.resources import LakeResource
+from lakehouse.landing.contract import SOURCES, SourceContract
+from lakehouse.landing.ingest import ingest_day
+from lakehouse.storage import TableSpec
+
+
+def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefinition:
+    quarantine = tables.BRONZE_QUARANTINE[spec.name]
+
+    @dg.asset(**asset_attributes(spec, kinds={"duckdb"}))
+    def _bronze(
+        context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
+        store, landing, now = lake.store(), lake.landing(), utc_now()
+        results = []
+        with duckdb.get_connection() as con:
+            con.execute("SET TimeZone = 'UTC'")  # timestamps leave DuckDB as UTC
+            for day in partition_keys(context):
+                result = ingest_day(
+                    landing=landing, store=store, contract=contract, table=spec,
+                    quarantine=quarantine, day=day, con=con, now=now,
+                )
+                context.log.info(
+                    f"{spec.qualified_name} {day}: {len(result.files)} files, "
+                    f"{result.published.rows} rows, {result.quarantined.rows} quarantined"
+                )
+                for name in result.ignored_files:
+                    context.log.warning(f"{name} does not match {contract.patterns}; not read")
+                for name, columns in result.unexpected_columns.items():
+                    context.log.warning(f"{name} has unexpected columns {columns}: kept in _extra")
+                results.append(result)
+        return dg.MaterializeResult(
+            metadata=published_metadata(
+                spec,
+                [result.published for result in results],
+                {
+                    "landing_files": sum(len(result.files) for result in results),
+                    "quarantined_rows": sum(result.quarantined.rows for result in results),
+                    "blank_lines": sum(result.blank_lines for result in results),
+                    "ignored_files": sum(len(result.ignored_files) for result in results),
+                    "files_with_unexpected_columns": sum(
+                        len(result.unexpected_columns) for result in results
+                    ),
+                },
+            )
+        )
+
+    return _bronze
+
+
+BRONZE_ASSETS = [
+    bronze_asset(SOURCES["app_events"], tables.BRONZE_APP_EVENTS),
+    bronze_asset(SOURCES["orders"], tables.BRONZE_ORDERS),
+    bronze_asset(SOURCES["customers"], tables.BRONZE_CUSTOMERS_CDC),
+    bronze_asset(SOURCES["products"], tables.BRONZE_PRODUCTS),
+]

@@ -1,0 +1,103 @@
+"""What every asset shares: its Dagster attributes from the table spec, and the metadata of
+what it published."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.partitions import DAILY, SINGLE_RUN
+from lakehouse.storage import PublishedPartition, TableSpec
+
+
+def asset_attributes(spec: TableSpec, *, kinds: set[str]) -> dict[str, Any]:
+    """Group, owners, tags, description and partitioning of a table's asset."""
+    tags = {"layer": spec.layer, "domain": spec.domain}
+    if spec.pii:
+        tags["pii"] = "true"
+    attributes: dict[str, Any] = {
+        "key": dg.AssetKey(list(spec.path)),
+        "group_name": spec.layer,
+        "owners": [spec.owner],
+        "tags": tags,
+        "kinds": kinds | {"parquet"},
+        "description": spec.description,
+        "metadata": {"dagster/column_schema": table_schema(spec)},
+        # Also on unpartitioned assets: a CLI partition range may then cover the whole graph
+        # in one run, unpartitioned assets running once in it.
+        "backfill_policy": SINGLE_RUN,
+    }
+    if spec.is_partitioned:
+        attributes["partitions_def"] = DAILY
+    return attributes
+
+
+def table_schema(spec: TableSpec) -> dg.TableSchema:
+    columns = [
+        dg.TableColumn(name, str(dtype), description=spec.column_descriptions.get(name))
+        for name, dtype in spec.read_schema.items()
+    ]
+    return dg.TableSchema(columns=columns)
+
+
+def partition_keys(context: dg.AssetExecutionContext) -> list[str]:
+    """The keys this run materializes: one, or a whole range in a single-run backfill."""
+    if context.has_partition_key_range or context.has_partition_key:
+        return list(context.partition_keys)
+    return []
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def published_metadata(
+    spec: TableSpec,
+    published: Sequence[PublishedPartition],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Rows, bytes, files, path and schema, plus a per-partition table for ranges."""
+    rows = sum(item.rows for item in published)
+    metadata: dict[str, Any] = {
+        "dagster/row_count": rows,
+        "rows": rows,
+        "bytes": sum(item.bytes for item in published),
+        "files": sum(item.files for item in published),
+        "path": dg.MetadataValue.path(published[0].path if len(published) == 1 else
+                                      _table_path(published)),
+        "dagster/column_schema": table_schema(spec),
+    }
+    keys = [item.partition_key for item in published if item.partition_key]
+    if keys:
+        metadata["partitions"] = len(keys)
+        metadata["partition_range"] = f"{keys[0]}...{keys[-1]}"
+    if len(published) > 1:
+        lines = ["| partition | rows | files | bytes |", "|---|---:|---:|---:|"]
+        lines += [
+            f"| {item.partition_key} | {item.rows} | {item.files} | {item.bytes} |"
+            for item in published
+        ]
+        metadata["published_partitions"] = dg.MetadataValue.md("\n".join(lines))
+    metadata.update(extra or {})
+    return metadata
+
+
+def _table_path(published: Sequence[PublishedPartition]) -> str:
+    return published[0].path.rsplit("/", 1)[0]
+
+
+def sum_counts(counts: Sequence[pl.DataFrame]) -> dict[str, int]:
+    """Add up one-row count frames from several partitions."""
+    total: dict[str, int] = {}
+    for frame in counts:
+        for name, value in frame.row(0, named=True).items():
+            total[name] = total.get(name, 0) + int(value or 0)
+    return total
+
+
+def first_partition_day() -> dt.date:
+    return DAILY.start.date()

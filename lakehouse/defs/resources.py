@@ -1,0 +1,52 @@
+"""Resources: where the data root is, and how each step's in-process DuckDB is sized."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from lakehouse import settings
+from lakehouse.storage import LakeFileSystem, LakeStore
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The data root: landing files in, lake tables out, all through one file-system seam."""
+
+    data_dir: str
+
+    @property
+    def layout(self) -> settings.DataLayout:
+        return settings.DataLayout(Path(self.data_dir).resolve())
+
+    def store(self) -> LakeStore:
+        return LakeStore.local(self.layout.lake)
+
+    def landing(self) -> LakeFileSystem:
+        return LakeFileSystem.local(str(self.layout.landing))
+
+
+def duckdb_resource(memory_limit: str = "2GB", threads: int = 2) -> DuckDBResource:
+    """An in-memory DuckDB per step: no database file on the write path."""
+    return DuckDBResource(
+        database=":memory:",
+        connection_config={"memory_limit": memory_limit, "threads": threads},
+    )
+
+
+def build_resources() -> dict[str, object]:
+    """Resources for the code location, from the environment when the definitions load."""
+    data_dir = (
+        dg.EnvVar(settings.DATA_DIR_ENV)
+        if os.environ.get(settings.DATA_DIR_ENV)
+        else str(settings.data_dir())
+    )
+    return {
+        "lake": LakeResource(data_dir=data_dir),
+        "duckdb": duckdb_resource(
+            memory_limit=os.environ.get(settings.DUCKDB_MEMORY_LIMIT_ENV, "2GB"),
+            threads=int(os.environ.get(settings.DUCKDB_THREADS_ENV, "2")),
+        ),
+    }

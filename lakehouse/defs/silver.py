@@ -1,0 +1,149 @@
+"""Silver assets: cleaned, deduplicated, conformed tables; bad rows go to quarantine."""
+
+
+import dagster as dg
+import polars as pl
+
+from lakehouse import partitions, tables
+from lakehouse.defs import keys
+from lakehouse.defs.publishing import (
+    asset_attributes,
+    first_partition_day,
+    partition_keys,
+    published_metadata,
+    sum_counts,
+    utc_now,
+)
+from lakehouse.defs.resources import LakeResource
+from lakehouse.storage import LakeStore, PublishedPartition, TableSpec
+from lakehouse.transforms.app_events import clean_app_events
+from lakehouse.transforms.customers import current_customers
+from lakehouse.transforms.orders import clean_orders
+from lakehouse.transforms.products import latest_products
+from lakehouse.transforms.rules import Cleaned
+from lakehouse.transforms.sessions import sessionize
+
+
+def publish_cleaned(
+    store: LakeStore, spec: TableSpec, quarantine: TableSpec, key: str | None, cleaned: Cleaned
+) -> tuple[PublishedPartition, PublishedPartition, pl.DataFrame]:
+    """Compute clean rows, rejects and counts in one pass, then publish both tables."""
+    clean, rejected, counts = pl.collect_all(
+        [
+            cleaned.clean.select(list(spec.schema)),
+            cleaned.quarantined.select(list(quarantine.schema)),
+            cleaned.counts,
+        ]
+    )
+    published = store.publish(spec, key, clean)
+    quarantined = store.publish(quarantine, key, rejected)
+    counts = counts.with_columns(
+        rows_out=pl.lit(published.rows), quarantined=pl.lit(quarantined.rows)
+    )
+    return published, quarantined, counts
+
+
+def accounting_metadata(counts: list[pl.DataFrame]) -> dict[str, int | bool]:
+    """rows_in = rows_out + duplicates + removed_other + quarantined, summed over partitions."""
+    total = sum_counts(counts)
+    total["balanced"] = total.get("rows_in", 0) == sum(
+        total.get(name, 0) for name in ("rows_out", "duplicates", "removed_other", "quarantined")
+    )
+    return total
+
+
+def _daily_cleaned_asset(spec, quarantine, upstream, mapping, window, transform):
+    @dg.asset(
+        deps=[dg.AssetDep(upstream, partition_mapping=mapping)],
+        **asset_attributes(spec, kinds={"polars"}),
+    )
+    def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        store, now, first = lake.store(), utc_now(), first_partition_day()
+        published, counts = [], []
+        for key in partition_keys(context):
+            bronze = store.scan(upstream_spec(upstream), window(key))
+            cleaned = transform(bronze, partitions.day(key), first, partitions.LATE_ARRIVAL_DAYS, now)
+            result, _, count = publish_cleaned(store, spec, quarantine, key, cleaned)
+            published.append(result)
+            counts.append(count)
+        metadata = accounting_metadata(counts)
+        if not metadata["balanced"]:
+            raise RuntimeError(f"{spec.qualified_name}: row accounting does not balance: {metadata}")
+        return dg.MaterializeResult(metadata=published_metadata(spec, published, metadata))
+
+    return _asset
+
+
+def upstream_spec(key: dg.AssetKey) -> TableSpec:
+    return next(spec for spec in tables.BRONZE_TABLES + tables.SILVER_TABLES
+                if list(spec.path) == list(key.path))
+
+
+silver_app_events = _daily_cleaned_asset(
+    tables.SILVER_APP_EVENTS,
+    tables.SILVER_APP_EVENTS_QUARANTINE,
+    keys.BRONZE_APP_EVENTS,
+    partitions.LATE_ARRIVAL_MAPPING,
+    partitions.late_arrival_keys,
+    clean_app_events,
+)
+silver_orders = _daily_cleaned_asset(
+    tables.SILVER_ORDERS,
+    tables.SILVER_ORDERS_QUARANTINE,
+    keys.BRONZE_ORDERS,
+    partitions.LATE_ARRIVAL_MAPPING,
+    partitions.late_arrival_keys,
+    clean_orders,
+)
+
+
+@dg.asset(deps=[keys.BRONZE_CUSTOMERS_CDC], **asset_attributes(tables.SILVER_CUSTOMERS,
+                                                              kinds={"polars"}))
+def silver_customers(lake: LakeResource) -> dg.MaterializeResult:
+    """Rebuilt from the whole CDC history: the feed is small and deletes need every change."""
+    store = lake.store()
+    cleaned = current_customers(store.scan(tables.BRONZE_CUSTOMERS_CDC), utc_now())
+    published, _, counts = publish_cleaned(
+        store, tables.SILVER_CUSTOMERS, tables.SILVER_CUSTOMERS_QUARANTINE, None, cleaned
+    )
+    metadata = accounting_metadata([counts])
+    metadata["deleted_customers"] = metadata.pop("removed_other", 0)
+    metadata["superseded_versions"] = metadata.pop("duplicates", 0)
+    return dg.MaterializeResult(
+        metadata=published_metadata(tables.SILVER_CUSTOMERS, [published], metadata)
+    )
+
+
+@dg.asset(deps=[keys.BRONZE_PRODUCTS], **asset_attributes(tables.SILVER_PRODUCTS,
+                                                         kinds={"polars"}))
+def silver_products(lake: LakeResource) -> dg.MaterializeResult:
+    """The latest published snapshot wins; older snapshots stay in bronze."""
+    store = lake.store()
+    snapshots = store.partition_keys(tables.BRONZE_PRODUCTS)
+    latest = snapshots[-1:] if snapshots else []
+    frame = latest_products(store.scan(tables.BRONZE_PRODUCTS, latest)).select(
+        list(tables.SILVER_PRODUCTS.schema)
+    )
+    published = store.publish(tables.SILVER_PRODUCTS, None, frame)
+    return dg.MaterializeResult(
+        metadata=published_metadata(
+            tables.SILVER_PRODUCTS, [published], {"snapshot_date": latest[0] if latest else "none"}
+        )
+    )
+
+
+@dg.asset(
+    deps=[dg.AssetDep(keys.SILVER_APP_EVENTS, partition_mapping=partitions.SESSION_MAPPING)],
+    **asset_attributes(tables.SILVER_SESSIONS, kinds={"polars"}),
+)
+def silver_sessions(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    store = lake.store()
+    published = []
+    for key in partition_keys(context):
+        events = store.scan(tables.SILVER_APP_EVENTS, partitions.session_keys(key))
+        frame = sessionize(events, partitions.day(key)).select(list(tables.SILVER_SESSIONS.schema))
+        published.append(store.publish(tables.SILVER_SESSIONS, key, frame))
+    return dg.MaterializeResult(metadata=published_metadata(tables.SILVER_SESSIONS, published))
+
+
+SILVER_ASSETS = [silver_app_events, silver_orders, silver_customers, silver_products, silver_sessions]

@@ -1,0 +1,1 @@
+"""Pure transforms: Polars LazyFrames in, LazyFrames out; no Dagster, no I/O."""
