@@ -1,0 +1,41 @@
+# The two commands that matter: `make run` builds the sample lake, `make test` proves it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export LAKEHOUSE_DATA_DIR ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(LAKEHOUSE_DATA_DIR)/dagster_home
+
+.PHONY: install run test ui lint format clean
+
+install: $(STAMP)
+
+# Reinstall only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/lakehouse generate
+	$(BIN)/lakehouse build
+
+test: install
+	$(BIN)/python -m pytest
+
+ui: install
+	$(BIN)/lakehouse init-home
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(LAKEHOUSE_DATA_DIR)/landing $(LAKEHOUSE_DATA_DIR)/lake $(LAKEHOUSE_DATA_DIR)/dagster_home

@@ -1,0 +1,110 @@
+"""The `lakehouse` command: generate sample feeds, build the lake, summarise gold."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from lakehouse import settings
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from lakehouse.landing.generator import MANIFEST_NAME, GeneratorConfig, generate
+
+    landing = Path(args.landing) if args.landing else settings.DataLayout(settings.data_dir()).landing
+    if (landing / MANIFEST_NAME).exists() and not args.force:
+        print(f"{landing} already holds generated data (use --force to write it again)")
+        return 0
+    config = GeneratorConfig(
+        start=dt.date.fromisoformat(args.start),
+        days=args.days,
+        events_per_day=args.events_per_day,
+        seed=args.seed,
+    )
+    manifest = generate(landing, config)
+    events = manifest["sources"]["app_events"]
+    print(f"wrote {config.days} days to {landing}: {events['lines']:,} event lines, "
+          f"{manifest['sources']['orders']['rows']:,} order rows")
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from lakehouse.build import dagster_env, landing_days, materialize_range, plan_build
+    from lakehouse.summary import gold_summary
+
+    layout = settings.DataLayout(settings.data_dir())
+    env = dagster_env(layout)
+    days = landing_days(layout.landing)
+    if args.full and days:
+        first, last = days[0], days[-1]
+        print(f"materializing every asset for {first}...{last} in one run")
+        materialize_range(first, last, env)
+    else:
+        import os
+
+        os.environ.update(env)
+        from lakehouse.definitions import defs
+
+        with dg.DagsterInstance.get() as instance:
+            plan = plan_build(instance, defs(), days)
+        if plan.needed:
+            print(f"materializing every asset for {plan.first}...{plan.last} in one run "
+                  f"({plan.reason})")
+            materialize_range(plan.first, plan.last, env)
+        else:
+            print(f"nothing to materialize: {plan.reason}")
+    print(gold_summary(layout.lake))
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from lakehouse.summary import gold_summary
+
+    print(gold_summary(settings.DataLayout(settings.data_dir()).lake))
+    return 0
+
+
+def _init_home(args: argparse.Namespace) -> int:
+    from lakehouse.build import dagster_env
+
+    env = dagster_env(settings.DataLayout(settings.data_dir()))
+    print(env["DAGSTER_HOME"])
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write deterministic sample landing feeds")
+    generate.add_argument("--start", default=settings.SAMPLE_START_DATE.isoformat())
+    generate.add_argument("--days", type=int, default=settings.SAMPLE_DAYS)
+    generate.add_argument("--events-per-day", type=int, default=settings.SAMPLE_EVENTS_PER_DAY)
+    generate.add_argument("--seed", type=int, default=settings.SAMPLE_SEED)
+    generate.add_argument("--landing", help="landing folder (default: $LAKEHOUSE_DATA_DIR/landing)")
+    generate.add_argument("--force", action="store_true", help="write even if data is there")
+    generate.set_defaults(handler=_generate)
+
+    build = commands.add_parser("build", help="materialize the lake through the dagster CLI")
+    build.add_argument("--full", action="store_true", help="rebuild every landing day")
+    build.set_defaults(handler=_build)
+
+    summary = commands.add_parser("summary", help="print a summary of the gold tables")
+    summary.set_defaults(handler=_summary)
+
+    home = commands.add_parser("init-home", help="create the Dagster home (telemetry off)")
+    home.set_defaults(handler=_init_home)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
