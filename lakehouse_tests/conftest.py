@@ -1,0 +1,79 @@
+"""Shared fixtures: a small generated sample and a lake built from it by real Dagster runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lakehouse.defs.bronze import BRONZE_ASSETS
+from lakehouse.defs.gold import GOLD_ASSETS
+from lakehouse.defs.resources import LakeResource, duckdb_resource
+from lakehouse.defs.silver import SILVER_ASSETS
+from lakehouse.landing.generator import MANIFEST_NAME, GeneratorConfig, generate
+from lakehouse.partitions import DAILY
+from lakehouse.storage import LakeStore
+
+ALL_ASSETS = [*BRONZE_ASSETS, *SILVER_ASSETS, *GOLD_ASSETS]
+SAMPLE = GeneratorConfig(start=DAILY.start.date(), days=5, events_per_day=2400, seed=7)
+FIRST_DAY = SAMPLE.start.isoformat()
+LAST_DAY = SAMPLE.date(SAMPLE.days - 1).isoformat()
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that make one run cover a partition range, as a single-run backfill does."""
+    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
+
+
+def resources_for(root: Path) -> dict[str, object]:
+    return {"lake": LakeResource(data_dir=str(root)), "duckdb": duckdb_resource("1GB", 2)}
+
+
+@dataclass
+class BuiltLake:
+    root: Path
+    manifest: dict
+    result: dg.ExecuteInProcessResult
+    instance: dg.DagsterInstance
+
+    @property
+    def store(self) -> LakeStore:
+        return LakeStore.local(self.root / "lake")
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+
+@pytest.fixture(scope="session")
+def sample_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated landing folder; copy it before changing it."""
+    landing = tmp_path_factory.mktemp("sample") / "landing"
+    generate(landing, SAMPLE)
+    return landing
+
+
+def copy_landing(sample_landing: Path, root: Path) -> Path:
+    shutil.copytree(sample_landing, root / "landing")
+    return root
+
+
+@pytest.fixture(scope="session")
+def built_lake(tmp_path_factory: pytest.TempPathFactory, sample_landing: Path):
+    """The whole graph over the whole sample range, in one in-process run."""
+    root = copy_landing(sample_landing, tmp_path_factory.mktemp("built"))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            ALL_ASSETS,
+            resources=resources_for(root),
+            instance=instance,
+            tags=range_tags(FIRST_DAY, LAST_DAY),
+        )
+        manifest = json.loads((root / "landing" / MANIFEST_NAME).read_text())
+        yield BuiltLake(root, manifest, result, instance)

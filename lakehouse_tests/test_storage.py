@@ -1,0 +1,206 @@
+"""The store: atomic partition replace, pruning, validation, and leftovers of killed writers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from lakehouse.storage import InvalidPartitionKey, LakeStore, SchemaMismatch, TableSpec
+from lakehouse.storage.paths import HIVE_NULL_FOLDER
+from lakehouse.storage.store import STAGING_DIR
+
+SPEC = TableSpec(
+    layer="silver",
+    name="things",
+    schema={"id": pl.Int64(), "version": pl.Int64(), "payload": pl.String()},
+    partition_column="event_date",
+)
+UNPARTITIONED = TableSpec(layer="gold", name="dim", schema={"id": pl.Int64()})
+
+
+def frame(version: int, rows: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"id": range(rows), "version": [version] * rows, "payload": [f"v{version}"] * rows}
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LakeStore:
+    return LakeStore.local(tmp_path / "lake")
+
+
+def test_publish_writes_a_hive_partition_readable_by_duckdb_and_polars(store: LakeStore) -> None:
+    result = store.publish(SPEC, "2026-11-01", frame(1, 10))
+    assert result.rows == 10 and result.files == 1 and result.bytes > 0
+    folder = Path(result.path)
+    assert folder.name == "event_date=2026-11-01"
+    [file] = folder.iterdir()
+    assert file.name.startswith("part-") and file.suffix == ".parquet"
+    root = Path(store.table_dir(SPEC))
+    count, day = duckdb.sql(
+        "SELECT count(*), any_value(event_date)::VARCHAR "
+        "FROM read_parquet(?, hive_partitioning = true)",
+        params=[str(root / "**" / "*.parquet")],
+    ).fetchall()[0]
+    assert (count, day) == (10, "2026-11-01")
+    scanned = pl.scan_parquet(root, hive_partitioning=True).collect()
+    assert scanned.schema["event_date"] == pl.Date()
+
+
+def test_republishing_replaces_exactly_that_partition(store: LakeStore) -> None:
+    store.publish(SPEC, "2026-11-01", frame(1, 10))
+    store.publish(SPEC, "2026-11-02", frame(1, 7))
+    store.publish(SPEC, "2026-11-01", frame(2, 3))
+    first = store.scan(SPEC, ["2026-11-01"]).collect()
+    assert first["version"].to_list() == [2, 2, 2]
+    assert len(store.files(SPEC, ["2026-11-01"])) == 1
+    assert store.scan(SPEC, ["2026-11-02"]).collect()["version"].unique().to_list() == [1]
+    assert not any(Path(store.fs.path(STAGING_DIR)).rglob("*.parquet"))
+
+
+def test_same_data_twice_gives_the_same_rows(store: LakeStore) -> None:
+    store.publish(SPEC, "2026-11-01", frame(1, 50))
+    before = store.scan(SPEC).collect()
+    store.publish(SPEC, "2026-11-01", frame(1, 50))
+    after = store.scan(SPEC).collect()
+    assert before.equals(after)
+
+
+def test_an_empty_partition_replaces_old_rows(store: LakeStore) -> None:
+    store.publish(SPEC, "2026-11-01", frame(1, 5))
+    store.publish(SPEC, "2026-11-01", frame(1, 0))
+    assert store.scan(SPEC, ["2026-11-01"]).collect().height == 0
+    assert store.partition_keys(SPEC) == ["2026-11-01"]
+
+
+def test_a_write_that_fails_midway_keeps_the_previous_partition(store: LakeStore) -> None:
+    store.publish(SPEC, "2026-11-01", frame(1, 100))
+
+    def failing_stream():
+        yield frame(2, 60)
+        raise RuntimeError("source went away")
+
+    with pytest.raises(RuntimeError, match="source went away"):
+        store.publish(SPEC, "2026-11-01", failing_stream())
+    kept = store.scan(SPEC, ["2026-11-01"]).collect()
+    assert kept.height == 100 and kept["version"].unique().to_list() == [1]
+    assert not list(Path(store.fs.path(STAGING_DIR)).rglob("*.parquet"))
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    import polars as pl
+    from lakehouse.storage import LakeStore
+    from lakehouse_tests.test_storage import SPEC, frame
+    store = LakeStore.local(sys.argv[1])
+    version = int(sys.argv[2])
+    print("ready", flush=True)
+    while True:
+        version += 1
+        store.publish(SPEC, "2026-11-01", frame(version, 150_000 + version))
+    """
+)
+
+
+def _assert_whole(store: LakeStore) -> int:
+    data = store.scan(SPEC, ["2026-11-01"]).collect()
+    versions = data["version"].unique().to_list()
+    assert len(versions) == 1, f"a mix of versions {versions}"
+    assert data.height == (150_000 + versions[0] if versions[0] > 1 else 1000)
+    assert data["id"].n_unique() == data.height
+    return versions[0]
+
+
+def test_a_writer_killed_while_publishing_leaves_a_whole_partition(store: LakeStore) -> None:
+    store.publish(SPEC, "2026-11-01", frame(1, 1000))
+    lake = store.fs.root
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    seen = set()
+    for delay in (0.3, 0.7, 1.1, 1.6, 2.2):
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, lake, str(len(seen) * 1000)],
+            stdout=subprocess.PIPE, env=env,
+        )
+        assert writer.stdout.readline().strip() == b"ready"
+        time.sleep(delay)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        seen.add(_assert_whole(store))
+    assert len(seen) > 1, "the writer never published: kill timing is off"
+    # The next write removes what the killed writers left in staging.
+    store.publish(SPEC, "2026-11-02", frame(1, 1))
+    assert not any(Path(lake, STAGING_DIR).rglob("*.parquet"))
+    _assert_whole(store)
+
+
+@pytest.mark.parametrize(
+    "key", ["../x", "/abs", "a=b", "", "2026-13-01", "2026-1-1", "2026-11-01/..", None, 20261101]
+)
+def test_bad_partition_keys_are_refused_before_touching_disk(
+    store: LakeStore, key: object
+) -> None:
+    with pytest.raises(InvalidPartitionKey):
+        store.publish(SPEC, key, frame(1, 1))  # type: ignore[arg-type]
+    assert not Path(store.fs.root).exists() or not any(Path(store.fs.root).rglob("*.parquet"))
+
+
+def test_bad_table_names_are_refused() -> None:
+    for name in ("../etc", "Things", "a/b", ""):
+        with pytest.raises(ValueError, match="invalid"):
+            TableSpec(layer="silver", name=name, schema={"id": pl.Int64()})
+
+
+def test_null_or_foreign_partition_values_never_reach_a_folder(store: LakeStore) -> None:
+    rows = frame(1, 3).with_columns(event_date=pl.Series([None, None, None], dtype=pl.Date))
+    with pytest.raises(InvalidPartitionKey, match="NULL"):
+        store.publish(SPEC, "2026-11-01", rows)
+    other = frame(1, 3).with_columns(event_date=pl.lit("2026-11-02").str.to_date())
+    with pytest.raises(InvalidPartitionKey):
+        store.publish(SPEC, "2026-11-01", other)
+    assert not list(Path(store.fs.root).rglob(f"*{HIVE_NULL_FOLDER}*"))
+    assert not Path(store.table_dir(SPEC)).exists()
+
+
+def test_frames_must_match_the_table_schema(store: LakeStore) -> None:
+    with pytest.raises(SchemaMismatch, match="missing columns: \\['payload'\\]"):
+        store.publish(SPEC, "2026-11-01", frame(1, 2).drop("payload"))
+    with pytest.raises(SchemaMismatch, match="unexpected columns: \\['extra'\\]"):
+        store.publish(SPEC, "2026-11-01", frame(1, 2).with_columns(extra=pl.lit(1)))
+
+
+def test_scans_open_only_the_requested_partitions(store: LakeStore) -> None:
+    for day, version in (("2026-11-01", 1), ("2026-11-02", 2), ("2026-11-03", 3)):
+        store.publish(SPEC, day, frame(version, 10))
+    [broken] = store.files(SPEC, ["2026-11-02"])
+    Path(broken).write_bytes(b"not parquet at all")
+    pruned = store.scan(SPEC, ["2026-11-01", "2026-11-03"]).collect()
+    assert sorted(pruned["version"].unique().to_list()) == [1, 3]
+    assert store.scan(SPEC, ["2026-11-04"]).collect().height == 0
+    with pytest.raises(Exception):  # noqa: B017 - whatever Polars raises for a corrupt file
+        store.scan(SPEC, ["2026-11-02"]).collect()
+
+
+def test_unpartitioned_tables_replace_the_whole_table(store: LakeStore) -> None:
+    store.publish(UNPARTITIONED, None, pl.DataFrame({"id": [1, 2, 3]}))
+    store.publish(UNPARTITIONED, None, pl.DataFrame({"id": [4]}))
+    assert store.scan(UNPARTITIONED).collect()["id"].to_list() == [4]
+    with pytest.raises(InvalidPartitionKey):
+        store.publish(UNPARTITIONED, "2026-11-01", pl.DataFrame({"id": [1]}))
+
+
+def test_large_partitions_are_split_into_files(tmp_path: Path) -> None:
+    store = LakeStore.local(tmp_path / "lake")
+    store.max_file_rows = 50_000
+    result = store.publish(SPEC, "2026-11-01", frame(1, 200_000).lazy())
+    assert result.files >= 2
+    assert store.scan(SPEC).select(pl.len()).collect().item() == 200_000
