@@ -547,7 +547,7 @@ class SampleGenerator:
         )
         if extra:
             frame = frame.with_columns(
-                pl.when(pl.col("order_id").str.len_chars() % 3 == 0).then(pl.lit("FALL10"))
+                pl.when(pl.int_range(pl.len()) % 3 == 0).then(pl.lit("FALL10"))
                 .otherwise(pl.lit("")).alias(EXTRA_COLUMN)
             )
             self.counts.add("orders", "extra_column_rows", frame.height)

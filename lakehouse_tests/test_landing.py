@@ -1,0 +1,154 @@
+"""Landing files that break the contract: good rows go on, bad rows go to quarantine with a
+reason, and a file that cannot be read fails the run with its name."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from lakehouse import tables
+from lakehouse.defs.bronze import BRONZE_ASSETS
+from lakehouse.defs.silver import silver_app_events
+from lakehouse.landing.reader import LandingFileError
+from lakehouse.storage import LakeStore
+from lakehouse_tests.conftest import FIRST_DAY, resources_for
+
+BRONZE_EVENTS = next(a for a in BRONZE_ASSETS if a.key.path == ["bronze", "app_events"])
+BRONZE_ORDERS = next(a for a in BRONZE_ASSETS if a.key.path == ["bronze", "orders"])
+
+
+def event(n: int, **changes) -> dict:
+    record = {
+        "event_id": f"e-{n}",
+        "user_id": "C0000001",
+        "event_type": "page_view",
+        "event_ts": f"{FIRST_DAY}T10:{n:02d}:00+02:00",
+        "device": "web",
+        "app_version": "3.2.0",
+        "latency_ms": 100 + n,
+        "properties": {"page": "/x"},
+    }
+    record.update(changes)
+    return record
+
+
+def write_events(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    lines = [
+        json.dumps(event(1)).encode(),
+        b'{"event_id": "e-2", "user_id": ',  # line 2: cut off
+        json.dumps(event(3, latency_ms="slow")).encode(),  # line 3: wrong type
+        b"",  # line 4: blank
+        b"[1, 2, 3]",  # line 5: JSON but not an object
+        json.dumps(event(6, user_id="C\u00e9")).encode()[:-3] + b"\xff\xfe\"}",  # 6: bad UTF-8
+        json.dumps(event(7, campaign="spring")).encode(),  # line 7: unexpected key, kept
+        json.dumps(event(8, latency_ms=10**20)).encode(),  # line 8: out of BIGINT range
+        json.dumps(event(9, event_ts="yesterday")).encode(),  # line 9: not a timestamp
+        json.dumps(event(10, latency_ms=None, properties=None)).encode(),  # line 10: nulls ok
+        json.dumps(event(11, event_type="teleport")).encode(),  # line 11: odd value
+    ]
+    (folder / "events-00.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (folder / "events-01.jsonl").write_bytes(b"")
+    (folder / "events-02.jsonl.gz").write_bytes(gzip.compress(b"", mtime=0))
+    (folder / "events-03.jsonl.gz").write_bytes(
+        gzip.compress(json.dumps(event(12)).encode() + b"\n", mtime=0)
+    )
+    (folder / "README.txt").write_text("not a data file")
+
+
+def materialize(assets, root: Path, instance: dg.DagsterInstance, **kwargs):
+    return dg.materialize(
+        assets, partition_key=FIRST_DAY, resources=resources_for(root), instance=instance,
+        **kwargs,
+    )
+
+
+def test_bad_lines_are_quarantined_and_good_rows_reach_silver(tmp_path: Path) -> None:
+    write_events(tmp_path / "landing" / "app_events" / FIRST_DAY)
+    with dg.instance_for_test() as instance:
+        result = materialize([BRONZE_EVENTS, silver_app_events], tmp_path, instance)
+    assert result.success
+    store = LakeStore.local(tmp_path / "lake")
+    bronze = store.scan(tables.BRONZE_APP_EVENTS).collect()
+    assert sorted(bronze["event_id"]) == ["e-1", "e-10", "e-11", "e-12", "e-7"]
+    assert bronze.filter(pl.col("event_id") == "e-7")["_extra"].item() == '{"campaign":"spring"}'
+    assert bronze.filter(pl.col("event_id") == "e-1")["event_ts"].dt.hour().item() == 8
+    rejected = store.scan(tables.BRONZE_QUARANTINE["app_events"]).collect().sort("_source_line")
+    reasons = dict(zip(rejected["_source_line"], rejected["_reason"], strict=True))
+    assert set(reasons) == {2, 3, 5, 6, 8, 9}
+    assert reasons[2] == "invalid JSON"
+    assert reasons[3] == "latency_ms: cannot read 'slow' as integer"
+    assert reasons[5] == "not a JSON object"
+    assert reasons[6].startswith("line is not valid UTF-8")
+    assert reasons[8].startswith("latency_ms: cannot read '100000000000000000000'")
+    assert reasons[9] == "event_ts: cannot read 'yesterday' as timestamp"
+    assert set(rejected["_source_file"]) == {f"app_events/{FIRST_DAY}/events-00.jsonl"}
+    assert rejected.filter(pl.col("_source_line") == 3)["_raw"].item().startswith('{"event_id": "e-3"')
+    silver = store.scan(tables.SILVER_APP_EVENTS).collect()
+    assert sorted(silver["event_id"]) == ["e-1", "e-10", "e-12", "e-7"]
+    odd = store.scan(tables.SILVER_APP_EVENTS_QUARANTINE).collect()
+    assert odd["event_id"].to_list() == ["e-11"] and odd["_rule"].to_list() == ["allowed_values"]
+    metadata = result.asset_materializations_for_node("bronze__app_events")[0].metadata
+    assert metadata["ignored_files"].value == 1 and metadata["blank_lines"].value == 1
+
+
+def test_a_truncated_gzip_fails_the_run_naming_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "landing" / "app_events" / FIRST_DAY
+    write_events(folder)
+    with dg.instance_for_test() as instance:
+        assert materialize([BRONZE_EVENTS], tmp_path, instance).success
+        before = LakeStore.local(tmp_path / "lake").scan(tables.BRONZE_APP_EVENTS).collect()
+        whole = gzip.compress(b"\n".join(json.dumps(event(n)).encode() for n in range(40)))
+        (folder / "events-04.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+        with pytest.raises(LandingFileError) as failure:
+            materialize([BRONZE_EVENTS], tmp_path, instance)
+    message = str(failure.value)
+    assert f"app_events/{FIRST_DAY}/events-04.jsonl.gz" in message
+    assert "gzip" in message
+    after = LakeStore.local(tmp_path / "lake").scan(tables.BRONZE_APP_EVENTS).collect()
+    assert after.equals(before)
+
+
+def test_a_csv_without_required_columns_fails_naming_file_and_line(tmp_path: Path) -> None:
+    folder = tmp_path / "landing" / "orders" / FIRST_DAY
+    folder.mkdir(parents=True)
+    (folder / "orders-1.csv").write_text("order_id,customer_id\nO1,C1\n")
+    with dg.instance_for_test() as instance, pytest.raises(LandingFileError) as failure:
+        materialize([BRONZE_ORDERS], tmp_path, instance)
+    message = str(failure.value)
+    assert f"orders/{FIRST_DAY}/orders-1.csv: line 1" in message
+    assert "product_id" in message
+
+
+def test_csv_rows_with_wrong_shape_or_types_are_quarantined(tmp_path: Path) -> None:
+    folder = tmp_path / "landing" / "orders" / FIRST_DAY
+    folder.mkdir(parents=True)
+    header = "order_id,customer_id,product_id,quantity,unit_price,currency,status,order_ts,updated_at"
+    ts = f"{FIRST_DAY}T10:00:00Z"
+    rows = [
+        f"O1,C1,P1,2,9.99,USD,paid,{ts},{ts}",
+        f"O2,C1,P1,2,9.99,USD,paid,{ts}",  # line 3: a field short
+        f"O3,C1,P1,2.5,9.99,USD,paid,{ts},{ts}",  # line 4: not an integer
+        f'O4,C1,P1,1,"1,5",USD,paid,{ts},{ts}',  # line 5: decimal comma
+        "",  # line 6: blank
+        f'"O5","C1","P1","3","4.00","EUR","placed","{ts}","{ts}"',  # quoted is fine
+    ]
+    (folder / "orders-1.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    (folder / "orders-2.csv").write_text("")  # an empty file is an empty file
+    with dg.instance_for_test() as instance:
+        assert materialize([BRONZE_ORDERS], tmp_path, instance).success
+    store = LakeStore.local(tmp_path / "lake")
+    assert sorted(store.scan(tables.BRONZE_ORDERS).collect()["order_id"]) == ["O1", "O5"]
+    rejected = store.scan(tables.BRONZE_QUARANTINE["orders"]).collect().sort("_source_line")
+    assert rejected["_source_line"].to_list() == [3, 4, 5]
+    assert rejected["_reason"].to_list() == [
+        "expected 9 fields, found 8",
+        "quantity: cannot read '2.5' as integer",
+        "unit_price: cannot read '1,5' as decimal",
+    ]
+    assert rejected["_column"].to_list() == [None, "quantity", "unit_price"]
