@@ -13,7 +13,9 @@ from lakehouse import settings
 def _generate(args: argparse.Namespace) -> int:
     from lakehouse.landing.generator import MANIFEST_NAME, GeneratorConfig, generate
 
-    landing = Path(args.landing) if args.landing else settings.DataLayout(settings.data_dir()).landing
+    landing = (
+        Path(args.landing) if args.landing else settings.DataLayout(settings.data_dir()).landing
+    )
     if (landing / MANIFEST_NAME).exists() and not args.force:
         print(f"{landing} already holds generated data (use --force to write it again)")
         return 0
@@ -25,8 +27,10 @@ def _generate(args: argparse.Namespace) -> int:
     )
     manifest = generate(landing, config)
     events = manifest["sources"]["app_events"]
-    print(f"wrote {config.days} days to {landing}: {events['lines']:,} event lines, "
-          f"{manifest['sources']['orders']['rows']:,} order rows")
+    print(
+        f"wrote {config.days} days to {landing}: {events['lines']:,} event lines, "
+        f"{manifest['sources']['orders']['rows']:,} order rows"
+    )
     return 0
 
 
@@ -52,8 +56,10 @@ def _build(args: argparse.Namespace) -> int:
         with dg.DagsterInstance.get() as instance:
             plan = plan_build(instance, defs(), days)
         if plan.needed:
-            print(f"materializing every asset for {plan.first}...{plan.last} in one run "
-                  f"({plan.reason})")
+            print(
+                f"materializing every asset for {plan.first}...{plan.last} in one run "
+                f"({plan.reason})"
+            )
             materialize_range(plan.first, plan.last, env)
         else:
             print(f"nothing to materialize: {plan.reason}")

@@ -73,9 +73,10 @@ def test_bronze_rows_plus_quarantine_equal_landing_lines(built_lake: BuiltLake) 
     assert events.height + rejected.height == sources["app_events"]["lines"]
     reasons = rejected["_reason"].to_list()
     assert sum(r == "invalid JSON" for r in reasons) == sources["app_events"]["malformed_lines"]
-    assert sum(r.startswith("latency_ms:") for r in reasons) == sources["app_events"][
-        "wrong_type_lines"
-    ]
+    assert (
+        sum(r.startswith("latency_ms:") for r in reasons)
+        == sources["app_events"]["wrong_type_lines"]
+    )
     assert rejected["_source_line"].min() >= 1 and rejected["_source_file"].null_count() == 0
     orders = read(lake, tables.BRONZE_ORDERS)
     order_rejects = read(lake, tables.BRONZE_QUARANTINE["orders"])
@@ -94,9 +95,9 @@ def test_silver_app_events_row_accounting_matches_the_generator(built_lake: Buil
     rows_in, rows_out = metadata["rows_in"].value, metadata["rows_out"].value
     duplicates, quarantined = metadata["duplicates"].value, metadata["quarantined"].value
     assert rows_in == rows_out + duplicates + quarantined
-    assert rows_in == generated["lines"] - generated["malformed_lines"] - generated[
-        "wrong_type_lines"
-    ]
+    assert (
+        rows_in == generated["lines"] - generated["malformed_lines"] - generated["wrong_type_lines"]
+    )
     assert duplicates == generated["duplicate_events"]
     assert quarantined == generated["null_keys"] + generated["unknown_event_types"]
     assert rows_out == read(built_lake.lake, tables.SILVER_APP_EVENTS).height
@@ -165,13 +166,15 @@ def test_dim_customer_is_a_type_2_history(built_lake: BuiltLake) -> None:
     assert dim.height == generated["creates"] + generated["updates"]
     assert dim["customer_sk"].n_unique() == dim.height
     # Versions of one customer chain without gaps: each valid_to is the next valid_from.
-    chained = dim.with_columns(
-        next_from=pl.col("valid_from").shift(-1).over("customer_id")
-    ).filter(pl.col("next_from").is_not_null())
+    chained = dim.with_columns(next_from=pl.col("valid_from").shift(-1).over("customer_id")).filter(
+        pl.col("next_from").is_not_null()
+    )
     assert chained.height > 0
     assert (chained["valid_to"] == chained["next_from"]).all()
-    assert (dim.filter(pl.col("valid_to").is_not_null())["valid_to"] > dim.filter(
-        pl.col("valid_to").is_not_null())["valid_from"]).all()
+    assert (
+        dim.filter(pl.col("valid_to").is_not_null())["valid_to"]
+        > dim.filter(pl.col("valid_to").is_not_null())["valid_from"]
+    ).all()
     current = dim.filter(pl.col("is_current"))
     assert current["customer_id"].n_unique() == current.height
     assert current.height == generated["creates"] - generated["deletes"]
@@ -203,8 +206,10 @@ def test_daily_summary_agrees_with_fact_sales(built_lake: BuiltLake) -> None:
     summary = read(built_lake.lake, tables.GOLD_DAILY_SUMMARY).sort("summary_date")
     assert summary.height == len(DAYS)
     facts = read(built_lake.lake, tables.GOLD_FACT_SALES)
-    revenue = facts.filter(pl.col("is_revenue")).group_by("order_date").agg(
-        pl.col("amount_usd").sum().round(2).alias("expected")
+    revenue = (
+        facts.filter(pl.col("is_revenue"))
+        .group_by("order_date")
+        .agg(pl.col("amount_usd").sum().round(2).alias("expected"))
     )
     joined = summary.join(revenue, left_on="summary_date", right_on="order_date")
     assert joined.height == len(DAYS)
@@ -222,8 +227,11 @@ def test_event_metrics_and_sessions_are_consistent(built_lake: BuiltLake) -> Non
     sessions = read(built_lake.lake, tables.SILVER_SESSIONS)
     assert sessions["session_id"].n_unique() == sessions.height
     assert (sessions["session_start"].dt.date() == sessions["session_date"]).all()
-    in_range = silver.filter(pl.col("event_date").is_between(
-        dt.date.fromisoformat(FIRST_DAY), dt.date.fromisoformat(LAST_DAY)))
+    in_range = silver.filter(
+        pl.col("event_date").is_between(
+            dt.date.fromisoformat(FIRST_DAY), dt.date.fromisoformat(LAST_DAY)
+        )
+    )
     assert sessions["events"].sum() == in_range.height
 
 
@@ -239,9 +247,12 @@ def test_rematerializing_is_idempotent(tmp_path: Path, sample_landing: Path) -> 
     shutil.copytree(sample_landing, tmp_path / "landing")
     days = (DAYS[1], DAYS[2])
     with dg.instance_for_test() as instance:
+
         def run() -> dict[str, pl.DataFrame]:
             result = dg.materialize(
-                ALL_ASSETS, resources=resources_for(tmp_path), instance=instance,
+                ALL_ASSETS,
+                resources=resources_for(tmp_path),
+                instance=instance,
                 tags=range_tags(*days),
             )
             assert result.success
@@ -255,6 +266,8 @@ def test_rematerializing_is_idempotent(tmp_path: Path, sample_landing: Path) -> 
     for name, frame in first.items():
         assert frame.height > 0, name
         assert frame.equals(second[name]), name
-    files = sorted(p.parent.name for p in (tmp_path / "lake" / "silver" / "app_events").rglob("*.parquet"))
+    files = sorted(
+        p.parent.name for p in (tmp_path / "lake" / "silver" / "app_events").rglob("*.parquet")
+    )
     assert files == [f"event_date={day}" for day in days]
     assert late_arrival_keys(days[0])[-1] > days[-1]

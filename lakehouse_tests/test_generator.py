@@ -80,7 +80,9 @@ def test_event_fault_counts_match_the_files(sample_landing: Path) -> None:
     assert malformed == events["malformed_lines"] > 0
     assert sum(isinstance(e.get("latency_ms"), str) for e in parsed) == events["wrong_type_lines"]
     assert sum(e["event_id"] is None for e in parsed) == events["null_keys"] > 0
-    assert sum(e["event_type"] == UNKNOWN_EVENT_TYPE for e in parsed) == events["unknown_event_types"]
+    assert (
+        sum(e["event_type"] == UNKNOWN_EVENT_TYPE for e in parsed) == events["unknown_event_types"]
+    )
     ids = [e["event_id"] for e in parsed if e["event_id"] is not None]
     assert len(ids) - len(set(ids)) == events["duplicate_events"] > 0
     frame = pl.DataFrame({"ts": [e["event_ts"] for e in parsed]}).with_columns(
@@ -116,8 +118,11 @@ def test_order_fault_counts_match_the_files(sample_landing: Path) -> None:
     for path in sorted(sample_landing.glob("orders/*/*.csv")):
         text = path.read_text().splitlines()
         header = text[0].split(",")
-        rows += [dict(zip(header, line.split(","), strict=False)) | {"_n": len(line.split(","))
-                 , "_width": len(header)} for line in text[1:]]
+        rows += [
+            dict(zip(header, line.split(","), strict=False))
+            | {"_n": len(line.split(",")), "_width": len(header)}
+            for line in text[1:]
+        ]
     assert len(rows) == manifest["rows"]
     assert sum(r["_n"] != r["_width"] for r in rows) == manifest["malformed_rows"] > 0
     whole = [r for r in rows if r["_n"] == r["_width"]]

@@ -45,7 +45,7 @@ def write_events(folder: Path) -> None:
         json.dumps(event(3, latency_ms="slow")).encode(),  # line 3: wrong type
         b"",  # line 4: blank
         b"[1, 2, 3]",  # line 5: JSON but not an object
-        json.dumps(event(6, user_id="C\u00e9")).encode()[:-3] + b"\xff\xfe\"}",  # 6: bad UTF-8
+        json.dumps(event(6, user_id="C\u00e9")).encode()[:-3] + b'\xff\xfe"}',  # 6: bad UTF-8
         json.dumps(event(7, campaign="spring")).encode(),  # line 7: unexpected key, kept
         json.dumps(event(8, latency_ms=10**20)).encode(),  # line 8: out of BIGINT range
         json.dumps(event(9, event_ts="yesterday")).encode(),  # line 9: not a timestamp
@@ -63,7 +63,10 @@ def write_events(folder: Path) -> None:
 
 def materialize(assets, root: Path, instance: dg.DagsterInstance, **kwargs):
     return dg.materialize(
-        assets, partition_key=FIRST_DAY, resources=resources_for(root), instance=instance,
+        assets,
+        partition_key=FIRST_DAY,
+        resources=resources_for(root),
+        instance=instance,
         **kwargs,
     )
 
@@ -88,7 +91,9 @@ def test_bad_lines_are_quarantined_and_good_rows_reach_silver(tmp_path: Path) ->
     assert reasons[8].startswith("latency_ms: cannot read '100000000000000000000'")
     assert reasons[9] == "event_ts: cannot read 'yesterday' as timestamp"
     assert set(rejected["_source_file"]) == {f"app_events/{FIRST_DAY}/events-00.jsonl"}
-    assert rejected.filter(pl.col("_source_line") == 3)["_raw"].item().startswith('{"event_id": "e-3"')
+    assert (
+        rejected.filter(pl.col("_source_line") == 3)["_raw"].item().startswith('{"event_id": "e-3"')
+    )
     silver = store.scan(tables.SILVER_APP_EVENTS).collect()
     assert sorted(silver["event_id"]) == ["e-1", "e-10", "e-12", "e-7"]
     odd = store.scan(tables.SILVER_APP_EVENTS_QUARANTINE).collect()
@@ -128,7 +133,9 @@ def test_a_csv_without_required_columns_fails_naming_file_and_line(tmp_path: Pat
 def test_csv_rows_with_wrong_shape_or_types_are_quarantined(tmp_path: Path) -> None:
     folder = tmp_path / "landing" / "orders" / FIRST_DAY
     folder.mkdir(parents=True)
-    header = "order_id,customer_id,product_id,quantity,unit_price,currency,status,order_ts,updated_at"
+    header = (
+        "order_id,customer_id,product_id,quantity,unit_price,currency,status,order_ts,updated_at"
+    )
     ts = f"{FIRST_DAY}T10:00:00Z"
     rows = [
         f"O1,C1,P1,2,9.99,USD,paid,{ts},{ts}",

@@ -129,7 +129,8 @@ def test_a_writer_killed_while_publishing_leaves_a_whole_partition(store: LakeSt
     for delay in (0.3, 0.7, 1.1, 1.6, 2.2):
         writer = subprocess.Popen(
             [sys.executable, "-c", WRITER, lake, str(len(seen) * 1000)],
-            stdout=subprocess.PIPE, env=env,
+            stdout=subprocess.PIPE,
+            env=env,
         )
         assert writer.stdout.readline().strip() == b"ready"
         time.sleep(delay)
@@ -146,9 +147,7 @@ def test_a_writer_killed_while_publishing_leaves_a_whole_partition(store: LakeSt
 @pytest.mark.parametrize(
     "key", ["../x", "/abs", "a=b", "", "2026-13-01", "2026-1-1", "2026-11-01/..", None, 20261101]
 )
-def test_bad_partition_keys_are_refused_before_touching_disk(
-    store: LakeStore, key: object
-) -> None:
+def test_bad_partition_keys_are_refused_before_touching_disk(store: LakeStore, key: object) -> None:
     with pytest.raises(InvalidPartitionKey):
         store.publish(SPEC, key, frame(1, 1))  # type: ignore[arg-type]
     assert not Path(store.fs.root).exists() or not any(Path(store.fs.root).rglob("*.parquet"))

@@ -1,6 +1,5 @@
 """Bronze assets: one per landing source, partitioned by arrival date."""
 
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -25,8 +24,14 @@ def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefiniti
             con.execute("SET TimeZone = 'UTC'")  # timestamps leave DuckDB as UTC
             for day in partition_keys(context):
                 result = ingest_day(
-                    landing=landing, store=store, contract=contract, table=spec,
-                    quarantine=quarantine, day=day, con=con, now=now,
+                    landing=landing,
+                    store=store,
+                    contract=contract,
+                    table=spec,
+                    quarantine=quarantine,
+                    day=day,
+                    con=con,
+                    now=now,
                 )
                 context.log.info(
                     f"{spec.qualified_name} {day}: {len(result.files)} files, "

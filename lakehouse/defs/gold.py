@@ -1,6 +1,5 @@
 """Gold assets: the star schema and the aggregates analysts query."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -17,8 +16,10 @@ from lakehouse.transforms.user_segments import user_segments
 GOLD = {"polars"}
 
 
-@dg.asset(deps=[keys.BRONZE_CUSTOMERS_CDC, keys.SILVER_CUSTOMERS],
-          **asset_attributes(tables.GOLD_DIM_CUSTOMER, kinds=GOLD))
+@dg.asset(
+    deps=[keys.BRONZE_CUSTOMERS_CDC, keys.SILVER_CUSTOMERS],
+    **asset_attributes(tables.GOLD_DIM_CUSTOMER, kinds=GOLD),
+)
 def dim_customer(lake: LakeResource) -> dg.MaterializeResult:
     """Built from the CDC history in bronze (silver keeps only the current state), with the same
     validity rules as silver/customers; rejected changes are in silver's quarantine."""
@@ -57,8 +58,12 @@ def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mate
 
 
 @dg.asset(
-    deps=[keys.GOLD_FACT_SALES, keys.SILVER_APP_EVENTS, keys.SILVER_SESSIONS,
-          keys.GOLD_DIM_CUSTOMER],
+    deps=[
+        keys.GOLD_FACT_SALES,
+        keys.SILVER_APP_EVENTS,
+        keys.SILVER_SESSIONS,
+        keys.GOLD_DIM_CUSTOMER,
+    ],
     **asset_attributes(tables.GOLD_DAILY_SUMMARY, kinds=GOLD),
 )
 def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
@@ -77,8 +82,9 @@ def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
     return dg.MaterializeResult(metadata=published_metadata(tables.GOLD_DAILY_SUMMARY, published))
 
 
-@dg.asset(deps=[keys.SILVER_APP_EVENTS],
-          **asset_attributes(tables.GOLD_EVENT_METRICS_HOURLY, kinds=GOLD))
+@dg.asset(
+    deps=[keys.SILVER_APP_EVENTS], **asset_attributes(tables.GOLD_EVENT_METRICS_HOURLY, kinds=GOLD)
+)
 def event_metrics(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     store = lake.store()
     published = [
@@ -94,8 +100,10 @@ def event_metrics(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
     )
 
 
-@dg.asset(deps=[keys.GOLD_FACT_SALES, keys.SILVER_SESSIONS],
-          **asset_attributes(tables.GOLD_USER_SEGMENTS, kinds=GOLD))
+@dg.asset(
+    deps=[keys.GOLD_FACT_SALES, keys.SILVER_SESSIONS],
+    **asset_attributes(tables.GOLD_USER_SEGMENTS, kinds=GOLD),
+)
 def user_segments_asset(lake: LakeResource) -> dg.MaterializeResult:
     store = lake.store()
     frame = user_segments(store.scan(tables.GOLD_FACT_SALES), store.scan(tables.SILVER_SESSIONS))

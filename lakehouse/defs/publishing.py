@@ -67,8 +67,9 @@ def published_metadata(
         "rows": rows,
         "bytes": sum(item.bytes for item in published),
         "files": sum(item.files for item in published),
-        "path": dg.MetadataValue.path(published[0].path if len(published) == 1 else
-                                      _table_path(published)),
+        "path": dg.MetadataValue.path(
+            published[0].path if len(published) == 1 else _table_path(published)
+        ),
         "dagster/column_schema": table_schema(spec),
     }
     keys = [item.partition_key for item in published if item.partition_key]

@@ -1,6 +1,5 @@
 """Silver assets: cleaned, deduplicated, conformed tables; bad rows go to quarantine."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -62,21 +61,28 @@ def _daily_cleaned_asset(spec, quarantine, upstream, mapping, window, transform)
         published, counts = [], []
         for key in partition_keys(context):
             bronze = store.scan(upstream_spec(upstream), window(key))
-            cleaned = transform(bronze, partitions.day(key), first, partitions.LATE_ARRIVAL_DAYS, now)
+            cleaned = transform(
+                bronze, partitions.day(key), first, partitions.LATE_ARRIVAL_DAYS, now
+            )
             result, _, count = publish_cleaned(store, spec, quarantine, key, cleaned)
             published.append(result)
             counts.append(count)
         metadata = accounting_metadata(counts)
         if not metadata["balanced"]:
-            raise RuntimeError(f"{spec.qualified_name}: row accounting does not balance: {metadata}")
+            raise RuntimeError(
+                f"{spec.qualified_name}: row accounting does not balance: {metadata}"
+            )
         return dg.MaterializeResult(metadata=published_metadata(spec, published, metadata))
 
     return _asset
 
 
 def upstream_spec(key: dg.AssetKey) -> TableSpec:
-    return next(spec for spec in tables.BRONZE_TABLES + tables.SILVER_TABLES
-                if list(spec.path) == list(key.path))
+    return next(
+        spec
+        for spec in tables.BRONZE_TABLES + tables.SILVER_TABLES
+        if list(spec.path) == list(key.path)
+    )
 
 
 silver_app_events = _daily_cleaned_asset(
@@ -97,8 +103,9 @@ silver_orders = _daily_cleaned_asset(
 )
 
 
-@dg.asset(deps=[keys.BRONZE_CUSTOMERS_CDC], **asset_attributes(tables.SILVER_CUSTOMERS,
-                                                              kinds={"polars"}))
+@dg.asset(
+    deps=[keys.BRONZE_CUSTOMERS_CDC], **asset_attributes(tables.SILVER_CUSTOMERS, kinds={"polars"})
+)
 def silver_customers(lake: LakeResource) -> dg.MaterializeResult:
     """Rebuilt from the whole CDC history: the feed is small and deletes need every change."""
     store = lake.store()
@@ -114,8 +121,7 @@ def silver_customers(lake: LakeResource) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(deps=[keys.BRONZE_PRODUCTS], **asset_attributes(tables.SILVER_PRODUCTS,
-                                                         kinds={"polars"}))
+@dg.asset(deps=[keys.BRONZE_PRODUCTS], **asset_attributes(tables.SILVER_PRODUCTS, kinds={"polars"}))
 def silver_products(lake: LakeResource) -> dg.MaterializeResult:
     """The latest published snapshot wins; older snapshots stay in bronze."""
     store = lake.store()
@@ -146,4 +152,10 @@ def silver_sessions(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     return dg.MaterializeResult(metadata=published_metadata(tables.SILVER_SESSIONS, published))
 
 
-SILVER_ASSETS = [silver_app_events, silver_orders, silver_customers, silver_products, silver_sessions]
+SILVER_ASSETS = [
+    silver_app_events,
+    silver_orders,
+    silver_customers,
+    silver_products,
+    silver_sessions,
+]

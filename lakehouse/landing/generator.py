@@ -23,12 +23,9 @@ import numpy as np
 import polars as pl
 
 from lakehouse.landing.contract import (
-    APP_EVENTS,
-    CUSTOMERS,
     DEVICES,
     EVENT_TYPES,
     ORDERS,
-    PRODUCTS,
     SEGMENTS,
 )
 from lakehouse.reference import USD_PER_UNIT
@@ -160,9 +157,11 @@ def _ids(prefix: str, numbers: np.ndarray, width: int) -> pl.Series:
 
 def _json_string(expr: pl.Expr) -> pl.Expr:
     """A JSON string literal for values known to need no escaping, or `null`."""
-    return pl.when(expr.is_null()).then(pl.lit("null")).otherwise(pl.concat_str([
-        pl.lit('"'), expr, pl.lit('"')
-    ]))
+    return (
+        pl.when(expr.is_null())
+        .then(pl.lit("null"))
+        .otherwise(pl.concat_str([pl.lit('"'), expr, pl.lit('"')]))
+    )
 
 
 class _Population:
@@ -211,7 +210,9 @@ class SampleGenerator:
                 "column": EXTRA_COLUMN,
                 "date": self.config.date(self.config.extra_column_day).isoformat(),
             },
-            "sources": {source: dict(sorted(v.items())) for source, v in self.counts.values.items()},
+            "sources": {
+                source: dict(sorted(v.items())) for source, v in self.counts.values.items()
+            },
         }
         self.landing.mkdir(parents=True, exist_ok=True)
         (self.landing / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True))
@@ -253,24 +254,45 @@ class SampleGenerator:
         )
         suffix = pl.when(pl.col("op") == "u").then(pl.concat_str([pl.lit("+"), pl.col("v")]))
         email = pl.concat_str(
-            [pl.col("first"), pl.lit("."), pl.col("last"), pl.col("n").cast(pl.String),
-             suffix.otherwise(pl.lit("")), pl.lit("@example.com")]
+            [
+                pl.col("first"),
+                pl.lit("."),
+                pl.col("last"),
+                pl.col("n").cast(pl.String),
+                suffix.otherwise(pl.lit("")),
+                pl.lit("@example.com"),
+            ]
         )
         name = pl.concat_str([pl.col("first"), pl.lit(" "), pl.col("last")]).str.to_titlecase()
         full = pl.concat_str(
-            [pl.lit('{"op":"'), pl.col("op"), pl.lit('","customer_id":'),
-             _json_string(pl.col("customer_id")), pl.lit(',"email":"'), email,
-             pl.lit('","name":"'), name, pl.lit('","country":"'), pl.col("country"),
-             pl.lit('","segment":"'), pl.col("segment"), pl.lit('","updated_at":"'),
-             _iso_utc(pl.col("ts")), pl.lit('"}')]
+            [
+                pl.lit('{"op":"'),
+                pl.col("op"),
+                pl.lit('","customer_id":'),
+                _json_string(pl.col("customer_id")),
+                pl.lit(',"email":"'),
+                email,
+                pl.lit('","name":"'),
+                name,
+                pl.lit('","country":"'),
+                pl.col("country"),
+                pl.lit('","segment":"'),
+                pl.col("segment"),
+                pl.lit('","updated_at":"'),
+                _iso_utc(pl.col("ts")),
+                pl.lit('"}'),
+            ]
         )
         delete = pl.concat_str(
-            [pl.lit('{"op":"d","customer_id":'), _json_string(pl.col("customer_id")),
-             pl.lit(',"updated_at":"'), _iso_utc(pl.col("ts")), pl.lit('"}')]
+            [
+                pl.lit('{"op":"d","customer_id":'),
+                _json_string(pl.col("customer_id")),
+                pl.lit(',"updated_at":"'),
+                _iso_utc(pl.col("ts")),
+                pl.lit('"}'),
+            ]
         )
-        frame = frame.with_columns(
-            line=pl.when(pl.col("op") == "d").then(delete).otherwise(full)
-        )
+        frame = frame.with_columns(line=pl.when(pl.col("op") == "d").then(delete).otherwise(full))
         # Faults are extra rows, so no real customer goes missing because of them.
         force = day == 0
         n_null = _fault_count(rng, rows, FAULT_RATES["customers"]["null_keys"], force)
@@ -304,7 +326,8 @@ class SampleGenerator:
         if day > 0:
             drift = rng.random(n) < 0.02
             self.product_price_usd = np.where(
-                drift, np.round(self.product_price_usd * rng.uniform(0.9, 1.1, n), 2),
+                drift,
+                np.round(self.product_price_usd * rng.uniform(0.9, 1.1, n), 2),
                 self.product_price_usd,
             )
             flip = rng.random(n) < 0.005
@@ -334,9 +357,12 @@ class SampleGenerator:
         folder = self._folder("app_events", day)
         for hour, rows in enumerate(per_file):
             path = folder / f"events-{hour:02d}.jsonl.gz"
-            with path.open("wb") as raw, gzip.GzipFile(
-                fileobj=raw, mode="wb", mtime=0, filename="", compresslevel=6
-            ) as stream:
+            with (
+                path.open("wb") as raw,
+                gzip.GzipFile(
+                    fileobj=raw, mode="wb", mtime=0, filename="", compresslevel=6
+                ) as stream,
+            ):
                 for chunk, start in enumerate(range(0, int(rows), CHUNK_ROWS)):
                     size = min(CHUNK_ROWS, int(rows) - start)
                     lines = self._event_chunk(day, hour, chunk, start, size, users)
@@ -375,14 +401,16 @@ class SampleGenerator:
         latency = np.round(rng.lognormal(5.0, 0.6, rows)).astype(np.int64)
         frame = pl.DataFrame(
             {
-                "event_id": _ids(f"e{config.date(day):%Y%m%d}{hour:02d}-", offset + np.arange(rows), 7),
+                "event_id": _ids(
+                    f"e{config.date(day):%Y%m%d}{hour:02d}-", offset + np.arange(rows), 7
+                ),
                 "user_id": _ids("C", rng.choice(users, rows), 7),
                 "event_type": np.array(EVENT_TYPES)[event_type],
                 "device": np.array(DEVICES)[rng.choice(len(DEVICES), rows, p=_DEVICE_P)],
                 "app_version": np.array(_APP_VERSIONS)[rng.integers(0, len(_APP_VERSIONS), rows)],
-                "latency": pl.Series(latency).set(
-                    pl.Series(rng.random(rows) < 0.05), None
-                ).cast(pl.String),
+                "latency": pl.Series(latency)
+                .set(pl.Series(rng.random(rows) < 0.05), None)
+                .cast(pl.String),
                 "ms": ms + np.array(_TZ_MINUTES)[tz] * 60_000,
                 "tz": np.array(_TZ_SUFFIXES)[tz],
                 "product": _ids("P", rng.integers(1, config.products + 1, rows), 5),
@@ -395,37 +423,67 @@ class SampleGenerator:
         frame = frame.with_columns(flag=pl.Series(flag))
         properties = (
             pl.when(pl.col("event_type") == "page_view")
-            .then(pl.concat_str([pl.lit(',"properties":{"page":"/product/'), pl.col("product"),
-                                 pl.lit('"}')]))
+            .then(
+                pl.concat_str(
+                    [pl.lit(',"properties":{"page":"/product/'), pl.col("product"), pl.lit('"}')]
+                )
+            )
             .when(pl.col("event_type") == "search")
-            .then(pl.concat_str([pl.lit(',"properties":{"query":"'), pl.col("query"),
-                                 pl.lit('"}')]))
+            .then(
+                pl.concat_str([pl.lit(',"properties":{"query":"'), pl.col("query"), pl.lit('"}')])
+            )
             .when(pl.col("event_type").is_in(["add_to_cart", "purchase"]))
-            .then(pl.concat_str([pl.lit(',"properties":{"product_id":"'), pl.col("product"),
-                                 pl.lit('","quantity":'), pl.col("quantity").cast(pl.String),
-                                 pl.lit("}")]))
+            .then(
+                pl.concat_str(
+                    [
+                        pl.lit(',"properties":{"product_id":"'),
+                        pl.col("product"),
+                        pl.lit('","quantity":'),
+                        pl.col("quantity").cast(pl.String),
+                        pl.lit("}"),
+                    ]
+                )
+            )
             .otherwise(pl.lit(""))
         )
         latency_json = (
-            pl.when(pl.col("flag") == 2).then(pl.lit('"fast"'))
+            pl.when(pl.col("flag") == 2)
+            .then(pl.lit('"fast"'))
             .otherwise(pl.col("latency").fill_null("null"))
         )
-        event_id = pl.when(pl.col("flag") == 3).then(pl.lit(None, pl.String)).otherwise(
-            pl.col("event_id")
+        event_id = (
+            pl.when(pl.col("flag") == 3).then(pl.lit(None, pl.String)).otherwise(pl.col("event_id"))
         )
-        event_type_value = pl.when(pl.col("flag") == 4).then(pl.lit(UNKNOWN_EVENT_TYPE)).otherwise(
-            pl.col("event_type")
+        event_type_value = (
+            pl.when(pl.col("flag") == 4)
+            .then(pl.lit(UNKNOWN_EVENT_TYPE))
+            .otherwise(pl.col("event_type"))
         )
         timestamp = pl.concat_str(
-            [pl.from_epoch(pl.col("ms"), time_unit="ms").dt.strftime("%Y-%m-%dT%H:%M:%S%.3f"),
-             pl.col("tz")]
+            [
+                pl.from_epoch(pl.col("ms"), time_unit="ms").dt.strftime("%Y-%m-%dT%H:%M:%S%.3f"),
+                pl.col("tz"),
+            ]
         )
         line = pl.concat_str(
-            [pl.lit('{"event_id":'), _json_string(event_id), pl.lit(',"user_id":"'),
-             pl.col("user_id"), pl.lit('","event_type":"'), event_type_value,
-             pl.lit('","event_ts":"'), timestamp, pl.lit('","device":"'), pl.col("device"),
-             pl.lit('","app_version":"'), pl.col("app_version"), pl.lit('","latency_ms":'),
-             latency_json, properties, pl.lit("}")]
+            [
+                pl.lit('{"event_id":'),
+                _json_string(event_id),
+                pl.lit(',"user_id":"'),
+                pl.col("user_id"),
+                pl.lit('","event_type":"'),
+                event_type_value,
+                pl.lit('","event_ts":"'),
+                timestamp,
+                pl.lit('","device":"'),
+                pl.col("device"),
+                pl.lit('","app_version":"'),
+                pl.col("app_version"),
+                pl.lit('","latency_ms":'),
+                latency_json,
+                properties,
+                pl.lit("}"),
+            ]
         )
         lines = frame.select(
             line=pl.when(pl.col("flag") == 1)
@@ -436,8 +494,10 @@ class SampleGenerator:
         n_dup = _fault_count(rng, rows, rates["duplicate_events"], first and day == 0)
         sources = np.sort(rng.choice(clean, min(n_dup, len(clean)), replace=False))
         position = np.concatenate(
-            [np.arange(rows, dtype=np.float64),
-             sources + rng.uniform(0.5, np.maximum(1.0, rows - sources))]
+            [
+                np.arange(rows, dtype=np.float64),
+                sources + rng.uniform(0.5, np.maximum(1.0, rows - sources)),
+            ]
         )
         ordered = pl.concat([lines, lines.gather(sources)]).gather(
             np.argsort(position, kind="stable")
@@ -466,11 +526,11 @@ class SampleGenerator:
         cursor = 0
         faults: dict[str, np.ndarray] = {}
         for name in rates:
-            faults[name], cursor = _take(
-                perm, cursor, _fault_count(rng, rows, rates[name], force)
-            )
+            faults[name], cursor = _take(perm, cursor, _fault_count(rng, rows, rates[name], force))
         healthy = perm[cursor:]
-        updated = np.sort(rng.choice(healthy, int(len(healthy) * ORDER_UPDATE_SHARE), replace=False))
+        updated = np.sort(
+            rng.choice(healthy, int(len(healthy) * ORDER_UPDATE_SHARE), replace=False)
+        )
 
         products = rng.integers(1, config.products + 1, rows)
         currency = np.array(_CURRENCIES)[rng.choice(len(_CURRENCIES), rows, p=_CURRENCY_P)]
@@ -503,10 +563,12 @@ class SampleGenerator:
         for code, name in enumerate(set_value, start=1):
             mask_column[faults[name]] = code
         frame = frame.with_columns(fault=pl.Series(mask_column))
-        for code, (name, (column, value)) in enumerate(set_value.items(), start=1):
+        for code, (column, value) in enumerate(set_value.values(), start=1):
             frame = frame.with_columns(
-                pl.when(pl.col("fault") == code).then(value(pl.col(column)))
-                .otherwise(pl.col(column)).alias(column)
+                pl.when(pl.col("fault") == code)
+                .then(value(pl.col(column)))
+                .otherwise(pl.col(column))
+                .alias(column)
             )
         malformed = np.zeros(rows, dtype=bool)
         malformed[faults["malformed_rows"]] = True
@@ -515,7 +577,8 @@ class SampleGenerator:
         # Newer versions of some orders arrive later: the same day or up to three days after.
         versions = frame[updated.tolist()].with_columns(
             status=pl.Series(self._next_status(rng, frame["status"].gather(updated).to_numpy())),
-            updated_at=pl.col("order_ts") + rng.integers(600_000, MAX_LATE_DAYS * _DAY_MS, len(updated)),
+            updated_at=pl.col("order_ts")
+            + rng.integers(600_000, MAX_LATE_DAYS * _DAY_MS, len(updated)),
         )
         arrival = (versions["updated_at"] - _epoch_ms(config.start)) // _DAY_MS
         versions = versions.with_columns(arrival=arrival)
@@ -534,7 +597,9 @@ class SampleGenerator:
     @staticmethod
     def _next_status(rng: np.random.Generator, status: np.ndarray) -> np.ndarray:
         roll = rng.random(len(status))
-        after_paid = np.where(roll < 0.85, "shipped", np.where(roll < 0.95, "cancelled", "refunded"))
+        after_paid = np.where(
+            roll < 0.85, "shipped", np.where(roll < 0.95, "cancelled", "refunded")
+        )
         after_placed = np.where(roll < 0.8, "paid", "cancelled")
         return np.where(status == "paid", after_paid, after_placed)
 
@@ -542,13 +607,16 @@ class SampleGenerator:
         extra = day == self.config.extra_column_day
         columns = list(ORDERS.field_names) + ([EXTRA_COLUMN] if extra else [])
         frame = frame.sort("updated_at", maintain_order=True).with_columns(
-            pl.col("order_ts").pipe(_iso_utc), pl.col("updated_at").pipe(_iso_utc),
+            pl.col("order_ts").pipe(_iso_utc),
+            pl.col("updated_at").pipe(_iso_utc),
             file=((pl.col("updated_at") % _DAY_MS) // (_DAY_MS // ORDER_FILES_PER_DAY)) + 1,
         )
         if extra:
             frame = frame.with_columns(
-                pl.when(pl.int_range(pl.len()) % 3 == 0).then(pl.lit("FALL10"))
-                .otherwise(pl.lit("")).alias(EXTRA_COLUMN)
+                pl.when(pl.int_range(pl.len()) % 3 == 0)
+                .then(pl.lit("FALL10"))
+                .otherwise(pl.lit(""))
+                .alias(EXTRA_COLUMN)
             )
             self.counts.add("orders", "extra_column_rows", frame.height)
         fields = [pl.col(c) for c in columns]

@@ -27,6 +27,7 @@ from lakehouse.landing.contract import (
     JSON,
     STRING,
     TIMESTAMP,
+    Field,
     SourceContract,
 )
 from lakehouse.storage.filesystem import LakeFileSystem
@@ -60,7 +61,10 @@ class ParsedFile:
 
 
 def read_landing_file(
-    fs: LakeFileSystem, path: str, relative_path: str, contract: SourceContract,
+    fs: LakeFileSystem,
+    path: str,
+    relative_path: str,
+    contract: SourceContract,
     con: duckdb.DuckDBPyConnection,
 ) -> ParsedFile:
     """Parse one landing file; `relative_path` is what lineage columns record."""
@@ -144,12 +148,13 @@ def _csv_fields(
     except StopIteration:
         header = []
     except csv.Error as error:
-        raise LandingFileError(f"{relative}: line 1: cannot read the CSV header ({error})") from error
+        raise LandingFileError(
+            f"{relative}: line 1: cannot read the CSV header ({error})"
+        ) from error
     missing = [name for name in contract.field_names if name not in header]
     if header and missing:
         raise LandingFileError(
-            f"{relative}: line 1: the header lacks required columns {missing} "
-            f"(found {header})"
+            f"{relative}: line 1: the header lacks required columns {missing} (found {header})"
         )
     unexpected = [name for name in header if name not in contract.field_names]
     columns: dict[str, list] = {name: [] for name in contract.field_names}
@@ -215,12 +220,10 @@ def _jsonl_query(contract: SourceContract) -> str:
     """Extract each contract field as text from JSON objects, then type it."""
     known = ", ".join(f"'{name}'" for name in contract.field_names)
     fields = ",\n".join(
-        f"CASE WHEN _problem IS NULL THEN "
-        f"{'json_extract(_doc, ' if _kind(contract, name) == JSON else 'json_extract_string(_doc, '}"
-        f"'$.\"{name}\"'){'::VARCHAR' if _kind(contract, name) == JSON else ''} END AS {_quote(name)}"
-        for name in contract.field_names
+        f"CASE WHEN _problem IS NULL THEN {_extract(field)} END AS {_quote(field.name)}"
+        for field in contract.fields
     )
-    parsed = f"""
+    parsed = """
         SELECT _source_line, _raw,
                CASE WHEN _problem IS NOT NULL THEN _problem
                     WHEN NOT json_valid(_raw) THEN 'invalid JSON'
@@ -244,13 +247,18 @@ def _jsonl_query(contract: SourceContract) -> str:
     return _typing_query(contract, f"({extracted})")
 
 
-def _kind(contract: SourceContract, name: str) -> str:
-    return next(f.kind for f in contract.fields if f.name == name)
+def _extract(field: Field) -> str:
+    """A field's value as text: scalars unquoted, nested JSON kept as JSON text."""
+    path = f"'$.\"{field.name}\"'"
+    if field.kind == JSON:
+        return f"json_extract(_doc, {path})::VARCHAR"
+    return f"json_extract_string(_doc, {path})"
 
 
 def _typed(kind: str, column: str) -> str:
     if kind == INTEGER:
-        return f"CASE WHEN regexp_full_match(trim({column}), '[-+]?[0-9]+') THEN TRY_CAST(trim({column}) AS BIGINT) END"
+        whole = f"regexp_full_match(trim({column}), '[-+]?[0-9]+')"
+        return f"CASE WHEN {whole} THEN TRY_CAST(trim({column}) AS BIGINT) END"
     if kind == BOOLEAN:
         return f"TRY_CAST(trim({column}) AS BOOLEAN)"
     if kind in (DECIMAL, TIMESTAMP):

@@ -32,7 +32,9 @@ def exchange(first: str, second: str) -> bool:
     """Swap two existing directories atomically; False when this system cannot."""
     if _renameat2 is None:
         return False
-    result = _renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+    result = _renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
     if result == 0:
         return True
     code = ctypes.get_errno()

@@ -1,4 +1,4 @@
-"""What the store needs to know about a table: where it lives, its columns, how it is partitioned."""
+"""What the store needs to know of a table: where it lives, its columns, its partitioning."""
 
 from __future__ import annotations
 

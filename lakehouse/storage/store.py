@@ -103,9 +103,7 @@ class LakeStore:
             wanted = self.partition_keys(spec) if keys is None else sorted(set(keys))
             folders = [self.partition_dir(spec, key) for key in wanted]
         return [
-            entry.path
-            for folder in folders
-            for entry in self.fs.list_files(folder, PARQUET_SUFFIX)
+            entry.path for folder in folders for entry in self.fs.list_files(folder, PARQUET_SUFFIX)
         ]
 
     def scan(self, spec: TableSpec, keys: Iterable[str] | None = None) -> pl.LazyFrame:
@@ -217,7 +215,8 @@ class LakeStore:
                 )
         if rows != expected_rows:
             raise PublishVerificationError(
-                f"{spec.qualified_name}: staged files hold {rows} rows, {expected_rows} were written"
+                f"{spec.qualified_name}: staged files hold {rows} rows; "
+                f"{expected_rows} were written"
             )
         return size
 
@@ -289,9 +288,7 @@ def _assert_single_partition(
     frame: pl.LazyFrame, column: str, key: str | None, spec: TableSpec
 ) -> pl.LazyFrame:
     expected = pl.lit(key).str.to_date()
-    stray = frame.filter(pl.col(column).is_null() | (pl.col(column) != expected)).select(
-        pl.len()
-    )
+    stray = frame.filter(pl.col(column).is_null() | (pl.col(column) != expected)).select(pl.len())
     count = stray.collect().item()
     if count:
         raise InvalidPartitionKey(

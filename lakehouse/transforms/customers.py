@@ -16,8 +16,12 @@ _ORDER = ["customer_id", "updated_at", "arrival_date", "_source_file", "_source_
 def check_cdc(bronze: pl.LazyFrame, now: dt.datetime) -> Checked:
     return apply_rules(
         bronze,
-        [not_null("customer_id"), not_null("updated_at"), not_null("op"),
-         allowed_values("op", CDC_OPS)],
+        [
+            not_null("customer_id"),
+            not_null("updated_at"),
+            not_null("op"),
+            allowed_values("op", CDC_OPS),
+        ],
         now,
     )
 

@@ -26,7 +26,10 @@ def order_rules(first_partition: dt.date, late_days: int) -> list[Rule]:
         not_null("customer_id"),
         not_null("product_id"),
         window_rule(
-            pl.col("order_ts").dt.date(), pl.col("arrival_date"), first_partition, late_days,
+            pl.col("order_ts").dt.date(),
+            pl.col("arrival_date"),
+            first_partition,
+            late_days,
             "order_ts",
         ),
         Rule(
@@ -52,8 +55,9 @@ def order_rules(first_partition: dt.date, late_days: int) -> list[Rule]:
             "updated_after_order",
             "updated_at",
             pl.col("updated_at") < pl.col("order_ts"),
-            pl.format("updated_at {} is before order_ts {}", pl.col("updated_at"),
-                      pl.col("order_ts")),
+            pl.format(
+                "updated_at {} is before order_ts {}", pl.col("updated_at"), pl.col("order_ts")
+            ),
         ),
     ]
 
@@ -73,7 +77,9 @@ def clean_orders(
     candidates = bronze.filter(own.fill_null(False) | strays.fill_null(False))
     checked = apply_rules(candidates, rules, now)
     latest = (
-        checked.valid.sort(["order_id", "updated_at", "arrival_date", "_source_file", "_source_line"])
+        checked.valid.sort(
+            ["order_id", "updated_at", "arrival_date", "_source_file", "_source_line"]
+        )
         .with_columns(versions=pl.len().over("order_id"))
         .unique("order_id", keep="last", maintain_order=True)
     )

@@ -25,9 +25,9 @@ def not_null(column: str) -> Rule:
 
 def allowed_values(column: str, values: Sequence[str]) -> Rule:
     broken = pl.col(column).is_not_null() & ~pl.col(column).is_in(list(values))
-    reason = pl.format("{} {} is not one of {}", pl.lit(column), pl.col(column), pl.lit(
-        ", ".join(values)
-    ))
+    reason = pl.format(
+        "{} {} is not one of {}", pl.lit(column), pl.col(column), pl.lit(", ".join(values))
+    )
     return Rule("allowed_values", column, broken, reason)
 
 
@@ -64,7 +64,10 @@ def window_rule(
     broken = ~value_date.is_between(earliest, arrival).fill_null(False)
     reason = pl.format(
         "{} date {} is outside the window {} .. {} of its arrival date",
-        pl.lit(column), value_date, earliest, arrival,
+        pl.lit(column),
+        value_date,
+        earliest,
+        arrival,
     )
     return Rule("late_window", column, broken, reason)
 

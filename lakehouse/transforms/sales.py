@@ -27,8 +27,14 @@ def fact_sales(
     catalogue = products.select("product_id", product_category=pl.col("category"))
     joined = (
         orders.sort("order_ts")
-        .join_asof(versions, left_on="order_ts", right_on="valid_from", by="customer_id",
-                   strategy="backward", check_sortedness=False)
+        .join_asof(
+            versions,
+            left_on="order_ts",
+            right_on="valid_from",
+            by="customer_id",
+            strategy="backward",
+            check_sortedness=False,
+        )
         .join(first_version, on="customer_id", how="left")
         .with_columns(customer_sk=pl.coalesce("customer_sk", "first_sk"))
         .join(catalogue, on="product_id", how="left")
@@ -36,18 +42,30 @@ def fact_sales(
     checked = apply_rules(
         joined,
         [
-            Rule("known_customer", "customer_id", pl.col("customer_sk").is_null(),
-                 pl.format("customer {} is not in dim_customer", pl.col("customer_id"))),
-            Rule("known_product", "product_id", pl.col("product_category").is_null(),
-                 pl.format("product {} is not in the product catalogue", pl.col("product_id"))),
+            Rule(
+                "known_customer",
+                "customer_id",
+                pl.col("customer_sk").is_null(),
+                pl.format("customer {} is not in dim_customer", pl.col("customer_id")),
+            ),
+            Rule(
+                "known_product",
+                "product_id",
+                pl.col("product_category").is_null(),
+                pl.format("product {} is not in the product catalogue", pl.col("product_id")),
+            ),
         ],
         now,
     )
     facts = checked.valid.with_columns(
         is_revenue=pl.col("status").is_in(list(REVENUE_STATUSES))
     ).sort("customer_id", "product_id", "order_ts")
-    return Checked(facts, checked.quarantined.drop("customer_sk", "first_sk", "product_category",
-                                                   "valid_from", strict=False))
+    return Checked(
+        facts,
+        checked.quarantined.drop(
+            "customer_sk", "first_sk", "product_category", "valid_from", strict=False
+        ),
+    )
 
 
 def daily_summary(

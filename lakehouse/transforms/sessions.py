@@ -33,7 +33,11 @@ def sessionize(events: pl.LazyFrame, session_day: dt.date) -> pl.LazyFrame:
         sessions.filter(pl.col("session_start").dt.date() == pl.lit(session_day))
         .with_columns(
             session_id=pl.concat_str(
-                [pl.col("user_id"), pl.lit("-"), pl.col("session_start").dt.epoch("ms").cast(pl.String)]
+                [
+                    pl.col("user_id"),
+                    pl.lit("-"),
+                    pl.col("session_start").dt.epoch("ms").cast(pl.String),
+                ]
             ),
             duration_s=(pl.col("session_end") - pl.col("session_start")).dt.total_microseconds()
             / 1e6,

@@ -19,7 +19,9 @@ def user_segments(facts: pl.LazyFrame, sessions: pl.LazyFrame) -> pl.LazyFrame:
     as_of = sessions.select(as_of_date=pl.col("session_start").dt.date().max())
     visits = (
         sessions.join(as_of, how="cross")
-        .with_columns(age=(pl.col("as_of_date") - pl.col("session_start").dt.date()).dt.total_days())
+        .with_columns(
+            age=(pl.col("as_of_date") - pl.col("session_start").dt.date()).dt.total_days()
+        )
         .group_by("user_id")
         .agg(
             events_30d=pl.col("events").filter(pl.col("age") < 30).sum().cast(pl.Int64),
@@ -59,10 +61,14 @@ def user_segments(facts: pl.LazyFrame, sessions: pl.LazyFrame) -> pl.LazyFrame:
         )
     )
     segment = (
-        pl.when(pl.col("churn_risk")).then(pl.lit("at_risk"))
-        .when((pl.col("frequency") >= 3) & (pl.col("recency_days") <= 7)).then(pl.lit("champion"))
-        .when(pl.col("frequency") >= 2).then(pl.lit("loyal"))
-        .when(pl.col("frequency") == 1).then(pl.lit("customer"))
+        pl.when(pl.col("churn_risk"))
+        .then(pl.lit("at_risk"))
+        .when((pl.col("frequency") >= 3) & (pl.col("recency_days") <= 7))
+        .then(pl.lit("champion"))
+        .when(pl.col("frequency") >= 2)
+        .then(pl.lit("loyal"))
+        .when(pl.col("frequency") == 1)
+        .then(pl.lit("customer"))
         .otherwise(pl.lit("browser"))
     )
     return scored.with_columns(segment=segment).sort("user_id")

@@ -1,0 +1,73 @@
+"""The command line as cron and CI use it: `lakehouse build` drives the dagster CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from lakehouse_tests.conftest import FIRST_DAY
+
+BIN = Path(sys.executable).parent
+TINY = ["--days", "3", "--events-per-day", "480", "--seed", "11"]
+
+
+def run(args: list[str], root: Path) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "LAKEHOUSE_DATA_DIR": str(root),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+    }
+    return subprocess.run(
+        [str(BIN / "lakehouse"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def parquet_files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in (root / "lake").rglob("*.parquet")}
+
+
+def test_build_runs_the_whole_range_in_one_cli_run_and_then_nothing(tmp_path: Path) -> None:
+    generated = run(["generate", *TINY], tmp_path)
+    assert generated.returncode == 0, generated.stderr
+    again = run(["generate", *TINY], tmp_path)
+    assert "already holds generated data" in again.stdout
+
+    first = run(["build"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    last = (dt.date.fromisoformat(FIRST_DAY) + dt.timedelta(days=2)).isoformat()
+    assert f"{FIRST_DAY}...{last}" in first.stdout
+    assert "gold.fact_sales" in first.stdout and "(not built)" not in first.stdout
+    assert (tmp_path / "dagster_home" / "dagster.yaml").read_text().count("enabled: false") == 1
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1 and runs[0].is_success
+        assert runs[0].tags["dagster/asset_partition_range_start"] == FIRST_DAY
+        assert runs[0].tags["dagster/asset_partition_range_end"] == last
+        materialized = instance.get_materialized_partitions(dg.AssetKey(["gold", "fact_sales"]))
+        assert len(materialized) == 3
+    files = parquet_files(tmp_path)
+    assert any(name.startswith("lake/gold/daily_summary/summary_date=") for name in files)
+
+    second = run(["build"], tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "nothing to materialize" in second.stdout
+    assert parquet_files(tmp_path) == files
+
+
+def test_a_failed_cli_build_exits_non_zero(tmp_path: Path) -> None:
+    assert run(["generate", *TINY], tmp_path).returncode == 0
+    broken = tmp_path / "landing" / "app_events" / FIRST_DAY / "events-05.jsonl.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00truncated")
+    result = run(["build"], tmp_path)
+    assert result.returncode != 0
+    assert f"app_events/{FIRST_DAY}/events-05.jsonl.gz" in result.stdout + result.stderr
