@@ -41,16 +41,30 @@ def test_every_asset_materializes_every_partition_in_one_run(built_lake: BuiltLa
             assert built_lake.instance.get_materialized_partitions(key) == set(DAYS), key
 
 
-def test_materializations_record_rows_bytes_files_path_and_schema(built_lake: BuiltLake) -> None:
+def partition_totals(built_lake: BuiltLake, node: str) -> dict[str, int]:
+    """Per-partition metadata of one asset in the range run, added up."""
+    totals: dict[str, int] = {}
+    for event in built_lake.result.asset_materializations_for_node(node):
+        for name, value in event.metadata.items():
+            if isinstance(value.value, int) and not isinstance(value.value, bool):
+                totals[name] = totals.get(name, 0) + value.value
+    return totals
+
+
+def test_each_partition_records_its_own_rows_bytes_files_path(built_lake: BuiltLake) -> None:
     events = built_lake.result.asset_materializations_for_node("silver__app_events")
-    assert {event.partition for event in events} == set(DAYS)
-    metadata = events[0].metadata
-    assert metadata["dagster/row_count"].value > 0
-    assert metadata["bytes"].value > 0 and metadata["files"].value == len(DAYS)
-    assert "silver/app_events" in metadata["path"].value
-    columns = {column.name for column in metadata["dagster/column_schema"].schema.columns}
-    assert {"event_id", "event_ts", "event_date"} <= columns
-    assert metadata["balanced"].value is True
+    assert sorted(event.partition for event in events) == DAYS
+    silver = read(built_lake.lake, tables.SILVER_APP_EVENTS)
+    for event in events:
+        metadata = event.metadata
+        rows = silver.filter(pl.col("event_date") == dt.date.fromisoformat(event.partition))
+        assert metadata["dagster/row_count"].value == rows.height > 0
+        assert metadata["bytes"].value > 0 and metadata["files"].value == 1
+        assert metadata["path"].value.endswith(f"silver/app_events/event_date={event.partition}")
+        assert metadata["partition_key"].value == event.partition
+        assert metadata["balanced"].value is True
+        columns = {column.name for column in metadata["dagster/column_schema"].schema.columns}
+        assert {"event_id", "event_ts", "event_date"} <= columns
 
 
 def test_every_gold_table_reads_with_duckdb_and_polars(built_lake: BuiltLake) -> None:
@@ -90,10 +104,9 @@ def test_bronze_rows_plus_quarantine_equal_landing_lines(built_lake: BuiltLake) 
 
 def test_silver_app_events_row_accounting_matches_the_generator(built_lake: BuiltLake) -> None:
     generated = built_lake.manifest["sources"]["app_events"]
-    events = built_lake.result.asset_materializations_for_node("silver__app_events")
-    metadata = events[0].metadata
-    rows_in, rows_out = metadata["rows_in"].value, metadata["rows_out"].value
-    duplicates, quarantined = metadata["duplicates"].value, metadata["quarantined"].value
+    totals = partition_totals(built_lake, "silver__app_events")
+    rows_in, rows_out = totals["rows_in"], totals["rows_out"]
+    duplicates, quarantined = totals["duplicates"], totals["quarantined"]
     assert rows_in == rows_out + duplicates + quarantined
     assert (
         rows_in == generated["lines"] - generated["malformed_lines"] - generated["wrong_type_lines"]
@@ -108,18 +121,16 @@ def test_silver_app_events_row_accounting_matches_the_generator(built_lake: Buil
 
 def test_silver_orders_row_accounting_matches_the_generator(built_lake: BuiltLake) -> None:
     generated = built_lake.manifest["sources"]["orders"]
-    metadata = built_lake.result.asset_materializations_for_node("silver__orders")[0].metadata
-    rows_in = metadata["rows_in"].value
+    totals = partition_totals(built_lake, "silver__orders")
+    rows_in = totals["rows_in"]
     assert rows_in == generated["rows"] - generated["malformed_rows"] - generated["wrong_type_rows"]
-    assert metadata["duplicates"].value == generated["updates"]
-    assert metadata["quarantined"].value == (
+    assert totals["duplicates"] == generated["updates"]
+    assert totals["quarantined"] == (
         generated["negative_quantity"] + generated["unknown_currency"] + generated["null_keys"]
     )
-    assert rows_in == sum(
-        metadata[name].value for name in ("rows_out", "duplicates", "quarantined")
-    )
+    assert rows_in == sum(totals[name] for name in ("rows_out", "duplicates", "quarantined"))
     silver = read(built_lake.lake, tables.SILVER_ORDERS)
-    assert silver["order_id"].n_unique() == silver.height == metadata["rows_out"].value
+    assert silver["order_id"].n_unique() == silver.height == totals["rows_out"]
     assert (silver["amount_usd"] > 0).all() and (silver["quantity"] > 0).all()
 
 

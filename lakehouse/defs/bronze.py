@@ -4,7 +4,13 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lakehouse import tables
-from lakehouse.defs.publishing import asset_attributes, partition_keys, published_metadata, utc_now
+from lakehouse.defs.publishing import (
+    asset_attributes,
+    partition_keys,
+    published_metadata,
+    record_partition,
+    utc_now,
+)
 from lakehouse.defs.resources import LakeResource
 from lakehouse.landing.contract import SOURCES, SourceContract
 from lakehouse.landing.ingest import ingest_day
@@ -41,6 +47,17 @@ def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefiniti
                     context.log.warning(f"{name} does not match {contract.patterns}; not read")
                 for name, columns in result.unexpected_columns.items():
                     context.log.warning(f"{name} has unexpected columns {columns}: kept in _extra")
+                record_partition(
+                    context,
+                    spec,
+                    result.published,
+                    {
+                        "landing_files": len(result.files),
+                        "quarantined_rows": result.quarantined.rows,
+                        "blank_lines": result.blank_lines,
+                        "ignored_files": len(result.ignored_files),
+                    },
+                )
                 results.append(result)
         return dg.MaterializeResult(
             metadata=published_metadata(

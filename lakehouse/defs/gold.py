@@ -5,7 +5,13 @@ import polars as pl
 
 from lakehouse import tables
 from lakehouse.defs import keys
-from lakehouse.defs.publishing import asset_attributes, partition_keys, published_metadata, utc_now
+from lakehouse.defs.publishing import (
+    asset_attributes,
+    partition_keys,
+    published_metadata,
+    record_partition,
+    utc_now,
+)
 from lakehouse.defs.resources import LakeResource
 from lakehouse.partitions import day
 from lakehouse.transforms import sales
@@ -48,8 +54,12 @@ def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mate
                 checked.quarantined.select(list(tables.GOLD_FACT_SALES_QUARANTINE.schema)),
             ]
         )
-        published.append(store.publish(tables.GOLD_FACT_SALES, key, facts))
-        quarantined += store.publish(tables.GOLD_FACT_SALES_QUARANTINE, key, rejected).rows
+        rejects = store.publish(tables.GOLD_FACT_SALES_QUARANTINE, key, rejected).rows
+        result = store.publish(tables.GOLD_FACT_SALES, key, facts)
+        published.append(
+            record_partition(context, tables.GOLD_FACT_SALES, result, {"quarantined_rows": rejects})
+        )
+        quarantined += rejects
     return dg.MaterializeResult(
         metadata=published_metadata(
             tables.GOLD_FACT_SALES, published, {"quarantined_rows": quarantined}
@@ -78,7 +88,8 @@ def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
             dim,
             day(key),
         )
-        published.append(store.publish(tables.GOLD_DAILY_SUMMARY, key, summary))
+        result = store.publish(tables.GOLD_DAILY_SUMMARY, key, summary)
+        published.append(record_partition(context, tables.GOLD_DAILY_SUMMARY, result))
     return dg.MaterializeResult(metadata=published_metadata(tables.GOLD_DAILY_SUMMARY, published))
 
 
@@ -87,14 +98,11 @@ def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
 )
 def event_metrics(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     store = lake.store()
-    published = [
-        store.publish(
-            tables.GOLD_EVENT_METRICS_HOURLY,
-            key,
-            event_metrics_hourly(store.scan(tables.SILVER_APP_EVENTS, [key])),
-        )
-        for key in partition_keys(context)
-    ]
+    published = []
+    for key in partition_keys(context):
+        metrics = event_metrics_hourly(store.scan(tables.SILVER_APP_EVENTS, [key]))
+        result = store.publish(tables.GOLD_EVENT_METRICS_HOURLY, key, metrics)
+        published.append(record_partition(context, tables.GOLD_EVENT_METRICS_HOURLY, result))
     return dg.MaterializeResult(
         metadata=published_metadata(tables.GOLD_EVENT_METRICS_HOURLY, published)
     )

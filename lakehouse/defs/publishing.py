@@ -87,6 +87,29 @@ def published_metadata(
     return metadata
 
 
+def record_partition(
+    context: dg.AssetExecutionContext,
+    spec: TableSpec,
+    published: PublishedPartition,
+    extra: Mapping[str, Any] | None = None,
+) -> PublishedPartition:
+    """Metadata of one partition of a range run, so each partition shows its own figures."""
+    if published.partition_key is not None:
+        context.add_asset_metadata(
+            {
+                "dagster/row_count": published.rows,
+                "rows": published.rows,
+                "bytes": published.bytes,
+                "files": published.files,
+                "path": dg.MetadataValue.path(published.path),
+                "partition_key": published.partition_key,
+                **(extra or {}),
+            },
+            partition_key=published.partition_key,
+        )
+    return published
+
+
 def _table_path(published: Sequence[PublishedPartition]) -> str:
     return published[0].path.rsplit("/", 1)[0]
 

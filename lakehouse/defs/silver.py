@@ -10,6 +10,7 @@ from lakehouse.defs.publishing import (
     first_partition_day,
     partition_keys,
     published_metadata,
+    record_partition,
     sum_counts,
     utc_now,
 )
@@ -65,6 +66,7 @@ def _daily_cleaned_asset(spec, quarantine, upstream, mapping, window, transform)
                 bronze, partitions.day(key), first, partitions.LATE_ARRIVAL_DAYS, now
             )
             result, _, count = publish_cleaned(store, spec, quarantine, key, cleaned)
+            record_partition(context, spec, result, accounting_metadata([count]))
             published.append(result)
             counts.append(count)
         metadata = accounting_metadata(counts)
@@ -148,7 +150,8 @@ def silver_sessions(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     for key in partition_keys(context):
         events = store.scan(tables.SILVER_APP_EVENTS, partitions.session_keys(key))
         frame = sessionize(events, partitions.day(key)).select(list(tables.SILVER_SESSIONS.schema))
-        published.append(store.publish(tables.SILVER_SESSIONS, key, frame))
+        result = store.publish(tables.SILVER_SESSIONS, key, frame)
+        published.append(record_partition(context, tables.SILVER_SESSIONS, result))
     return dg.MaterializeResult(metadata=published_metadata(tables.SILVER_SESSIONS, published))
 
 
