@@ -310,4 +310,7 @@ SILVER_ORDERS_QUARANTINE = quarantine_of(
 SILVER_CUSTOMERS_QUARANTINE = quarantine_of(
     SILVER_CUSTOMERS, {**BRONZE_CUSTOMERS_CDC.schema, "arrival_date": pl.Date()}
 )
+SILVER_PRODUCTS_QUARANTINE = quarantine_of(
+    SILVER_PRODUCTS, {**BRONZE_PRODUCTS.schema, "arrival_date": pl.Date()}
+)
 GOLD_FACT_SALES_QUARANTINE = quarantine_of(GOLD_FACT_SALES, dict(SILVER_ORDERS.schema))

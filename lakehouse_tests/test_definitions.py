@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -64,3 +67,21 @@ def test_partition_mapping_and_reads_agree() -> None:
     expected = [key for key in late_arrival_keys(day) if key in DAILY.get_partition_keys()]
     assert sorted(upstream) == expected
     assert session_keys(day)[0] < day < session_keys(day)[-1]
+
+
+def _partitions_start(env_value: str) -> subprocess.CompletedProcess:
+    code = "from lakehouse.partitions import DAILY; print(DAILY.start.date())"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "LAKEHOUSE_START_DATE": env_value},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_start_date_comes_from_the_environment() -> None:
+    assert _partitions_start("2025-06-01").stdout.strip() == "2025-06-01"
+    broken = _partitions_start("June first")
+    assert broken.returncode != 0
+    assert "LAKEHOUSE_START_DATE='June first' is not a date in YYYY-MM-DD form" in broken.stderr

@@ -159,3 +159,34 @@ def test_csv_rows_with_wrong_shape_or_types_are_quarantined(tmp_path: Path) -> N
         "unit_price: cannot read '1,5' as decimal",
     ]
     assert rejected["_column"].to_list() == [None, "quantity", "unit_price"]
+
+
+def test_bad_product_rows_are_quarantined_not_dropped(tmp_path: Path) -> None:
+    from lakehouse.defs.silver import silver_products
+
+    folder = tmp_path / "landing" / "products" / FIRST_DAY
+    folder.mkdir(parents=True)
+    (folder / "products.csv").write_text(
+        "product_id,name,category,list_price,currency,active\n"
+        "P1,mug,home,4.50,USD,true\n"
+        ",nameless,home,3.00,USD,true\n"  # line 3: no key
+        "P2,lamp,home,-1,USD,false\n"  # line 4: negative price
+        "P1,mug v2,home,4.75,USD,true\n"  # line 5: listed twice, the later line wins
+    )
+    bronze_products = next(a for a in BRONZE_ASSETS if a.key.path == ["bronze", "products"])
+    with dg.instance_for_test() as instance:
+        assert materialize([bronze_products], tmp_path, instance).success
+        result = dg.materialize(
+            [silver_products], resources=resources_for(tmp_path), instance=instance
+        )
+    store = LakeStore.local(tmp_path / "lake")
+    products = store.scan(tables.SILVER_PRODUCTS).collect()
+    assert products.select("product_id", "name").rows() == [("P1", "mug v2")]
+    rejected = store.scan(tables.SILVER_PRODUCTS_QUARANTINE).collect().sort("_source_line")
+    assert rejected.select("_source_line", "_rule").rows() == [
+        (3, "not_null"),
+        (4, "non_negative_price"),
+    ]
+    metadata = result.asset_materializations_for_node("silver__products")[0].metadata
+    assert (metadata["rows_in"].value, metadata["duplicates"].value) == (4, 1)
+    assert metadata["balanced"].value is True

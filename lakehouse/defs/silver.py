@@ -1,5 +1,7 @@
 """Silver assets: cleaned, deduplicated, conformed tables; bad rows go to quarantine."""
 
+from collections.abc import Callable
+
 import dagster as dg
 import polars as pl
 
@@ -52,16 +54,25 @@ def accounting_metadata(counts: list[pl.DataFrame]) -> dict[str, int | bool]:
     return total
 
 
-def _daily_cleaned_asset(spec, quarantine, upstream, mapping, window, transform):
+def _daily_cleaned_asset(
+    spec: TableSpec,
+    quarantine: TableSpec,
+    upstream: TableSpec,
+    mapping: dg.PartitionMapping,
+    window: Callable[[str], list[str]],
+    transform: Callable[..., Cleaned],
+) -> dg.AssetsDefinition:
+    """A silver table by event date, reading the bronze arrival days of its late window."""
+
     @dg.asset(
-        deps=[dg.AssetDep(upstream, partition_mapping=mapping)],
+        deps=[dg.AssetDep(keys.key_of(upstream), partition_mapping=mapping)],
         **asset_attributes(spec, kinds={"polars"}),
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         store, now, first = lake.store(), utc_now(), first_partition_day()
         published, counts = [], []
         for key in partition_keys(context):
-            bronze = store.scan(upstream_spec(upstream), window(key))
+            bronze = store.scan(upstream, window(key))
             cleaned = transform(
                 bronze, partitions.day(key), first, partitions.LATE_ARRIVAL_DAYS, now
             )
@@ -79,18 +90,10 @@ def _daily_cleaned_asset(spec, quarantine, upstream, mapping, window, transform)
     return _asset
 
 
-def upstream_spec(key: dg.AssetKey) -> TableSpec:
-    return next(
-        spec
-        for spec in tables.BRONZE_TABLES + tables.SILVER_TABLES
-        if list(spec.path) == list(key.path)
-    )
-
-
 silver_app_events = _daily_cleaned_asset(
     tables.SILVER_APP_EVENTS,
     tables.SILVER_APP_EVENTS_QUARANTINE,
-    keys.BRONZE_APP_EVENTS,
+    tables.BRONZE_APP_EVENTS,
     partitions.LATE_ARRIVAL_MAPPING,
     partitions.late_arrival_keys,
     clean_app_events,
@@ -98,7 +101,7 @@ silver_app_events = _daily_cleaned_asset(
 silver_orders = _daily_cleaned_asset(
     tables.SILVER_ORDERS,
     tables.SILVER_ORDERS_QUARANTINE,
-    keys.BRONZE_ORDERS,
+    tables.BRONZE_ORDERS,
     partitions.LATE_ARRIVAL_MAPPING,
     partitions.late_arrival_keys,
     clean_orders,
@@ -127,16 +130,14 @@ def silver_customers(lake: LakeResource) -> dg.MaterializeResult:
 def silver_products(lake: LakeResource) -> dg.MaterializeResult:
     """The latest published snapshot wins; older snapshots stay in bronze."""
     store = lake.store()
-    snapshots = store.partition_keys(tables.BRONZE_PRODUCTS)
-    latest = snapshots[-1:] if snapshots else []
-    frame = latest_products(store.scan(tables.BRONZE_PRODUCTS, latest)).select(
-        list(tables.SILVER_PRODUCTS.schema)
+    latest = store.partition_keys(tables.BRONZE_PRODUCTS)[-1:]
+    cleaned = latest_products(store.scan(tables.BRONZE_PRODUCTS, latest), utc_now())
+    published, _, counts = publish_cleaned(
+        store, tables.SILVER_PRODUCTS, tables.SILVER_PRODUCTS_QUARANTINE, None, cleaned
     )
-    published = store.publish(tables.SILVER_PRODUCTS, None, frame)
+    metadata = {**accounting_metadata([counts]), "snapshot_date": latest[0] if latest else "none"}
     return dg.MaterializeResult(
-        metadata=published_metadata(
-            tables.SILVER_PRODUCTS, [published], {"snapshot_date": latest[0] if latest else "none"}
-        )
+        metadata=published_metadata(tables.SILVER_PRODUCTS, [published], metadata)
     )
 
 

@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from lakehouse.landing.contract import SourceContract
-from lakehouse.landing.reader import read_landing_file
+from lakehouse.landing.reader import REJECT_SCHEMA, read_landing_file
 from lakehouse.storage import LakeFileSystem, LakeStore, PublishedPartition, TableSpec
 from lakehouse.storage.paths import validate_day_key
 
@@ -76,7 +76,7 @@ def ingest_day(
             yield parsed.rows.with_columns(_ingested_at=pl.lit(now).cast(pl.Datetime("us", "UTC")))
 
     published = store.publish(table, day, frames())
-    bad = pl.concat(rejected) if rejected else pl.DataFrame(schema=_reject_schema())
+    bad = pl.concat(rejected) if rejected else pl.DataFrame(schema=REJECT_SCHEMA)
     quarantined = store.publish(
         quarantine,
         day,
@@ -94,9 +94,3 @@ def ingest_day(
         blank,
         unexpected,
     )
-
-
-def _reject_schema() -> dict[str, pl.DataType]:
-    from lakehouse.landing.reader import REJECT_SCHEMA
-
-    return dict(REJECT_SCHEMA)

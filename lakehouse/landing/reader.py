@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import zlib
 from dataclasses import dataclass, field
 
@@ -76,8 +77,8 @@ def read_landing_file(
     else:
         raw, blank, unexpected = _csv_fields(text, relative_path, contract)
         query = _typing_query(contract, "raw_rows")
-    for line_number, reason in bad_utf8_lines:
-        raw = _mark(raw, line_number, reason)
+    if bad_utf8_lines:
+        raw = _mark(raw, dict(bad_utf8_lines))
     con.register("raw_rows", raw)
     try:
         result = pl.from_arrow(con.sql(query).to_arrow_table())
@@ -115,15 +116,17 @@ def _read_text(fs: LakeFileSystem, path: str, relative: str) -> tuple[str, list[
 
 
 def _split_lines(text: str) -> tuple[list[int], list[str], int]:
-    numbers, lines, blank = [], [], 0
-    for number, line in enumerate(text.split("\n"), start=1):
+    """Non-blank lines with their 1-based numbers, and how many blank lines there were."""
+    physical = text.split("\n")
+    if physical and physical[-1] == "":
+        physical.pop()  # the newline that ends the last line starts no line
+    numbers, lines = [], []
+    for number, line in enumerate(physical, start=1):
         line = line.rstrip("\r")
         if line.strip():
             numbers.append(number)
             lines.append(line)
-        elif number < text.count("\n") + 1:
-            blank += 1
-    return numbers, lines, blank
+    return numbers, lines, len(physical) - len(lines)
 
 
 def _jsonl_lines(text: str) -> tuple[pa.Table, int]:
@@ -197,16 +200,15 @@ def _csv_fields(
 
 
 def _json_object(values: dict[str, str]) -> str:
-    import json
-
-    return json.dumps(values, sort_keys=True)
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
 
 
-def _mark(table: pa.Table, line_number: int, reason: str) -> pa.Table:
+def _mark(table: pa.Table, reasons: dict[int, str]) -> pa.Table:
+    """Set the problem of the given line numbers."""
     problems = table.column("_problem").to_pylist()
     for index, number in enumerate(table.column("_source_line").to_pylist()):
-        if number == line_number:
-            problems[index] = reason
+        if number in reasons:
+            problems[index] = reasons[number]
     return table.set_column(
         table.schema.get_field_index("_problem"), "_problem", pa.array(problems, pa.string())
     )

@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
+from lakehouse.transforms.rules import Cleaned, Rule, apply_rules, not_null
 
-def latest_products(snapshot: pl.LazyFrame) -> pl.LazyFrame:
+
+def latest_products(snapshot: pl.LazyFrame, now: dt.datetime) -> Cleaned:
     """Rows of one snapshot; a product listed twice keeps its last line."""
-    return (
-        snapshot.filter(pl.col("product_id").is_not_null())
-        .sort("_source_file", "_source_line")
+    checked = apply_rules(
+        snapshot,
+        [
+            not_null("product_id"),
+            Rule(
+                "non_negative_price",
+                "list_price",
+                pl.col("list_price").is_null() | (pl.col("list_price") < 0),
+                pl.format("list_price {} is negative or missing", pl.col("list_price")),
+            ),
+        ],
+        now,
+    )
+    clean = (
+        checked.valid.sort("_source_file", "_source_line")
         .unique("product_id", keep="last", maintain_order=True)
         .with_columns(snapshot_date=pl.col("arrival_date"))
         .sort("product_id")
     )
+    counts = pl.concat(
+        [
+            snapshot.select(rows_in=pl.len()),
+            checked.valid.select(
+                duplicates=pl.len() - pl.col("product_id").n_unique(), removed_other=pl.lit(0)
+            ),
+        ],
+        how="horizontal",
+    )
+    return Cleaned(clean, checked.quarantined, counts)
