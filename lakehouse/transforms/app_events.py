@@ -9,6 +9,7 @@ import polars as pl
 from lakehouse.landing.contract import DEVICES, EVENT_TYPES
 from lakehouse.transforms.rules import (
     Cleaned,
+    accounting,
     allowed_values,
     apply_rules,
     not_null,
@@ -54,13 +55,5 @@ def clean_app_events(
         .with_columns(is_late=pl.col("event_ts").dt.date() < pl.col("arrival_date"))
         .sort("event_ts", "event_id")
     )
-    counts = pl.concat(
-        [
-            candidates.select(rows_in=pl.len()),
-            checked.valid.select(
-                duplicates=pl.len() - pl.col("event_id").n_unique(), removed_other=pl.lit(0)
-            ),
-        ],
-        how="horizontal",
-    )
+    counts = accounting(candidates, checked.valid, "event_id")
     return Cleaned(clean, checked.quarantined, counts)

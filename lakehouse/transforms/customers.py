@@ -8,7 +8,14 @@ import hashlib
 import polars as pl
 
 from lakehouse.landing.contract import CDC_OPS
-from lakehouse.transforms.rules import Checked, Cleaned, allowed_values, apply_rules, not_null
+from lakehouse.transforms.rules import (
+    Checked,
+    Cleaned,
+    accounting,
+    allowed_values,
+    apply_rules,
+    not_null,
+)
 
 _ORDER = ["customer_id", "updated_at", "arrival_date", "_source_file", "_source_line"]
 
@@ -35,13 +42,8 @@ def current_customers(bronze: pl.LazyFrame, now: dt.datetime) -> Cleaned:
     )
     last = history.unique("customer_id", keep="last", maintain_order=True)
     clean = last.filter(pl.col("op") != "d").sort("customer_id")
-    counts = pl.concat(
-        [
-            bronze.select(rows_in=pl.len()),
-            checked.valid.select(duplicates=pl.len() - pl.col("customer_id").n_unique()),
-            last.select(removed_other=(pl.col("op") == "d").sum().cast(pl.Int64)),
-        ],
-        how="horizontal",
+    counts = accounting(
+        bronze, checked.valid, "customer_id", (pl.col("op") == "d").sum(), removed_from=last
     )
     return Cleaned(clean, checked.quarantined, counts)
 

@@ -11,6 +11,7 @@ from lakehouse.reference import USD_PER_UNIT, fx_rates
 from lakehouse.transforms.rules import (
     Cleaned,
     Rule,
+    accounting,
     allowed_values,
     apply_rules,
     not_null,
@@ -89,13 +90,5 @@ def clean_orders(
         .with_columns(amount_usd=(pl.col("amount") * pl.col("usd_per_unit")).round(2))
         .sort("order_ts", "order_id")
     )
-    counts = pl.concat(
-        [
-            candidates.select(rows_in=pl.len()),
-            checked.valid.select(
-                duplicates=pl.len() - pl.col("order_id").n_unique(), removed_other=pl.lit(0)
-            ),
-        ],
-        how="horizontal",
-    )
+    counts = accounting(candidates, checked.valid, "order_id")
     return Cleaned(clean, checked.quarantined, counts)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from lakehouse.transforms.rules import Cleaned, Rule, apply_rules, not_null
+from lakehouse.transforms.rules import Cleaned, Rule, accounting, apply_rules, not_null
 
 
 def latest_products(snapshot: pl.LazyFrame, now: dt.datetime) -> Cleaned:
@@ -30,13 +30,5 @@ def latest_products(snapshot: pl.LazyFrame, now: dt.datetime) -> Cleaned:
         .with_columns(snapshot_date=pl.col("arrival_date"))
         .sort("product_id")
     )
-    counts = pl.concat(
-        [
-            snapshot.select(rows_in=pl.len()),
-            checked.valid.select(
-                duplicates=pl.len() - pl.col("product_id").n_unique(), removed_other=pl.lit(0)
-            ),
-        ],
-        how="horizontal",
-    )
+    counts = accounting(snapshot, checked.valid, "product_id")
     return Cleaned(clean, checked.quarantined, counts)

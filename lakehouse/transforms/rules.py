@@ -84,3 +84,32 @@ class Cleaned:
     clean: pl.LazyFrame
     quarantined: pl.LazyFrame
     counts: pl.LazyFrame
+
+
+def accounting(
+    inputs: pl.LazyFrame,
+    valid: pl.LazyFrame,
+    key: str,
+    removed_other: pl.Expr | None = None,
+    removed_from: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """The one-row counts of `Cleaned`: rows in, and valid rows beyond one per `key`.
+
+    `removed_other` (evaluated on `removed_from`) counts rows dropped for another documented
+    reason, such as CDC deletes.
+    """
+    other = (
+        (removed_from if removed_from is not None else valid).select(
+            removed_other=removed_other.cast(pl.Int64)
+        )
+        if removed_other is not None
+        else pl.LazyFrame({"removed_other": [0]}, schema={"removed_other": pl.Int64})
+    )
+    return pl.concat(
+        [
+            inputs.select(rows_in=pl.len()),
+            valid.select(duplicates=pl.len() - pl.col(key).n_unique()),
+            other,
+        ],
+        how="horizontal",
+    )
