@@ -21,6 +21,7 @@ class FileEntry:
     path: str
     size: int
     mtime_ns: int
+    is_file: bool = True
 
 
 class LakeFileSystem:
@@ -52,7 +53,7 @@ class LakeFileSystem:
         selector = pafs.FileSelector(path, allow_not_found=True, recursive=False)
         return sorted(
             (
-                FileEntry(info.path, info.size or 0, info.mtime_ns or 0)
+                FileEntry(info.path, info.size or 0, info.mtime_ns or 0, info.is_file)
                 for info in self.filesystem.get_file_info(selector)
             ),
             key=lambda entry: entry.path,
@@ -61,9 +62,7 @@ class LakeFileSystem:
     def list_files(self, path: str, suffix: str = "") -> list[FileEntry]:
         """Files directly in a folder whose names end with `suffix`, sorted by name."""
         return [
-            entry
-            for entry in self.list_dir(path)
-            if entry.path.endswith(suffix) and self.filesystem.get_file_info(entry.path).is_file
+            entry for entry in self.list_dir(path) if entry.is_file and entry.path.endswith(suffix)
         ]
 
     def subdirs(self, path: str) -> Iterator[str]:
