@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from lakehouse.landing.contract import SourceContract
-from lakehouse.landing.reader import REJECT_SCHEMA, read_landing_file
+from lakehouse.landing.reader import REJECT_SCHEMA, parse_landing_files
 from lakehouse.storage import LakeFileSystem, LakeStore, PublishedPartition, TableSpec
 from lakehouse.storage.paths import validate_day_key
 
@@ -64,16 +64,13 @@ def ingest_day(
 
     def frames() -> Iterator[pl.DataFrame]:
         nonlocal blank
-        for path in files:
-            relative = posixpath.relpath(path, landing.root)
-            parsed = read_landing_file(landing, path, relative, contract, con)
-            result_files.append(relative)
-            blank += parsed.blank_lines
-            if parsed.unexpected_columns:
-                unexpected[relative] = parsed.unexpected_columns
-            if parsed.rejected.height:
-                rejected.append(parsed.rejected)
-            yield parsed.rows.with_columns(_ingested_at=pl.lit(now).cast(pl.Datetime("us", "UTC")))
+        for batch in parse_landing_files(landing, files, contract, con):
+            result_files.extend(batch.files)
+            blank += batch.blank_lines
+            unexpected.update(batch.unexpected_columns)
+            if batch.rejected.height:
+                rejected.append(batch.rejected)
+            yield batch.rows.with_columns(_ingested_at=pl.lit(now).cast(pl.Datetime("us", "UTC")))
 
     published = store.publish(table, day, frames())
     bad = pl.concat(rejected) if rejected else pl.DataFrame(schema=REJECT_SCHEMA)

@@ -13,7 +13,9 @@ import csv
 import gzip
 import io
 import json
+import posixpath
 import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -28,7 +30,6 @@ from lakehouse.landing.contract import (
     JSON,
     STRING,
     TIMESTAMP,
-    Field,
     SourceContract,
 )
 from lakehouse.storage.filesystem import LakeFileSystem
@@ -46,51 +47,88 @@ class LandingFileError(ValueError):
     """A landing file that cannot be read at all."""
 
 
-@dataclass
-class ParsedFile:
-    """The typed rows of one landing file and the rows it rejected."""
+#: Files are typed together until a batch holds this many lines: one DuckDB query per batch
+#: instead of per file, with memory bounded by the batch.
+BATCH_LINES = 200_000
 
-    path: str
+
+@dataclass
+class ParsedBatch:
+    """The typed rows and the rejected rows of one or more landing files."""
+
     rows: pl.DataFrame
     rejected: pl.DataFrame
+    files: list[str] = field(default_factory=list)
     blank_lines: int = 0
-    unexpected_columns: list[str] = field(default_factory=list)
-
-    @property
-    def lines(self) -> int:
-        return self.rows.height + self.rejected.height
+    unexpected_columns: dict[str, list[str]] = field(default_factory=dict)
 
 
-def read_landing_file(
+def parse_landing_files(
     fs: LakeFileSystem,
-    path: str,
-    relative_path: str,
+    paths: Sequence[str],
     contract: SourceContract,
     con: duckdb.DuckDBPyConnection,
-) -> ParsedFile:
-    """Parse one landing file; `relative_path` is what lineage columns record."""
-    text, bad_utf8_lines = _read_text(fs, path, relative_path)
+    *,
+    batch_lines: int = BATCH_LINES,
+) -> Iterator[ParsedBatch]:
+    """Parse files in order; lineage columns record each path relative to the landing root.
+
+    Each file is read and split on its own, so an unreadable one raises `LandingFileError`
+    naming it, before anything of its batch is typed.
+    """
+    pending: list[pa.Table] = []
+    batch = ParsedBatch(pl.DataFrame(), pl.DataFrame())
+    lines = 0
+    for path in paths:
+        relative = posixpath.relpath(path, fs.root)
+        raw, blank, unexpected = _raw_rows(fs, path, relative, contract)
+        pending.append(raw)
+        lines += raw.num_rows
+        batch.files.append(relative)
+        batch.blank_lines += blank
+        if unexpected:
+            batch.unexpected_columns[relative] = unexpected
+        if lines >= batch_lines:
+            yield _typed_batch(pending, batch, contract, con)
+            pending, batch, lines = [], ParsedBatch(pl.DataFrame(), pl.DataFrame()), 0
+    if pending:
+        yield _typed_batch(pending, batch, contract, con)
+
+
+def _raw_rows(
+    fs: LakeFileSystem, path: str, relative: str, contract: SourceContract
+) -> tuple[pa.Table, int, list[str]]:
+    """One file as untyped rows: line number, raw text, a problem found so far, raw values."""
+    text, bad_utf8_lines = _read_text(fs, path, relative)
     if contract.format == "jsonl":
         raw, blank = _jsonl_lines(text)
         unexpected: list[str] = []
-        query = _jsonl_query(contract)
     else:
-        raw, blank, unexpected = _csv_fields(text, relative_path, contract)
-        query = _typing_query(contract, "raw_rows")
+        raw, blank, unexpected = _csv_fields(text, relative, contract)
     if bad_utf8_lines:
         raw = _mark(raw, dict(bad_utf8_lines))
-    con.register("raw_rows", raw)
+    files = pa.array([relative] * raw.num_rows, pa.string())
+    return raw.append_column("_source_file", files), blank, unexpected
+
+
+def _typed_batch(
+    pending: list[pa.Table],
+    batch: ParsedBatch,
+    contract: SourceContract,
+    con: duckdb.DuckDBPyConnection,
+) -> ParsedBatch:
+    query = _jsonl_query(contract) if contract.format == "jsonl" else _typing_query(contract)
+    con.register("raw_rows", pa.concat_tables(pending))
     try:
         result = pl.from_arrow(con.sql(query).to_arrow_table())
     finally:
         con.unregister("raw_rows")
     assert isinstance(result, pl.DataFrame)
-    result = result.with_columns(_source_file=pl.lit(relative_path))
-    rejected = result.filter(pl.col("_reason").is_not_null()).select(list(REJECT_SCHEMA))
-    rows = result.filter(pl.col("_reason").is_null()).select(
+    batch.rejected = result.filter(pl.col("_reason").is_not_null()).select(list(REJECT_SCHEMA))
+    batch.rows = result.filter(pl.col("_reason").is_null()).select(
         *contract.field_names, EXTRA_COLUMN, "_source_file", "_source_line"
     )
-    return ParsedFile(relative_path, rows, rejected, blank, unexpected)
+    return batch
 
 
 def _read_text(fs: LakeFileSystem, path: str, relative: str) -> tuple[str, list[tuple[int, str]]]:
@@ -219,42 +257,42 @@ def _quote(identifier: str) -> str:
 
 
 def _jsonl_query(contract: SourceContract) -> str:
-    """Extract each contract field as text from JSON objects, then type it."""
+    """Validate each line, extract every contract field as text in one pass, then type them.
+
+    Scalars come out unquoted and nested values as JSON text; keys outside the contract are
+    kept as a JSON object in `_extra`.
+    """
     known = ", ".join(f"'{name}'" for name in contract.field_names)
-    fields = ",\n".join(
-        f"CASE WHEN _problem IS NULL THEN {_extract(field)} END AS {_quote(field.name)}"
-        for field in contract.fields
+    paths = ", ".join(f"'$.\"{name}\"'" for name in contract.field_names)
+    values = ",\n".join(
+        f"_values[{index}] AS {_quote(name)}"
+        for index, name in enumerate(contract.field_names, start=1)
     )
-    parsed = """
-        SELECT _source_line, _raw,
-               CASE WHEN _problem IS NOT NULL THEN _problem
-                    WHEN NOT json_valid(_raw) THEN 'invalid JSON'
-                    WHEN json_type(_raw::JSON) <> 'OBJECT' THEN 'not a JSON object'
-               END AS _problem,
-               CASE WHEN json_valid(_raw) AND json_type(_raw::JSON) = 'OBJECT'
-                    THEN _raw::JSON END AS _doc
-        FROM raw_rows
-    """
-    extracted = f"""
-        SELECT _source_line, _raw, _problem,
-               CASE WHEN _problem IS NULL THEN (
-                   SELECT CASE WHEN len(k) > 0 THEN to_json(map(k, list_transform(
-                       k, lambda x: json_extract(_doc, '$."' || x || '"')))) END
-                   FROM (SELECT list_filter(json_keys(_doc),
-                                            lambda x: NOT list_contains([{known}], x)) AS k)
-               )::VARCHAR END AS {EXTRA_COLUMN},
-               {fields}
-        FROM ({parsed})
-    """
-    return _typing_query(contract, f"({extracted})")
-
-
-def _extract(field: Field) -> str:
-    """A field's value as text: scalars unquoted, nested JSON kept as JSON text."""
-    path = f"'$.\"{field.name}\"'"
-    if field.kind == JSON:
-        return f"json_extract(_doc, {path})::VARCHAR"
-    return f"json_extract_string(_doc, {path})"
+    source = f"""(
+        WITH checked AS (
+            SELECT _source_file, _source_line, _raw,
+                   CASE WHEN _problem IS NOT NULL THEN _problem
+                        WHEN NOT json_valid(_raw) THEN 'invalid JSON'
+                        WHEN json_type(_raw) <> 'OBJECT' THEN 'not a JSON object'
+                   END AS _problem
+            FROM raw_rows
+        ), extracted AS (
+            SELECT *,
+                   CASE WHEN _problem IS NULL THEN json_extract_string(_raw, [{paths}])
+                   END AS _values,
+                   CASE WHEN _problem IS NULL THEN list_filter(
+                       json_keys(_raw), lambda x: NOT list_contains([{known}], x))
+                   END AS _unknown
+            FROM checked
+        )
+        SELECT _source_file, _source_line, _raw, _problem,
+               CASE WHEN len(_unknown) > 0 THEN to_json(map(_unknown, list_transform(
+                   _unknown, lambda x: json_extract(_raw, '$."' || x || '"'))))::VARCHAR
+               END AS {EXTRA_COLUMN},
+               {values}
+        FROM extracted
+    )"""
+    return _typing_query(contract, source)
 
 
 def _typed(kind: str, column: str) -> str:
@@ -270,7 +308,7 @@ def _typed(kind: str, column: str) -> str:
     raise ValueError(f"unknown field kind {kind!r}")
 
 
-def _typing_query(contract: SourceContract, source: str) -> str:
+def _typing_query(contract: SourceContract, source: str = "raw_rows") -> str:
     """Type every raw value; the first value that does not fit names the reason."""
     typed = ",\n".join(
         f"{_typed(f.kind, _quote(f.name))} AS {_quote(f.name)}" for f in contract.fields
@@ -282,9 +320,9 @@ def _typing_query(contract: SourceContract, source: str) -> str:
         if f.kind not in (STRING, JSON)
     )
     return f"""
-        SELECT _source_line, _raw, {EXTRA_COLUMN},
+        SELECT _source_file, _source_line, _raw, {EXTRA_COLUMN},
                CASE WHEN _problem IS NOT NULL THEN _problem {checks} END AS _reason,
                {typed}
         FROM {source}
-        ORDER BY _source_line
+        ORDER BY _source_file, _source_line
     """
