@@ -43,11 +43,38 @@ def exchange(first: str, second: str) -> bool:
     raise OSError(code, f"renameat2 exchange failed: {os.strerror(code)}", first, None, second)
 
 
+def _fsync(path: str) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def sync_tree(folder: str) -> None:
+    """Flush a staged folder's files and entries to disk before it is swapped in, so a crash
+    of the machine (not only of the process) cannot publish files whose data never landed."""
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            _fsync(path)
+    _fsync(folder)
+
+
 def replace_dir(staging: str, target: str, old_holder: str) -> None:
     """Put `staging` at `target`; whatever was at `target` ends up at `old_holder`.
 
     `old_holder` must not exist; the caller deletes it afterwards.
     """
+    sync_tree(staging)
+    try:
+        _replace(staging, target, old_holder)
+    finally:
+        if os.path.isdir(os.path.dirname(target)):
+            _fsync(os.path.dirname(target))
+
+
+def _replace(staging: str, target: str, old_holder: str) -> None:
     if not os.path.exists(target):
         os.makedirs(os.path.dirname(target), exist_ok=True)
         try:
