@@ -33,19 +33,20 @@ class BuildPlan:
         return self.first is not None
 
 
-def landing_days(landing: Path) -> list[str]:
-    """Arrival days present in the landing folder, across all sources."""
-    days = set()
+def landing_days(landing: Path) -> tuple[list[str], list[str]]:
+    """Arrival days present in the landing folder across all sources, and the folders whose
+    names are not days (reported, never read)."""
+    days, odd = set(), []
     for source in SOURCES:
         folder = landing / source
         if not folder.is_dir():
             continue
-        for child in folder.iterdir():
+        for child in sorted(folder.iterdir()):
             try:
                 days.add(validate_day_key(child.name))
-            except InvalidPartitionKey:
-                continue
-    return sorted(days)
+            except InvalidPartitionKey as error:
+                odd.append(f"{child.relative_to(landing)}: {error}")
+    return sorted(days), odd
 
 
 def plan_build(instance: dg.DagsterInstance, defs: dg.Definitions, days: list[str]) -> BuildPlan:

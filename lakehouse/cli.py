@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
@@ -42,14 +43,14 @@ def _build(args: argparse.Namespace) -> int:
 
     layout = settings.DataLayout(settings.data_dir())
     env = dagster_env(layout)
-    days = landing_days(layout.landing)
+    days, odd = landing_days(layout.landing)
+    for problem in odd:
+        print(f"warning: skipping landing folder {problem}", file=sys.stderr)
     if args.full and days:
         first, last = days[0], days[-1]
         print(f"materializing every asset for {first}...{last} in one run")
         materialize_range(first, last, env)
     else:
-        import os
-
         os.environ.update(env)
         from lakehouse.definitions import defs
 

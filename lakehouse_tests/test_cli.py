@@ -39,6 +39,8 @@ def parquet_files(root: Path) -> set[str]:
 def test_build_runs_the_whole_range_in_one_cli_run_and_then_nothing(tmp_path: Path) -> None:
     generated = run(["generate", *TINY], tmp_path)
     assert generated.returncode == 0, generated.stderr
+    (tmp_path / "landing" / "orders" / "2026-02-30").mkdir()
+    (tmp_path / "landing" / "orders" / "latest").mkdir()
     again = run(["generate", *TINY], tmp_path)
     assert "already holds generated data" in again.stdout
 
@@ -47,6 +49,10 @@ def test_build_runs_the_whole_range_in_one_cli_run_and_then_nothing(tmp_path: Pa
     last = (dt.date.fromisoformat(FIRST_DAY) + dt.timedelta(days=2)).isoformat()
     assert f"{FIRST_DAY}...{last}" in first.stdout
     assert "gold.fact_sales" in first.stdout and "(not built)" not in first.stdout
+    assert "skipping landing folder orders/2026-02-30: partition key '2026-02-30' is not a" in (
+        first.stderr
+    )
+    assert "skipping landing folder orders/latest" in first.stderr
     assert (tmp_path / "dagster_home" / "dagster.yaml").read_text().count("enabled: false") == 1
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
         runs = instance.get_runs()
