@@ -26,10 +26,15 @@ from lakehouse.transforms.rules import Cleaned
 from lakehouse.transforms.sessions import sessionize
 
 
+class RowAccountingError(RuntimeError):
+    """Rows that would vanish between input and output: nothing is published."""
+
+
 def publish_cleaned(
     store: LakeStore, spec: TableSpec, quarantine: TableSpec, key: str | None, cleaned: Cleaned
 ) -> tuple[PublishedPartition, PublishedPartition, pl.DataFrame]:
-    """Compute clean rows, rejects and counts in one pass, then publish both tables."""
+    """Compute clean rows, rejects and counts in one pass; publish only if every input row is
+    accounted for. Quarantine goes first, so a rejected row is never missing from both."""
     clean, rejected, counts = pl.collect_all(
         [
             cleaned.clean.select(list(spec.schema)),
@@ -37,11 +42,15 @@ def publish_cleaned(
             cleaned.counts,
         ]
     )
-    published = store.publish(spec, key, clean)
+    counts = counts.with_columns(rows_out=pl.lit(clean.height), quarantined=pl.lit(rejected.height))
+    if not accounting_metadata([counts])["balanced"]:
+        where = f" partition {key}" if key else ""
+        raise RowAccountingError(
+            f"{spec.qualified_name}{where}: row accounting does not balance "
+            f"{accounting_metadata([counts])}; nothing was published"
+        )
     quarantined = store.publish(quarantine, key, rejected)
-    counts = counts.with_columns(
-        rows_out=pl.lit(published.rows), quarantined=pl.lit(quarantined.rows)
-    )
+    published = store.publish(spec, key, clean)
     return published, quarantined, counts
 
 
@@ -81,10 +90,6 @@ def _daily_cleaned_asset(
             published.append(result)
             counts.append(count)
         metadata = accounting_metadata(counts)
-        if not metadata["balanced"]:
-            raise RuntimeError(
-                f"{spec.qualified_name}: row accounting does not balance: {metadata}"
-            )
         return dg.MaterializeResult(metadata=published_metadata(spec, published, metadata))
 
     return _asset

@@ -1,0 +1,163 @@
+"""Pure transforms on small frames, and the guard that refuses to publish lost rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lakehouse import tables
+from lakehouse.defs.silver import RowAccountingError, publish_cleaned
+from lakehouse.storage import LakeStore
+from lakehouse.transforms.customers import current_customers, customer_history
+from lakehouse.transforms.rules import Cleaned, Rule, apply_rules, not_null, window_rule
+from lakehouse.transforms.sessions import sessionize
+
+NOW = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+UTC = pl.Datetime("us", "UTC")
+
+
+def ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def test_each_row_is_rejected_by_its_first_broken_rule() -> None:
+    frame = pl.LazyFrame({"id": [1, None, 3, None], "qty": [1, 2, -1, -1]})
+    checked = apply_rules(
+        frame,
+        [not_null("id"), Rule("positive", "qty", pl.col("qty") <= 0, pl.lit("not positive"))],
+        NOW,
+    )
+    valid, bad = checked.valid.collect(), checked.quarantined.collect()
+    assert valid["id"].to_list() == [1]
+    assert bad.select("qty", "_rule", "_column").rows() == [
+        (2, "not_null", "id"),
+        (-1, "positive", "qty"),
+        (-1, "not_null", "id"),
+    ]
+    assert (bad["_quarantined_at"] == NOW).all()
+
+
+def test_window_rule_bounds_late_data_and_the_first_partition() -> None:
+    first = dt.date(2026, 11, 1)
+    frame = pl.LazyFrame(
+        {
+            "value": [
+                dt.date(2026, 11, 5),
+                dt.date(2026, 11, 1),
+                dt.date(2026, 10, 31),
+                dt.date(2026, 11, 6),
+                None,
+            ],
+            "arrival": [
+                dt.date(2026, 11, 8),
+                dt.date(2026, 11, 5),
+                dt.date(2026, 11, 1),
+                dt.date(2026, 11, 5),
+                dt.date(2026, 11, 5),
+            ],
+        }
+    )
+    rule = window_rule(pl.col("value"), pl.col("arrival"), first, 3, "value")
+    broken = frame.select(rule.broken).collect().to_series().to_list()
+    # in window; 4 days late; before the first partition; after its arrival; unknown
+    assert broken == [False, True, True, True, True]
+
+
+def test_sessions_split_after_thirty_idle_minutes_and_cross_midnight() -> None:
+    events = pl.LazyFrame(
+        {
+            "user_id": ["u1"] * 5 + ["u2"],
+            "event_ts": [
+                ts("2026-11-01T23:50:00"),
+                ts("2026-11-02T00:10:00"),
+                ts("2026-11-02T00:39:59"),
+                ts("2026-11-02T01:10:00"),
+                ts("2026-11-02T01:12:00"),
+                ts("2026-11-02T09:00:00"),
+            ],
+            "event_type": ["login", "search", "purchase", "page_view", "logout", "login"],
+            "device": ["ios"] * 5 + ["web"],
+            "event_id": [f"e{i}" for i in range(6)],
+        },
+        schema_overrides={"event_ts": UTC},
+    )
+    nov1 = sessionize(events, dt.date(2026, 11, 1)).collect()
+    assert nov1.select("user_id", "events", "converted").rows() == [("u1", 3, True)]
+    assert nov1["duration_s"].item() == 49 * 60 + 59
+    nov2 = sessionize(events, dt.date(2026, 11, 2)).collect()
+    assert nov2.select("user_id", "events", "converted").rows() == [
+        ("u1", 2, False),
+        ("u2", 1, False),
+    ]
+
+
+def cdc(rows: list[tuple]) -> pl.LazyFrame:
+    return pl.LazyFrame(
+        rows,
+        schema={
+            "op": pl.String,
+            "customer_id": pl.String,
+            "segment": pl.String,
+            "updated_at": UTC,
+            "arrival_date": pl.Date,
+            "_source_file": pl.String,
+            "_source_line": pl.Int64,
+        },
+        orient="row",
+    )
+
+
+def test_cdc_history_becomes_scd2_versions_and_current_state() -> None:
+    day = dt.date(2026, 11, 1)
+    changes = cdc(
+        [
+            ("c", "C1", "smb", ts("2026-11-01T01:00:00"), day, "f", 1),
+            ("u", "C1", "enterprise", ts("2026-11-02T01:00:00"), day, "f", 2),
+            ("c", "C2", "consumer", ts("2026-11-01T02:00:00"), day, "f", 3),
+            ("d", "C2", None, ts("2026-11-03T02:00:00"), day, "f", 4),
+            ("u", None, "smb", ts("2026-11-03T02:00:00"), day, "f", 5),
+        ]
+    )
+    history = customer_history(changes, NOW).collect()
+    assert history.select("customer_id", "segment", "is_current", "is_deleted").rows() == [
+        ("C1", "smb", False, False),
+        ("C1", "enterprise", True, False),
+        ("C2", "consumer", False, True),
+    ]
+    assert history["valid_to"].to_list()[:1] == [ts("2026-11-02T01:00:00")]
+    assert history["customer_sk"].n_unique() == 3
+    again = customer_history(changes, NOW).collect()
+    assert again["customer_sk"].to_list() == history["customer_sk"].to_list()
+    current = current_customers(changes, NOW)
+    assert current.clean.collect()["customer_id"].to_list() == ["C1"]
+    counts = current.counts.collect().row(0, named=True)
+    # 1 out + 2 superseded versions + 1 deleted customer + 1 quarantined = 5 in
+    assert counts == {"rows_in": 5, "duplicates": 2, "removed_other": 1}
+    assert current.quarantined.collect()["_source_line"].to_list() == [5]
+
+
+def test_a_transform_that_loses_rows_publishes_nothing(tmp_path: Path) -> None:
+    store = LakeStore.local(tmp_path)
+    spec, quarantine = tables.SILVER_PRODUCTS, tables.SILVER_PRODUCTS_QUARANTINE
+    rows = pl.LazyFrame(
+        {
+            "product_id": ["P1", "P2"],
+            "name": ["a", "b"],
+            "category": ["x", "x"],
+            "list_price": [1.0, 2.0],
+            "currency": ["USD", "USD"],
+            "active": [True, True],
+            "snapshot_date": [dt.date(2026, 11, 1)] * 2,
+        }
+    )
+    leaky = Cleaned(
+        clean=rows.head(1),  # one row silently gone
+        quarantined=pl.LazyFrame(schema=quarantine.polars_schema),
+        counts=pl.LazyFrame({"rows_in": [2], "duplicates": [0], "removed_other": [0]}),
+    )
+    with pytest.raises(RowAccountingError, match="does not balance"):
+        publish_cleaned(store, spec, quarantine, None, leaky)
+    assert not list(tmp_path.rglob("*.parquet"))
