@@ -314,3 +314,41 @@ SILVER_PRODUCTS_QUARANTINE = quarantine_of(
     SILVER_PRODUCTS, {**BRONZE_PRODUCTS.schema, "arrival_date": pl.Date()}
 )
 GOLD_FACT_SALES_QUARANTINE = quarantine_of(GOLD_FACT_SALES, dict(SILVER_ORDERS.schema))
+
+QUALITY_CHECK_RESULTS = TableSpec(
+    layer="quality",
+    name="check_results",
+    schema={
+        "table": pl.String(),
+        "partition": pl.String(),
+        "check": pl.String(),
+        "severity": pl.String(),
+        "passed": pl.Boolean(),
+        "rows_checked": pl.Int64(),
+        "rows_failed": pl.Int64(),
+        "evaluated_at": UTC_TS,
+        "run_id": pl.String(),
+    },
+    partition_column="evaluated_date",
+    description="Every quality check evaluation, appended as it happens: the quality history.",
+    owner=ENGINEERING,
+    domain="quality",
+)
+QUALITY_ALERTS = TableSpec(
+    layer="quality",
+    name="alerts",
+    schema={
+        "table": pl.String(),
+        "day": pl.Date(),
+        "kind": pl.String(),
+        "score": pl.Float64(),
+        "threshold": pl.Float64(),
+        "message": pl.String(),
+        "raised_at": UTC_TS,
+        "webhook_status": pl.String(),
+    },
+    partition_column="raised_date",
+    description="Quality alerts raised by the alert sensor.",
+    owner=ENGINEERING,
+    domain="quality",
+)

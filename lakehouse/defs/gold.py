@@ -1,19 +1,22 @@
-"""Gold assets: the star schema and the aggregates analysts query."""
+"""Gold assets: the star schema and the aggregates analysts query, each audited before publish."""
+
+from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 import polars as pl
 
 from lakehouse import tables
 from lakehouse.defs import keys
-from lakehouse.defs.publishing import (
-    asset_attributes,
-    partition_keys,
-    published_metadata,
-    record_partition,
-    utc_now,
-)
+from lakehouse.defs.publishing import asset_attributes, partition_keys, published_metadata, utc_now
+from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
+from lakehouse.defs.silver import CLEANED_CHECKS, MODEL_CHECKS
 from lakehouse.partitions import day
+from lakehouse.quality.evaluate import audit, quarantine_outcome
+from lakehouse.quality.models import MODELS
+from lakehouse.quality.thresholds import threshold_for
+from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.transforms import sales
 from lakehouse.transforms.customers import customer_history
 from lakehouse.transforms.event_metrics import event_metrics_hourly
@@ -22,49 +25,70 @@ from lakehouse.transforms.user_segments import user_segments
 GOLD = {"polars"}
 
 
+def gold_attributes(spec: TableSpec, checks=MODEL_CHECKS) -> dict[str, Any]:
+    return asset_attributes(spec, kinds=GOLD, checks=check_specs(spec, checks))
+
+
+def audited_publish(
+    gate: QualityGate, store: LakeStore, spec: TableSpec, key: str | None, frame: pl.DataFrame
+) -> Iterator[Any]:
+    """Audit a staged frame with the table's model, then publish it."""
+    yield from gate.evaluate(key, audit(MODELS[spec.qualified_name], frame))
+    return gate.published_partition(store.publish(spec, key, frame))
+
+
+def finish(gate: QualityGate, spec: TableSpec, published: list, extra=None) -> Iterator[Any]:
+    yield dg.MaterializeResult(metadata=published_metadata(spec, published, extra))
+    yield from gate.results()
+    gate.flush()
+
+
 @dg.asset(
     deps=[keys.BRONZE_CUSTOMERS_CDC, keys.SILVER_CUSTOMERS],
-    **asset_attributes(tables.GOLD_DIM_CUSTOMER, kinds=GOLD),
+    **gold_attributes(tables.GOLD_DIM_CUSTOMER),
 )
-def dim_customer(lake: LakeResource) -> dg.MaterializeResult:
+def dim_customer(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
     """Built from the CDC history in bronze (silver keeps only the current state), with the same
     validity rules as silver/customers; rejected changes are in silver's quarantine."""
     store = lake.store()
+    gate = QualityGate(context, tables.GOLD_DIM_CUSTOMER, store)
     history = customer_history(store.scan(tables.BRONZE_CUSTOMERS_CDC), utc_now())
-    published = store.publish(
-        tables.GOLD_DIM_CUSTOMER, None, history.select(list(tables.GOLD_DIM_CUSTOMER.schema))
-    )
-    return dg.MaterializeResult(metadata=published_metadata(tables.GOLD_DIM_CUSTOMER, [published]))
+    frame = tables.GOLD_DIM_CUSTOMER.conform(history).collect()
+    published = yield from audited_publish(gate, store, tables.GOLD_DIM_CUSTOMER, None, frame)
+    yield from finish(gate, tables.GOLD_DIM_CUSTOMER, [published])
 
 
 @dg.asset(
     deps=[keys.SILVER_ORDERS, keys.GOLD_DIM_CUSTOMER, keys.SILVER_PRODUCTS],
-    **asset_attributes(tables.GOLD_FACT_SALES, kinds=GOLD),
+    **gold_attributes(tables.GOLD_FACT_SALES, CLEANED_CHECKS),
 )
-def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+    spec, quarantine = tables.GOLD_FACT_SALES, tables.GOLD_FACT_SALES_QUARANTINE
     store, now = lake.store(), utc_now()
+    gate = QualityGate(context, spec, store)
     dim = store.scan(tables.GOLD_DIM_CUSTOMER).collect().lazy()
     products = store.scan(tables.SILVER_PRODUCTS).collect().lazy()
     published, quarantined = [], 0
     for key in partition_keys(context):
-        checked = sales.fact_sales(store.scan(tables.SILVER_ORDERS, [key]), dim, products, now)
-        facts, rejected = pl.collect_all(
+        orders = store.scan(tables.SILVER_ORDERS, [key])
+        checked = sales.fact_sales(orders, dim, products, now)
+        facts, rejected, rows_in = pl.collect_all(
             [
-                checked.valid.select(list(tables.GOLD_FACT_SALES.schema)),
-                checked.quarantined.select(list(tables.GOLD_FACT_SALES_QUARANTINE.schema)),
+                spec.conform(checked.valid),
+                quarantine.conform(checked.quarantined),
+                orders.select(pl.len()),
             ]
         )
-        rejects = store.publish(tables.GOLD_FACT_SALES_QUARANTINE, key, rejected).rows
-        result = store.publish(tables.GOLD_FACT_SALES, key, facts)
-        published.append(
-            record_partition(context, tables.GOLD_FACT_SALES, result, {"quarantined_rows": rejects})
-        )
-        quarantined += rejects
-    return dg.MaterializeResult(
-        metadata=published_metadata(
-            tables.GOLD_FACT_SALES, published, {"quarantined_rows": quarantined}
-        )
-    )
+        outcomes = [
+            *audit(MODELS[spec.qualified_name], facts),
+            quarantine_outcome(rows_in.item(), rejected, threshold_for(spec.qualified_name)),
+        ]
+        yield from gate.evaluate(key, outcomes)
+        store.publish(quarantine, key, rejected)
+        result = store.publish(spec, key, facts)
+        published.append(gate.published_partition(result, {"quarantined_rows": rejected.height}))
+        quarantined += rejected.height
+    yield from finish(gate, spec, published, {"quarantined_rows": quarantined})
 
 
 @dg.asset(
@@ -74,10 +98,11 @@ def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mate
         keys.SILVER_SESSIONS,
         keys.GOLD_DIM_CUSTOMER,
     ],
-    **asset_attributes(tables.GOLD_DAILY_SUMMARY, kinds=GOLD),
+    **gold_attributes(tables.GOLD_DAILY_SUMMARY),
 )
-def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    store = lake.store()
+def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+    spec, store = tables.GOLD_DAILY_SUMMARY, lake.store()
+    gate = QualityGate(context, spec, store)
     dim = store.scan(tables.GOLD_DIM_CUSTOMER).select("customer_id", "valid_from").collect().lazy()
     published = []
     for key in partition_keys(context):
@@ -88,37 +113,33 @@ def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
             dim,
             day(key),
         )
-        result = store.publish(tables.GOLD_DAILY_SUMMARY, key, summary)
-        published.append(record_partition(context, tables.GOLD_DAILY_SUMMARY, result))
-    return dg.MaterializeResult(metadata=published_metadata(tables.GOLD_DAILY_SUMMARY, published))
+        summary = spec.conform(summary).collect()
+        published.append((yield from audited_publish(gate, store, spec, key, summary)))
+    yield from finish(gate, spec, published)
 
 
-@dg.asset(
-    deps=[keys.SILVER_APP_EVENTS], **asset_attributes(tables.GOLD_EVENT_METRICS_HOURLY, kinds=GOLD)
-)
-def event_metrics(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    store = lake.store()
+@dg.asset(deps=[keys.SILVER_APP_EVENTS], **gold_attributes(tables.GOLD_EVENT_METRICS_HOURLY))
+def event_metrics(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+    spec, store = tables.GOLD_EVENT_METRICS_HOURLY, lake.store()
+    gate = QualityGate(context, spec, store)
     published = []
     for key in partition_keys(context):
         metrics = event_metrics_hourly(store.scan(tables.SILVER_APP_EVENTS, [key]))
-        result = store.publish(tables.GOLD_EVENT_METRICS_HOURLY, key, metrics)
-        published.append(record_partition(context, tables.GOLD_EVENT_METRICS_HOURLY, result))
-    return dg.MaterializeResult(
-        metadata=published_metadata(tables.GOLD_EVENT_METRICS_HOURLY, published)
-    )
+        frame = spec.conform(metrics).collect()
+        published.append((yield from audited_publish(gate, store, spec, key, frame)))
+    yield from finish(gate, spec, published)
 
 
 @dg.asset(
-    deps=[keys.GOLD_FACT_SALES, keys.SILVER_SESSIONS],
-    **asset_attributes(tables.GOLD_USER_SEGMENTS, kinds=GOLD),
+    deps=[keys.GOLD_FACT_SALES, keys.SILVER_SESSIONS], **gold_attributes(tables.GOLD_USER_SEGMENTS)
 )
-def user_segments_asset(lake: LakeResource) -> dg.MaterializeResult:
-    store = lake.store()
+def user_segments_asset(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+    spec, store = tables.GOLD_USER_SEGMENTS, lake.store()
+    gate = QualityGate(context, spec, store)
     frame = user_segments(store.scan(tables.GOLD_FACT_SALES), store.scan(tables.SILVER_SESSIONS))
-    published = store.publish(
-        tables.GOLD_USER_SEGMENTS, None, frame.select(list(tables.GOLD_USER_SEGMENTS.schema))
-    )
-    return dg.MaterializeResult(metadata=published_metadata(tables.GOLD_USER_SEGMENTS, [published]))
+    frame = spec.conform(frame).collect(engine="streaming")
+    published = yield from audited_publish(gate, store, spec, None, frame)
+    yield from finish(gate, spec, [published])
 
 
 GOLD_ASSETS = [dim_customer, fact_sales, daily_summary, event_metrics, user_segments_asset]

@@ -14,8 +14,10 @@ from lakehouse.partitions import DAILY, SINGLE_RUN
 from lakehouse.storage import PublishedPartition, TableSpec
 
 
-def asset_attributes(spec: TableSpec, *, kinds: set[str]) -> dict[str, Any]:
-    """Group, owners, tags, description and partitioning of a table's asset."""
+def asset_attributes(
+    spec: TableSpec, *, kinds: set[str], checks: Sequence[dg.AssetCheckSpec] = ()
+) -> dict[str, Any]:
+    """Group, owners, tags, description, partitioning and checks of a table's asset."""
     tags = {"layer": spec.layer, "domain": spec.domain}
     if spec.pii:
         tags["pii"] = "true"
@@ -30,6 +32,7 @@ def asset_attributes(spec: TableSpec, *, kinds: set[str]) -> dict[str, Any]:
         # Also on unpartitioned assets: a CLI partition range may then cover the whole graph
         # in one run, unpartitioned assets running once in it.
         "backfill_policy": SINGLE_RUN,
+        "check_specs": list(checks),
     }
     if spec.is_partitioned:
         attributes["partitions_def"] = DAILY
@@ -92,22 +95,20 @@ def record_partition(
     spec: TableSpec,
     published: PublishedPartition,
     extra: Mapping[str, Any] | None = None,
-) -> PublishedPartition:
+) -> dict[str, Any]:
     """Metadata of one partition of a range run, so each partition shows its own figures."""
+    metadata = {
+        "dagster/row_count": published.rows,
+        "rows": published.rows,
+        "bytes": published.bytes,
+        "files": published.files,
+        "path": dg.MetadataValue.path(published.path),
+        "partition_key": published.partition_key,
+        **(extra or {}),
+    }
     if published.partition_key is not None:
-        context.add_asset_metadata(
-            {
-                "dagster/row_count": published.rows,
-                "rows": published.rows,
-                "bytes": published.bytes,
-                "files": published.files,
-                "path": dg.MetadataValue.path(published.path),
-                "partition_key": published.partition_key,
-                **(extra or {}),
-            },
-            partition_key=published.partition_key,
-        )
-    return published
+        context.add_asset_metadata(metadata, partition_key=published.partition_key)
+    return metadata
 
 
 def _table_path(published: Sequence[PublishedPartition]) -> str:

@@ -91,6 +91,10 @@ class LakeFileSystem:
     def open_output(self, path: str):
         return self.filesystem.open_output_stream(path)
 
+    def move(self, source: str, destination: str) -> None:
+        """Rename a file; atomic on a local file system."""
+        self.filesystem.move(source, destination)
+
     def publish_dir(self, staging: str, target: str, old_holder: str) -> None:
         """Make `staging` visible at `target` in one step; the previous content moves aside."""
         if not self.is_local:

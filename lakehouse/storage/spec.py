@@ -59,6 +59,13 @@ class TableSpec:
     def polars_schema(self) -> pl.Schema:
         return pl.Schema(self.schema)
 
+    def conform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """The table's columns, in order, cast to their types (strictly: a value that does not
+        fit fails rather than turning into NULL). What is audited is then what is written."""
+        return frame.select(
+            [pl.col(name).cast(dtype, strict=True) for name, dtype in self.schema.items()]
+        )
+
     @property
     def read_schema(self) -> pl.Schema:
         """Columns a reader sees: the file columns plus the typed partition column."""

@@ -158,6 +158,23 @@ class LakeStore:
         self.fs.delete_dir(f"{staging}.old")
         return PublishedPartition(spec.qualified_name, key, target, rows, len(files), size)
 
+    def append(self, spec: TableSpec, key: str | None, data: pl.DataFrame) -> PublishedPartition:
+        """Add one file to a partition without touching the files already there (for logs such
+        as the quality history). The file is staged and verified, then renamed into place."""
+        target = self.partition_dir(spec, key)
+        frame = _conform(spec, key, data)
+        staging = self.fs.path(STAGING_DIR, *spec.path, f"append.{os.getpid()}.{uuid.uuid4().hex}")
+        self.fs.makedirs(staging)
+        try:
+            rows, files = self._write_files(spec, staging, [frame.collect()])
+            size = self._verify(spec, files, rows)
+            self.fs.makedirs(target)
+            for path in files:
+                self.fs.move(path, posixpath.join(target, posixpath.basename(path)))
+        finally:
+            self.fs.delete_dir(staging)
+        return PublishedPartition(spec.qualified_name, key, target, rows, len(files), size)
+
     def _write_files(
         self, spec: TableSpec, staging: str, batches: Iterable[pl.DataFrame]
     ) -> tuple[int, list[str]]:

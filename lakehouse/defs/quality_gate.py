@@ -1,0 +1,147 @@
+"""Write-audit-publish for assets: checks run on each staged partition before it is published.
+
+An ERROR outcome stops the asset before the partition is published: the previous version stays,
+the step fails naming the rule and the count, and downstream assets do not run. WARN outcomes
+are published and recorded. Every evaluation shows in Dagster (per partition, also inside a
+single-run backfill of a range) and is appended to the lake's quality history.
+"""
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+from lakehouse.defs.publishing import record_partition, utc_now
+from lakehouse.partitions import DAILY
+from lakehouse.quality import history
+from lakehouse.quality.evaluate import ERROR, Outcome
+from lakehouse.storage import LakeStore, PublishedPartition, TableSpec
+
+SEVERITIES = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
+
+
+class QualityGateError(Exception):
+    """A staged partition failed an ERROR check and was not published."""
+
+
+def check_specs(spec: TableSpec, checks: Mapping[str, tuple[str, str]]) -> list[dg.AssetCheckSpec]:
+    """Check specs of a table: `checks` maps a check name to (severity, description)."""
+    key = dg.AssetKey(list(spec.path))
+    return [
+        dg.AssetCheckSpec(
+            name,
+            asset=key,
+            description=f"{description} ({severity}{', blocking' if severity == ERROR else ''})",
+            blocking=severity == ERROR,
+            partitions_def=DAILY if spec.is_partitioned else None,
+            metadata={"severity": severity},
+        )
+        for name, (severity, description) in checks.items()
+    ]
+
+
+class QualityGate:
+    """Collects a run's outcomes for one asset and turns them into Dagster events."""
+
+    def __init__(
+        self, context: dg.AssetExecutionContext, spec: TableSpec, store: LakeStore
+    ) -> None:
+        self.context = context
+        self.spec = spec
+        self.store = store
+        self.asset_key = dg.AssetKey(list(spec.path))
+        # In a range run a yielded check result has no partition: log one event per partition.
+        self.ranged = spec.is_partitioned and not context.has_partition_key
+        self.outcomes: dict[str, list[tuple[str | None, Outcome]]] = {}
+        self.published: list[tuple[str, dict[str, Any]]] = []
+        self.history: list[dict[str, Any]] = []
+
+    def evaluate(self, partition: str | None, outcomes: Sequence[Outcome]) -> Iterator[Any]:
+        """Record outcomes; raise `QualityGateError` (after recording) on a failed ERROR check."""
+        now = utc_now()
+        for outcome in outcomes:
+            self.outcomes.setdefault(outcome.check, []).append((partition, outcome))
+            self.history.append(
+                {
+                    "table": self.spec.qualified_name,
+                    "partition": partition,
+                    "check": outcome.check,
+                    "severity": outcome.severity,
+                    "passed": outcome.passed,
+                    "rows_checked": outcome.rows_checked,
+                    "rows_failed": outcome.rows_failed,
+                    "evaluated_at": now,
+                    "run_id": self.context.run.run_id,
+                }
+            )
+            if self.ranged:
+                yield dg.AssetCheckEvaluation(
+                    asset_key=self.asset_key,
+                    check_name=outcome.check,
+                    passed=outcome.passed,
+                    metadata=outcome.metadata(),
+                    severity=SEVERITIES[outcome.severity],
+                    blocking=outcome.severity == ERROR,
+                    partition=partition,
+                )
+        blocking = [o for o in outcomes if o.severity == ERROR and not o.passed]
+        if not blocking:
+            return
+        # Partitions this run already published are real: record them before failing.
+        for key, metadata in self.published:
+            yield dg.AssetMaterialization(
+                asset_key=self.asset_key, partition=key, metadata=metadata
+            )
+        if not self.ranged:
+            yield from self.results()
+        self.flush()
+        where = f" partition {partition}" if partition else ""
+        reasons = "; ".join(outcome.summary() for outcome in blocking)
+        raise QualityGateError(
+            f"{self.spec.qualified_name}{where} was not published: {reasons}. "
+            "The previously published version is unchanged."
+        )
+
+    def published_partition(
+        self, published: PublishedPartition, extra: Mapping[str, Any] | None = None
+    ) -> PublishedPartition:
+        if published.partition_key is not None:
+            metadata = record_partition(self.context, self.spec, published, extra)
+            self.published.append((published.partition_key, metadata))
+        return published
+
+    def results(self) -> Iterator[dg.AssetCheckResult]:
+        """One result per check: the outcome itself, or a summary of a range run."""
+        for check, evaluated in self.outcomes.items():
+            if not self.ranged:
+                _, outcome = evaluated[-1]
+                yield dg.AssetCheckResult(
+                    check_name=check,
+                    passed=outcome.passed,
+                    severity=SEVERITIES[outcome.severity],
+                    metadata=outcome.metadata(),
+                )
+                continue
+            failed = [(key, o) for key, o in evaluated if not o.passed]
+            checked = sum(o.rows_checked for _, o in evaluated)
+            rows_failed = sum(o.rows_failed for _, o in evaluated)
+            lines = ["| partition | rows checked | rows failed |", "|---|---:|---:|"]
+            lines += [f"| {key} | {o.rows_checked} | {o.rows_failed} |" for key, o in failed]
+            yield dg.AssetCheckResult(
+                check_name=check,
+                passed=not failed,
+                severity=SEVERITIES[evaluated[0][1].severity],
+                metadata={
+                    "partitions_checked": len(evaluated),
+                    "partitions_failed": len(failed),
+                    "rows_checked": checked,
+                    "rows_failed": rows_failed,
+                    "failure_rate": round(rows_failed / checked, 6) if checked else 0.0,
+                    "failed_partitions": dg.MetadataValue.md("\n".join(lines)),
+                },
+            )
+
+    def flush(self) -> None:
+        """Append this run's evaluations to the quality history (once)."""
+        history.record(self.store, self.history)
+        self.history = []

@@ -1,0 +1,1 @@
+"""Data quality: pandera models, check evaluation, history, alerts and profiling."""

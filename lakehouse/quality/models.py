@@ -1,0 +1,312 @@
+"""Pandera models: one per silver and gold table, and a contract model per landing source.
+
+Column types, nullability and key uniqueness are the *schema*: a partition that breaks them is
+never published (ERROR). Ranges, allowed values and cross-column rules are the *rules*: a
+partition that breaks them is published and the failure recorded (WARN). Rows that break a
+row-level rule were already moved to quarantine by the transforms, so these models audit what
+is about to be published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandera.polars as pa
+import polars as pl
+
+from lakehouse.landing.contract import (
+    CDC_OPS,
+    DEVICES,
+    EVENT_TYPES,
+    ORDER_STATUSES,
+    SEGMENTS,
+)
+from lakehouse.reference import USD_PER_UNIT
+
+UTC_TS = pl.Datetime(time_unit="us", time_zone="UTC")
+#: Clock skew allowed before an event time counts as "in the future".
+FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+#: Rounding tolerance for amount = quantity x unit price.
+AMOUNT_TOLERANCE = 0.011
+
+
+def _not_in_future(column: str) -> pl.Expr:
+    limit = dt.datetime.now(dt.UTC) + FUTURE_TOLERANCE
+    return pl.col(column).is_null() | (pl.col(column) <= pl.lit(limit).cast(UTC_TS))
+
+
+def _amount_matches() -> pl.Expr:
+    expected = pl.col("quantity") * pl.col("unit_price")
+    return (pl.col("amount") - expected).abs() <= AMOUNT_TOLERANCE
+
+
+class Strict(pa.DataFrameModel):
+    class Config:
+        strict = True
+        coerce = False
+
+
+# -- landing contracts (typed bronze rows) --------------------------------------------------
+
+
+class AppEventsContract(Strict):
+    event_id: pl.String = pa.Field(nullable=True)
+    user_id: pl.String = pa.Field(nullable=True)
+    event_type: pl.String = pa.Field(nullable=True)
+    event_ts: UTC_TS = pa.Field(nullable=True)
+    device: pl.String = pa.Field(nullable=True)
+    app_version: pl.String = pa.Field(nullable=True)
+    latency_ms: pl.Int64 = pa.Field(nullable=True)
+    properties: pl.String = pa.Field(nullable=True)
+
+
+class OrdersContract(Strict):
+    order_id: pl.String = pa.Field(nullable=True)
+    customer_id: pl.String = pa.Field(nullable=True)
+    product_id: pl.String = pa.Field(nullable=True)
+    quantity: pl.Int64 = pa.Field(nullable=True)
+    unit_price: pl.Float64 = pa.Field(nullable=True)
+    currency: pl.String = pa.Field(nullable=True)
+    status: pl.String = pa.Field(nullable=True)
+    order_ts: UTC_TS = pa.Field(nullable=True)
+    updated_at: UTC_TS = pa.Field(nullable=True)
+
+
+class CustomersContract(Strict):
+    op: pl.String = pa.Field(nullable=True)
+    customer_id: pl.String = pa.Field(nullable=True)
+    email: pl.String = pa.Field(nullable=True)
+    name: pl.String = pa.Field(nullable=True)
+    country: pl.String = pa.Field(nullable=True)
+    segment: pl.String = pa.Field(nullable=True)
+    updated_at: UTC_TS = pa.Field(nullable=True)
+
+
+class ProductsContract(Strict):
+    product_id: pl.String = pa.Field(nullable=True)
+    name: pl.String = pa.Field(nullable=True)
+    category: pl.String = pa.Field(nullable=True)
+    list_price: pl.Float64 = pa.Field(nullable=True)
+    currency: pl.String = pa.Field(nullable=True)
+    active: pl.Boolean = pa.Field(nullable=True)
+
+
+# -- silver ------------------------------------------------------------------------------------
+
+
+class SilverAppEvents(Strict):
+    event_id: pl.String = pa.Field(unique=True)
+    user_id: pl.String
+    event_type: pl.String = pa.Field(isin=list(EVENT_TYPES))
+    event_ts: UTC_TS
+    device: pl.String = pa.Field(isin=list(DEVICES), nullable=True)
+    app_version: pl.String = pa.Field(nullable=True)
+    latency_ms: pl.Int64 = pa.Field(ge=0, le=600_000, nullable=True)
+    properties: pl.String = pa.Field(nullable=True)
+    arrival_date: pl.Date
+    is_late: pl.Boolean
+    source_file: pl.String = pa.Field(alias="_source_file")
+    source_line: pl.Int64 = pa.Field(alias="_source_line", ge=1)
+
+    @pa.dataframe_check(name="event_ts_not_in_future")
+    def event_ts_not_in_future(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(_not_in_future("event_ts"))
+
+    @pa.dataframe_check(name="arrives_after_event")
+    def arrives_after_event(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("event_ts").dt.date() <= pl.col("arrival_date"))
+
+
+class SilverOrders(Strict):
+    order_id: pl.String = pa.Field(unique=True)
+    customer_id: pl.String
+    product_id: pl.String
+    quantity: pl.Int64 = pa.Field(ge=1)
+    unit_price: pl.Float64 = pa.Field(ge=0)
+    currency: pl.String = pa.Field(isin=list(USD_PER_UNIT))
+    status: pl.String = pa.Field(isin=list(ORDER_STATUSES))
+    order_ts: UTC_TS
+    updated_at: UTC_TS
+    amount: pl.Float64 = pa.Field(ge=0)
+    usd_per_unit: pl.Float64 = pa.Field(gt=0)
+    amount_usd: pl.Float64 = pa.Field(ge=0)
+    versions: pl.Int64 = pa.Field(ge=1)
+    source_file: pl.String = pa.Field(alias="_source_file")
+    source_line: pl.Int64 = pa.Field(alias="_source_line", ge=1)
+
+    @pa.dataframe_check(name="amount_is_quantity_times_price")
+    def amount_is_quantity_times_price(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(_amount_matches())
+
+    @pa.dataframe_check(name="updated_after_order")
+    def updated_after_order(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("updated_at") >= pl.col("order_ts"))
+
+    @pa.dataframe_check(name="order_ts_not_in_future")
+    def order_ts_not_in_future(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(_not_in_future("order_ts"))
+
+
+class SilverCustomers(Strict):
+    customer_id: pl.String = pa.Field(unique=True)
+    email: pl.String = pa.Field(nullable=True, str_contains="@")
+    name: pl.String = pa.Field(nullable=True)
+    country: pl.String = pa.Field(nullable=True, str_length={"min_value": 2, "max_value": 2})
+    segment: pl.String = pa.Field(nullable=True, isin=list(SEGMENTS))
+    created_at: UTC_TS
+    updated_at: UTC_TS
+    versions: pl.Int64 = pa.Field(ge=1)
+
+    @pa.dataframe_check(name="updated_after_created")
+    def updated_after_created(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("updated_at") >= pl.col("created_at"))
+
+
+class SilverProducts(Strict):
+    product_id: pl.String = pa.Field(unique=True)
+    name: pl.String = pa.Field(nullable=True)
+    category: pl.String = pa.Field(nullable=True)
+    list_price: pl.Float64 = pa.Field(ge=0)
+    currency: pl.String = pa.Field(nullable=True, isin=list(USD_PER_UNIT))
+    active: pl.Boolean = pa.Field(nullable=True)
+    snapshot_date: pl.Date
+
+
+class SilverSessions(Strict):
+    session_id: pl.String = pa.Field(unique=True)
+    user_id: pl.String
+    session_start: UTC_TS
+    session_end: UTC_TS
+    duration_s: pl.Float64 = pa.Field(ge=0, le=7 * 24 * 3600)
+    events: pl.Int64 = pa.Field(ge=1)
+    converted: pl.Boolean
+    device: pl.String = pa.Field(nullable=True)
+
+    @pa.dataframe_check(name="ends_after_start")
+    def ends_after_start(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("session_end") >= pl.col("session_start"))
+
+
+# -- gold --------------------------------------------------------------------------------------
+
+
+class GoldFactSales(Strict):
+    order_id: pl.String = pa.Field(unique=True)
+    order_ts: UTC_TS
+    customer_id: pl.String
+    customer_sk: pl.Int64
+    product_id: pl.String
+    product_category: pl.String
+    quantity: pl.Int64 = pa.Field(ge=1)
+    unit_price: pl.Float64 = pa.Field(ge=0)
+    currency: pl.String = pa.Field(isin=list(USD_PER_UNIT))
+    amount: pl.Float64 = pa.Field(ge=0)
+    amount_usd: pl.Float64 = pa.Field(ge=0)
+    status: pl.String = pa.Field(isin=list(ORDER_STATUSES))
+    is_revenue: pl.Boolean
+
+    @pa.dataframe_check(name="amount_is_quantity_times_price")
+    def amount_is_quantity_times_price(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(_amount_matches())
+
+
+class GoldDimCustomer(Strict):
+    customer_sk: pl.Int64 = pa.Field(unique=True)
+    customer_id: pl.String
+    email: pl.String = pa.Field(nullable=True)
+    name: pl.String = pa.Field(nullable=True)
+    country: pl.String = pa.Field(nullable=True)
+    segment: pl.String = pa.Field(nullable=True, isin=list(SEGMENTS))
+    valid_from: UTC_TS
+    valid_to: UTC_TS = pa.Field(nullable=True)
+    is_current: pl.Boolean
+    is_deleted: pl.Boolean
+
+    @pa.dataframe_check(name="valid_to_after_valid_from")
+    def valid_to_after_valid_from(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            pl.col("valid_to").is_null() | (pl.col("valid_to") > pl.col("valid_from"))
+        )
+
+    @pa.dataframe_check(name="one_current_version")
+    def one_current_version(cls, data) -> pl.LazyFrame:
+        current = pl.col("is_current").cast(pl.Int64).sum().over("customer_id")
+        return data.lazyframe.select(current <= 1)
+
+
+class GoldDailySummary(Strict):
+    revenue_usd: pl.Float64 = pa.Field(ge=0)
+    orders: pl.Int64 = pa.Field(ge=0)
+    revenue_orders: pl.Int64 = pa.Field(ge=0)
+    avg_order_value_usd: pl.Float64 = pa.Field(ge=0, nullable=True)
+    active_users: pl.Int64 = pa.Field(ge=0)
+    sessions: pl.Int64 = pa.Field(ge=0)
+    converted_sessions: pl.Int64 = pa.Field(ge=0)
+    conversion_rate: pl.Float64 = pa.Field(ge=0, le=1, nullable=True)
+    new_customers: pl.Int64 = pa.Field(ge=0)
+
+    @pa.dataframe_check(name="revenue_orders_within_orders")
+    def revenue_orders_within_orders(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("revenue_orders") <= pl.col("orders"))
+
+
+class GoldEventMetricsHourly(Strict):
+    hour: UTC_TS
+    event_type: pl.String = pa.Field(isin=list(EVENT_TYPES))
+    events: pl.Int64 = pa.Field(ge=1)
+    users: pl.Int64 = pa.Field(ge=1)
+    hour_events: pl.Int64 = pa.Field(ge=1)
+    hour_errors: pl.Int64 = pa.Field(ge=0)
+    error_rate: pl.Float64 = pa.Field(ge=0, le=1)
+    latency_p50_ms: pl.Float64 = pa.Field(ge=0, nullable=True)
+    latency_p95_ms: pl.Float64 = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        strict = True
+        coerce = False
+        unique = ["hour", "event_type"]
+
+    @pa.dataframe_check(name="p50_not_above_p95")
+    def p50_not_above_p95(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            pl.col("latency_p50_ms").is_null()
+            | (pl.col("latency_p50_ms") <= pl.col("latency_p95_ms"))
+        )
+
+
+class GoldUserSegments(Strict):
+    user_id: pl.String = pa.Field(unique=True)
+    as_of_date: pl.Date
+    recency_days: pl.Int64 = pa.Field(ge=0, nullable=True)
+    frequency: pl.Int64 = pa.Field(ge=0)
+    monetary_usd: pl.Float64 = pa.Field(ge=0)
+    events_30d: pl.Int64 = pa.Field(ge=0)
+    sessions_30d: pl.Int64 = pa.Field(ge=0)
+    engagement_score: pl.Float64 = pa.Field(ge=0, le=100)
+    churn_risk: pl.Boolean
+    segment: pl.String = pa.Field(isin=["at_risk", "champion", "loyal", "customer", "browser"])
+
+
+#: The model that audits each table, by qualified name.
+MODELS: dict[str, type[pa.DataFrameModel]] = {
+    "silver.app_events": SilverAppEvents,
+    "silver.orders": SilverOrders,
+    "silver.customers": SilverCustomers,
+    "silver.products": SilverProducts,
+    "silver.sessions": SilverSessions,
+    "gold.fact_sales": GoldFactSales,
+    "gold.dim_customer": GoldDimCustomer,
+    "gold.daily_summary": GoldDailySummary,
+    "gold.event_metrics_hourly": GoldEventMetricsHourly,
+    "gold.user_segments": GoldUserSegments,
+}
+
+#: Landing contracts, by source name. Bronze rows are checked against them.
+CONTRACTS: dict[str, type[pa.DataFrameModel]] = {
+    "app_events": AppEventsContract,
+    "orders": OrdersContract,
+    "customers": CustomersContract,
+    "products": ProductsContract,
+}
+
+__all__ = ["CDC_OPS", "CONTRACTS", "MODELS"]
