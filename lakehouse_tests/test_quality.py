@@ -1,0 +1,278 @@
+"""Quality: every model passes on real data and fails on crafted bad partitions; an ERROR check
+keeps the old partition and blocks downstream; WARN publishes; the history records it all."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from lakehouse import partitions, tables
+from lakehouse.defs.bronze import BRONZE_ASSETS
+from lakehouse.defs.gold import fact_sales
+from lakehouse.defs.silver import _daily_cleaned_asset
+from lakehouse.quality.evaluate import QUARANTINE, RULES, SCHEMA, audit
+from lakehouse.quality.models import CONTRACTS, MODELS
+from lakehouse.storage import LakeStore
+from lakehouse.transforms.orders import clean_orders
+from lakehouse.transforms.rules import Cleaned
+from lakehouse_tests.conftest import FIRST_DAY, BuiltLake, copy_landing, resources_for
+
+SPECS = {spec.qualified_name: spec for spec in (*tables.SILVER_TABLES, *tables.GOLD_TABLES)}
+
+# For each table: a change that breaks its schema (ERROR) and one that breaks a rule (WARN).
+BREAKS: dict[str, tuple[Callable[[pl.DataFrame], pl.DataFrame], Callable]] = {
+    "silver.app_events": (
+        lambda f: f.with_columns(event_id=pl.lit("same")),
+        lambda f: f.with_columns(event_type=pl.lit("teleport")),
+    ),
+    "silver.orders": (
+        lambda f: f.with_columns(order_id=pl.lit("same")),
+        lambda f: f.with_columns(amount=pl.col("amount") + 5),
+    ),
+    "silver.customers": (
+        lambda f: f.with_columns(customer_id=pl.lit(None, pl.String)),
+        lambda f: f.with_columns(country=pl.lit("USA")),
+    ),
+    "silver.products": (
+        lambda f: f.with_columns(product_id=pl.lit("same")),
+        lambda f: f.with_columns(list_price=pl.lit(-1.0)),
+    ),
+    "silver.sessions": (
+        lambda f: f.with_columns(session_id=pl.lit("same")),
+        lambda f: f.with_columns(session_end=pl.col("session_start") - pl.duration(seconds=1)),
+    ),
+    "gold.fact_sales": (
+        lambda f: f.with_columns(customer_sk=pl.lit(None, pl.Int64)),
+        lambda f: f.with_columns(quantity=pl.lit(0, pl.Int64)),
+    ),
+    "gold.dim_customer": (
+        lambda f: f.with_columns(customer_sk=pl.lit(1, pl.Int64)),
+        lambda f: f.with_columns(valid_to=pl.col("valid_from")),
+    ),
+    "gold.daily_summary": (
+        lambda f: f.with_columns(orders=pl.col("orders").cast(pl.Float64)),
+        lambda f: f.with_columns(conversion_rate=pl.lit(1.5)),
+    ),
+    "gold.event_metrics_hourly": (
+        lambda f: f.with_columns(hour=pl.col("hour").min()),
+        lambda f: f.with_columns(error_rate=pl.lit(2.0)),
+    ),
+    "gold.user_segments": (
+        lambda f: f.drop("segment"),
+        lambda f: f.with_columns(engagement_score=pl.lit(101.0)),
+    ),
+}
+
+
+def published_sample(built: BuiltLake, name: str) -> pl.DataFrame:
+    spec = SPECS[name]
+    keys = built.store.partition_keys(spec)[1:2] if spec.is_partitioned else None
+    frame = built.store.scan(spec, keys).collect()
+    return frame.drop(spec.partition_column) if spec.partition_column else frame
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_each_model_passes_good_data_and_fails_crafted_bad_data(
+    built_lake: BuiltLake, name: str
+) -> None:
+    good = published_sample(built_lake, name)
+    assert good.height > 0
+    assert all(outcome.passed for outcome in audit(MODELS[name], good)), name
+    break_schema, break_rule = BREAKS[name]
+    schema, rules = audit(MODELS[name], break_schema(good))
+    assert schema.check == SCHEMA and not schema.passed and schema.severity == "ERROR"
+    assert schema.rows_failed > 0 and schema.by_rule
+    schema_ok, rules_bad = audit(MODELS[name], break_rule(good))
+    assert schema_ok.passed and rules_bad.check == RULES
+    assert not rules_bad.passed and rules_bad.severity == "WARN"
+    assert 0 < rules_bad.failure_rate <= 1
+    metadata = rules_bad.metadata()
+    assert metadata["rows_failed"] == rules_bad.rows_failed
+    assert "| rule | column | rows |" in metadata["failing_rules"]
+    assert metadata["failing_rows_sample"].count("\n") <= 22  # header, rule, 20 rows
+
+
+def test_landing_contracts_accept_bronze_rows(built_lake: BuiltLake) -> None:
+    from lakehouse.landing.contract import SOURCES
+
+    for source, model in CONTRACTS.items():
+        spec = next(t for t in tables.BRONZE_TABLES if t.name == SOURCES[source].bronze_table)
+        rows = built_lake.store.scan(spec).collect().select(SOURCES[source].field_names)
+        assert all(o.passed for o in audit(model, rows)), source
+        broken = rows.with_columns(pl.col(rows.columns[0]).cast(pl.Categorical))
+        assert not audit(model, broken)[0].passed
+
+
+def test_checks_are_declared_for_every_silver_and_gold_asset() -> None:
+    from lakehouse.definitions import defs
+
+    graph = defs().resolve_asset_graph()
+    for spec in (*tables.SILVER_TABLES, *tables.GOLD_TABLES):
+        key = dg.AssetKey(list(spec.path))
+        names = {check.name for check in graph.get_check_keys_for_assets({key})}
+        assert {SCHEMA, RULES} <= names, spec.qualified_name
+    orders = dg.AssetKey(["silver", "orders"])
+    assert {c.name for c in graph.get_check_keys_for_assets({orders})} == {
+        SCHEMA,
+        RULES,
+        QUARANTINE,
+    }
+
+
+def duplicate_ids(bronze, day, first, late, now) -> Cleaned:
+    """A transform with a bug: two orders end up with the same id."""
+    cleaned = clean_orders(bronze, day, first, late, now)
+    broken = cleaned.clean.with_columns(
+        order_id=pl.when(pl.int_range(pl.len()) < 2).then(pl.lit("O-DUP")).otherwise("order_id")
+    )
+    return Cleaned(broken, cleaned.quarantined, cleaned.counts)
+
+
+def wrong_amounts(bronze, day, first, late, now) -> Cleaned:
+    """A softer bug: amounts no longer equal quantity x unit price."""
+    cleaned = clean_orders(bronze, day, first, late, now)
+    return Cleaned(
+        cleaned.clean.with_columns(amount=pl.col("amount") + 1),
+        cleaned.quarantined,
+        cleaned.counts,
+    )
+
+
+def orders_asset(transform) -> dg.AssetsDefinition:
+    return _daily_cleaned_asset(
+        tables.SILVER_ORDERS,
+        tables.SILVER_ORDERS_QUARANTINE,
+        tables.BRONZE_ORDERS,
+        partitions.LATE_ARRIVAL_MAPPING,
+        partitions.late_arrival_keys,
+        transform,
+    )
+
+
+@pytest.fixture
+def orders_lake(tmp_path: Path, sample_landing: Path):
+    """Bronze orders and silver orders for the first day, published and checked."""
+    copy_landing(sample_landing, tmp_path)
+    bronze = next(a for a in BRONZE_ASSETS if a.key.path == ["bronze", "orders"])
+    with dg.instance_for_test() as instance:
+        for key in partitions.late_arrival_keys(FIRST_DAY):
+            dg.materialize(
+                [bronze], partition_key=key, resources=resources_for(tmp_path), instance=instance
+            )
+        good = dg.materialize(
+            [orders_asset(clean_orders)],
+            partition_key=FIRST_DAY,
+            resources=resources_for(tmp_path),
+            instance=instance,
+        )
+        yield tmp_path, instance, good
+
+
+def test_checks_pass_on_a_good_partition(orders_lake) -> None:
+    _, _, good = orders_lake
+    evaluations = {e.check_name: e for e in good.get_asset_check_evaluations()}
+    assert set(evaluations) == {SCHEMA, RULES, QUARANTINE}
+    assert all(e.passed and e.partition == FIRST_DAY for e in evaluations.values())
+    assert evaluations[QUARANTINE].metadata["rows_failed"].value > 0  # the injected faults
+
+
+def test_an_error_check_keeps_the_old_partition_and_blocks_downstream(orders_lake) -> None:
+    root, instance, _ = orders_lake
+    store = LakeStore.local(root / "lake")
+    before = store.files(tables.SILVER_ORDERS, [FIRST_DAY])
+    result = dg.materialize(
+        [orders_asset(duplicate_ids), fact_sales],
+        partition_key=FIRST_DAY,
+        resources=resources_for(root),
+        instance=instance,
+        raise_on_error=False,
+        selection=[
+            tables.SILVER_ORDERS.path and dg.AssetKey(["silver", "orders"]),
+            dg.AssetKey(["gold", "fact_sales"]),
+        ],
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.error.cause.message
+    assert "silver.orders partition " + FIRST_DAY + " was not published" in message
+    assert "field_uniqueness on order_id: 2 rows" in message
+    assert store.files(tables.SILVER_ORDERS, [FIRST_DAY]) == before
+    assert not instance.get_materialized_partitions(dg.AssetKey(["gold", "fact_sales"]))
+    schema = next(e for e in result.get_asset_check_evaluations() if e.check_name == SCHEMA)
+    assert not schema.passed and schema.severity == dg.AssetCheckSeverity.ERROR
+    assert schema.partition == FIRST_DAY
+    assert schema.metadata["rows_failed"].value == 2
+    assert "O-DUP" in schema.metadata["failing_rows_sample"].value
+    history = store.scan(tables.QUALITY_CHECK_RESULTS).collect()
+    failed = history.filter(~pl.col("passed"))
+    assert failed.select("table", "partition", "check", "rows_failed").rows() == [
+        ("silver.orders", FIRST_DAY, SCHEMA, 2)
+    ]
+    assert failed["run_id"].item() == result.run_id
+
+
+def test_a_warn_check_publishes_and_records(orders_lake) -> None:
+    root, instance, _ = orders_lake
+    store = LakeStore.local(root / "lake")
+    before = store.files(tables.SILVER_ORDERS, [FIRST_DAY])
+    result = dg.materialize(
+        [orders_asset(wrong_amounts)],
+        partition_key=FIRST_DAY,
+        resources=resources_for(root),
+        instance=instance,
+    )
+    assert result.success
+    assert store.files(tables.SILVER_ORDERS, [FIRST_DAY]) != before
+    rules = next(e for e in result.get_asset_check_evaluations() if e.check_name == RULES)
+    assert not rules.passed and rules.severity == dg.AssetCheckSeverity.WARN
+    assert "amount_is_quantity_times_price" in rules.metadata["failing_rules"].value
+
+
+def test_a_range_run_stops_at_the_bad_partition_and_keeps_the_finished_ones(
+    tmp_path: Path, sample_landing: Path
+) -> None:
+    copy_landing(sample_landing, tmp_path)
+    bronze = next(a for a in BRONZE_ASSETS if a.key.path == ["bronze", "orders"])
+    days = partitions.day_range(
+        FIRST_DAY, (dt.date.fromisoformat(FIRST_DAY) + dt.timedelta(days=2)).isoformat()
+    )
+    bad_day = days[1]
+
+    def bad_on_second_day(bronze_rows, day, first, late, now) -> Cleaned:
+        transform = duplicate_ids if day.isoformat() == bad_day else clean_orders
+        return transform(bronze_rows, day, first, late, now)
+
+    with dg.instance_for_test() as instance:
+        dg.materialize(
+            [bronze],
+            resources=resources_for(tmp_path),
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": days[0],
+                "dagster/asset_partition_range_end": partitions.late_arrival_keys(days[-1])[-1],
+            },
+        )
+        result = dg.materialize(
+            [orders_asset(bad_on_second_day)],
+            resources=resources_for(tmp_path),
+            instance=instance,
+            raise_on_error=False,
+            tags={
+                "dagster/asset_partition_range_start": days[0],
+                "dagster/asset_partition_range_end": days[-1],
+            },
+        )
+        assert not result.success
+        assert instance.get_materialized_partitions(dg.AssetKey(["silver", "orders"])) == {days[0]}
+    evaluations = [
+        (e.check_name, e.partition, e.passed) for e in result.get_asset_check_evaluations()
+    ]
+    assert (SCHEMA, days[0], True) in evaluations and (SCHEMA, bad_day, False) in evaluations
+    assert not any(partition == days[2] for _, partition, _ in evaluations)
+    store = LakeStore.local(tmp_path / "lake")
+    assert store.partition_keys(tables.SILVER_ORDERS) == [days[0]]
