@@ -31,6 +31,7 @@ def graph_snapshot() -> dict:
             if node.backfill_policy
             else None,
             "deps": sorted(parent.to_user_string() for parent in node.parent_keys),
+            "checks": sorted(check.name for check in graph.get_check_keys_for_assets({key})),
         }
     return snapshot
 

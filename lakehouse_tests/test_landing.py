@@ -190,3 +190,29 @@ def test_bad_product_rows_are_quarantined_not_dropped(tmp_path: Path) -> None:
     metadata = result.asset_materializations_for_node("silver__products")[0].metadata
     assert (metadata["rows_in"].value, metadata["duplicates"].value) == (4, 1)
     assert metadata["balanced"].value is True
+
+
+def test_schema_drift_is_ingested_and_recorded_as_a_warning(tmp_path: Path) -> None:
+    folder = tmp_path / "landing" / "products" / FIRST_DAY
+    folder.mkdir(parents=True)
+    # `active` is an optional column and missing; `supplier` is not in the contract.
+    (folder / "products.csv").write_text(
+        "product_id,name,category,list_price,currency,supplier\n"
+        "P1,mug,home,4.50,USD,acme\n"
+        "P2,lamp,home,12.00,USD,\n"
+    )
+    bronze_products = next(a for a in BRONZE_ASSETS if a.key.path == ["bronze", "products"])
+    with dg.instance_for_test() as instance:
+        result = materialize([bronze_products], tmp_path, instance)
+    assert result.success
+    rows = LakeStore.local(tmp_path / "lake").scan(tables.BRONZE_PRODUCTS).collect()
+    assert rows["product_id"].to_list() == ["P1", "P2"]
+    assert rows["active"].null_count() == 2
+    assert rows["_extra"].to_list() == ['{"supplier":"acme"}', None]
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["contract"].passed
+    drift = checks["schema_drift"]
+    assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
+    rules = drift.metadata["failing_rules"].value
+    assert "| missing_optional_column | active | 2 |" in rules
+    assert "| unexpected_column | supplier | 2 |" in rules

@@ -1,30 +1,35 @@
 """Bronze assets: one per landing source, partitioned by arrival date."""
 
+from collections.abc import Iterator
+from typing import Any
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lakehouse import tables
-from lakehouse.defs.publishing import (
-    asset_attributes,
-    partition_keys,
-    published_metadata,
-    record_partition,
-    utc_now,
-)
+from lakehouse.defs.publishing import asset_attributes, partition_keys, published_metadata, utc_now
+from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
 from lakehouse.landing.contract import SOURCES, SourceContract
 from lakehouse.landing.ingest import ingest_day
+from lakehouse.quality.evaluate import CONTRACT, DRIFT, ERROR, WARN
 from lakehouse.storage import TableSpec
+
+BRONZE_CHECKS = {
+    CONTRACT: (ERROR, "Typed rows match the landing source's pandera contract"),
+    DRIFT: (WARN, "Landing files carry exactly the contract's columns (no extra, none missing)"),
+}
 
 
 def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefinition:
     quarantine = tables.BRONZE_QUARANTINE[spec.name]
 
-    @dg.asset(**asset_attributes(spec, kinds={"duckdb"}))
+    @dg.asset(**asset_attributes(spec, kinds={"duckdb"}, checks=check_specs(spec, BRONZE_CHECKS)))
     def _bronze(
         context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[Any]:
         store, landing, now = lake.store(), lake.landing(), utc_now()
+        gate = QualityGate(context, spec, store)
         results = []
         with duckdb.get_connection() as con:
             con.execute("SET TimeZone = 'UTC'")  # timestamps leave DuckDB as UTC
@@ -39,27 +44,27 @@ def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefiniti
                     con=con,
                     now=now,
                 )
+                for name in result.ignored_files:
+                    context.log.warning(f"{name} does not match {contract.patterns}; not read")
+                for name, changes in result.drift.items():
+                    context.log.warning(f"{name} drifts from the contract: {changes}")
+                yield from gate.evaluate(day, result.outcomes)
                 context.log.info(
                     f"{spec.qualified_name} {day}: {len(result.files)} files, "
                     f"{result.published.rows} rows, {result.quarantined.rows} quarantined"
                 )
-                for name in result.ignored_files:
-                    context.log.warning(f"{name} does not match {contract.patterns}; not read")
-                for name, columns in result.unexpected_columns.items():
-                    context.log.warning(f"{name} has unexpected columns {columns}: kept in _extra")
-                record_partition(
-                    context,
-                    spec,
+                gate.published_partition(
                     result.published,
                     {
                         "landing_files": len(result.files),
                         "quarantined_rows": result.quarantined.rows,
                         "blank_lines": result.blank_lines,
                         "ignored_files": len(result.ignored_files),
+                        "files_with_drift": len(result.drift),
                     },
                 )
                 results.append(result)
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata=published_metadata(
                 spec,
                 [result.published for result in results],
@@ -68,12 +73,12 @@ def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefiniti
                     "quarantined_rows": sum(result.quarantined.rows for result in results),
                     "blank_lines": sum(result.blank_lines for result in results),
                     "ignored_files": sum(len(result.ignored_files) for result in results),
-                    "files_with_unexpected_columns": sum(
-                        len(result.unexpected_columns) for result in results
-                    ),
+                    "files_with_drift": sum(len(result.drift) for result in results),
                 },
             )
         )
+        yield from gate.results()
+        gate.flush()
 
     return _bronze
 

@@ -49,8 +49,12 @@ POLARS_TYPES: dict[str, pl.DataType] = {
 
 @dataclass(frozen=True)
 class Field:
+    """A contract field. An optional CSV column may be absent from a file's header: the file
+    still loads (the column is NULL) and bronze records the drift."""
+
     name: str
     kind: str
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,10 +137,10 @@ PRODUCTS = SourceContract(
     fields=(
         Field("product_id", STRING),
         Field("name", STRING),
-        Field("category", STRING),
+        Field("category", STRING, optional=True),
         Field("list_price", DECIMAL),
         Field("currency", STRING),
-        Field("active", BOOLEAN),
+        Field("active", BOOLEAN, optional=True),
     ),
     bronze_table="products",
 )

@@ -1,4 +1,8 @@
-"""Ingesting one arrival day of one landing source into its bronze partition and quarantine."""
+"""Ingesting one arrival day of one landing source into its bronze partition and quarantine.
+
+The typed rows of each batch are checked against the source's pandera contract before they
+are written: a batch that breaks it aborts the publish, so the previous partition stays.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,25 @@ import polars as pl
 
 from lakehouse.landing.contract import SourceContract
 from lakehouse.landing.reader import REJECT_SCHEMA, parse_landing_files
+from lakehouse.quality.evaluate import CONTRACT, DRIFT, ERROR, WARN, Outcome, audit
+from lakehouse.quality.models import CONTRACTS
 from lakehouse.storage import LakeFileSystem, LakeStore, PublishedPartition, TableSpec
 from lakehouse.storage.paths import validate_day_key
 
 
+class ContractViolation(Exception):
+    """Typed rows that do not match the landing contract; nothing was published."""
+
+
 @dataclass
 class IngestResult:
-    published: PublishedPartition
-    quarantined: PublishedPartition
+    published: PublishedPartition | None
+    quarantined: PublishedPartition | None
+    outcomes: list[Outcome]
     files: list[str] = field(default_factory=list)
     ignored_files: list[str] = field(default_factory=list)
     blank_lines: int = 0
-    unexpected_columns: dict[str, list[str]] = field(default_factory=dict)
+    drift: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 def landing_files(
@@ -53,28 +64,44 @@ def ingest_day(
 ) -> IngestResult:
     """Publish the typed rows of every file of `day`, and its rejected lines to quarantine.
 
-    Files stream through one at a time; a file that cannot be read fails the whole day and
-    nothing is published, so the previous version of the partition stays whole.
+    Files stream through a batch at a time; a file that cannot be read fails the whole day
+    and nothing is published, so the previous version of the partition stays whole.
     """
     files, ignored = landing_files(landing, contract, day)
+    model = CONTRACTS[contract.name]
+    result = IngestResult(
+        None, None, [], ignored_files=[posixpath.relpath(path, landing.root) for path in ignored]
+    )
     rejected: list[pl.DataFrame] = []
-    result_files: list[str] = []
-    blank = 0
-    unexpected: dict[str, list[str]] = {}
+    rows_per_file: dict[str, int] = {}
+    checked = failed = 0
+    failures: list[tuple[str, str, int]] = []
 
     def frames() -> Iterator[pl.DataFrame]:
-        nonlocal blank
+        nonlocal checked, failed
         for batch in parse_landing_files(landing, files, contract, con):
-            result_files.extend(batch.files)
-            blank += batch.blank_lines
-            unexpected.update(batch.unexpected_columns)
+            result.files.extend(batch.files)
+            result.blank_lines += batch.blank_lines
+            result.drift.update(batch.drift)
+            for name, count in batch.rows.group_by("_source_file").len().iter_rows():
+                rows_per_file[name] = rows_per_file.get(name, 0) + count
             if batch.rejected.height:
                 rejected.append(batch.rejected)
+            schema = audit(model, batch.rows.select(contract.field_names))[0]
+            checked += schema.rows_checked
+            if not schema.passed:
+                failed += schema.rows_failed
+                failures.extend(schema.by_rule)
+                raise ContractViolation(schema.summary())
             yield batch.rows.with_columns(_ingested_at=pl.lit(now).cast(pl.Datetime("us", "UTC")))
 
-    published = store.publish(table, day, frames())
+    try:
+        result.published = store.publish(table, day, frames())
+    except ContractViolation:
+        result.outcomes = [Outcome(CONTRACT, ERROR, False, checked, failed, failures)]
+        return result
     bad = pl.concat(rejected) if rejected else pl.DataFrame(schema=REJECT_SCHEMA)
-    quarantined = store.publish(
+    result.quarantined = store.publish(
         quarantine,
         day,
         bad.with_columns(
@@ -83,11 +110,37 @@ def ingest_day(
             _quarantined_at=pl.lit(now).cast(pl.Datetime("us", "UTC")),
         ),
     )
-    return IngestResult(
-        published,
-        quarantined,
-        result_files,
-        [posixpath.relpath(path, landing.root) for path in ignored],
-        blank,
-        unexpected,
+    result.outcomes = [
+        Outcome(CONTRACT, ERROR, True, checked, 0),
+        drift_outcome(result.drift, rows_per_file, checked),
+    ]
+    return result
+
+
+def drift_outcome(
+    drift: dict[str, list[tuple[str, str]]], rows_per_file: dict[str, int], rows: int
+) -> Outcome:
+    """WARN when files carry columns the contract does not know, or lack optional ones."""
+    by_rule: dict[tuple[str, str], int] = {}
+    for name, changes in drift.items():
+        for rule, column in changes:
+            by_rule[(rule, column)] = by_rule.get((rule, column), 0) + rows_per_file.get(name, 0)
+    drifting = sum(rows_per_file.get(name, 0) for name in drift)
+    sample = (
+        pl.DataFrame(
+            [(name, rule, column) for name, changes in drift.items() for rule, column in changes],
+            schema={"file": pl.String, "rule": pl.String, "column": pl.String},
+            orient="row",
+        )
+        if drift
+        else None
+    )
+    return Outcome(
+        DRIFT,
+        WARN,
+        not drift,
+        rows,
+        drifting,
+        [(rule, column, count) for (rule, column), count in sorted(by_rule.items())],
+        sample,
     )

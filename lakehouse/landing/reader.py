@@ -60,7 +60,8 @@ class ParsedBatch:
     rejected: pl.DataFrame
     files: list[str] = field(default_factory=list)
     blank_lines: int = 0
-    unexpected_columns: dict[str, list[str]] = field(default_factory=dict)
+    #: Per file, how its columns drift from the contract: (rule, column) pairs.
+    drift: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 def parse_landing_files(
@@ -81,13 +82,13 @@ def parse_landing_files(
     lines = 0
     for path in paths:
         relative = posixpath.relpath(path, fs.root)
-        raw, blank, unexpected = _raw_rows(fs, path, relative, contract)
+        raw, blank, drift = _raw_rows(fs, path, relative, contract)
         pending.append(raw)
         lines += raw.num_rows
         batch.files.append(relative)
         batch.blank_lines += blank
-        if unexpected:
-            batch.unexpected_columns[relative] = unexpected
+        if drift:
+            batch.drift[relative] = drift
         if lines >= batch_lines:
             yield _typed_batch(pending, batch, contract, con)
             pending, batch, lines = [], ParsedBatch(pl.DataFrame(), pl.DataFrame()), 0
@@ -97,18 +98,18 @@ def parse_landing_files(
 
 def _raw_rows(
     fs: LakeFileSystem, path: str, relative: str, contract: SourceContract
-) -> tuple[pa.Table, int, list[str]]:
+) -> tuple[pa.Table, int, list[tuple[str, str]]]:
     """One file as untyped rows: line number, raw text, a problem found so far, raw values."""
     text, bad_utf8_lines = _read_text(fs, path, relative)
     if contract.format == "jsonl":
         raw, blank = _jsonl_lines(text)
-        unexpected: list[str] = []
+        drift: list[tuple[str, str]] = []
     else:
-        raw, blank, unexpected = _csv_fields(text, relative, contract)
+        raw, blank, drift = _csv_fields(text, relative, contract)
     if bad_utf8_lines:
         raw = _mark(raw, dict(bad_utf8_lines))
     files = pa.array([relative] * raw.num_rows, pa.string())
-    return raw.append_column("_source_file", files), blank, unexpected
+    return raw.append_column("_source_file", files), blank, drift
 
 
 def _typed_batch(
@@ -181,7 +182,9 @@ def _jsonl_lines(text: str) -> tuple[pa.Table, int]:
 
 def _csv_fields(
     text: str, relative: str, contract: SourceContract
-) -> tuple[pa.Table, int, list[str]]:
+) -> tuple[pa.Table, int, list[tuple[str, str]]]:
+    """Rows of raw strings, the number of blank lines, and the header's drift from the
+    contract as (rule, column) pairs."""
     physical = text.split("\n")
     reader = csv.reader(io.StringIO(text))
     try:
@@ -192,12 +195,15 @@ def _csv_fields(
         raise LandingFileError(
             f"{relative}: line 1: cannot read the CSV header ({error})"
         ) from error
-    missing = [name for name in contract.field_names if name not in header]
-    if header and missing:
+    missing = [field.name for field in contract.fields if field.name not in header]
+    required = [f.name for f in contract.fields if f.name in missing and not f.optional]
+    if header and required:
         raise LandingFileError(
-            f"{relative}: line 1: the header lacks required columns {missing} (found {header})"
+            f"{relative}: line 1: the header lacks required columns {required} (found {header})"
         )
     unexpected = [name for name in header if name not in contract.field_names]
+    drift = [("unexpected_column", name) for name in unexpected]
+    drift += [("missing_optional_column", name) for name in missing] if header else []
     columns: dict[str, list] = {name: [] for name in contract.field_names}
     numbers, raws, problems, extras = [], [], [], []
     blank, previous = 0, reader.line_num
@@ -234,7 +240,7 @@ def _csv_fields(
             **{name: pa.array(values, pa.string()) for name, values in columns.items()},
         }
     )
-    return table, blank, unexpected
+    return table, blank, drift
 
 
 def _json_object(values: dict[str, str]) -> str:
