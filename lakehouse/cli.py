@@ -75,6 +75,20 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quality(args: argparse.Namespace) -> int:
+    import json
+
+    from lakehouse.quality.report import format_report, plot_report, quality_report
+    from lakehouse.storage import LakeStore
+
+    store = LakeStore.local(settings.DataLayout(settings.data_dir()).lake)
+    report = quality_report(store, args.days)
+    if args.plot:
+        print(f"wrote {plot_report(report, Path(args.plot))}", file=sys.stderr)
+    print(json.dumps(report, indent=2) if args.json else format_report(report, args.days))
+    return 1 if args.fail_on_alert and any(r["status"] != "ok" for r in report) else 0
+
+
 def _init_home(args: argparse.Namespace) -> int:
     from lakehouse.build import dagster_env
 
@@ -102,6 +116,15 @@ def parser() -> argparse.ArgumentParser:
 
     summary = commands.add_parser("summary", help="print a summary of the gold tables")
     summary.set_defaults(handler=_summary)
+
+    quality = commands.add_parser("quality", help="latest quality score per table and its trend")
+    quality.add_argument("--days", type=int, default=14, help="trend window (default 14)")
+    quality.add_argument("--json", action="store_true", help="machine-readable output")
+    quality.add_argument("--plot", metavar="FILE.png", help="draw the trend per table")
+    quality.add_argument(
+        "--fail-on-alert", action="store_true", help="exit 1 when a table is below threshold"
+    )
+    quality.set_defaults(handler=_quality)
 
     home = commands.add_parser("init-home", help="create the Dagster home (telemetry off)")
     home.set_defaults(handler=_init_home)
