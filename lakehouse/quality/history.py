@@ -2,7 +2,8 @@
 
 The score of a table on a day is the share of rows that passed its checks: for each partition
 (the data's day) and check, the latest evaluation counts, and the score is
-1 - sum(rows_failed) / sum(rows_checked) over them.
+1 - sum(rows_failed) / sum(rows_checked) over them. Schema drift describes files, not rows, so
+it is recorded but does not lower the score.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from lakehouse.quality.evaluate import DRIFT
 from lakehouse.storage import LakeStore
 from lakehouse.tables import QUALITY_CHECK_RESULTS
 
@@ -32,7 +34,8 @@ def results(store: LakeStore) -> pl.LazyFrame:
 def daily_scores(evaluations: pl.LazyFrame) -> pl.LazyFrame:
     """table, day, score, rows_checked, rows_failed, error_failures: one row per table and day."""
     latest = (
-        evaluations.with_columns(
+        evaluations.filter(pl.col("check") != DRIFT)
+        .with_columns(
             day=pl.coalesce(
                 pl.col("partition").str.to_date(strict=False), pl.col("evaluated_at").dt.date()
             )

@@ -47,7 +47,7 @@ def format_report(report: list[dict], days: int) -> str:
         f"trend (last {days} days)"
     ]
     for row in report:
-        spark = _sparkline([point["score"] for point in row["trend"]])
+        spark = _sparkline([point["score"] for point in row["trend"]], row["threshold"])
         flag = "" if row["status"] == "ok" else "  << ALERT"
         lines.append(
             f"{row['table']:<28} {row['day']:<10} {row['score']:>8.2%} {row['threshold']:>9.0%} "
@@ -56,12 +56,12 @@ def format_report(report: list[dict], days: int) -> str:
     return "\n".join(lines)
 
 
-def _sparkline(values: list[float]) -> str:
+def _sparkline(values: list[float], threshold: float) -> str:
+    """Bars from the threshold (or the lowest score, if lower) up to 100%."""
     bars = "▁▂▃▄▅▆▇█"
-    low, high = min(values), max(values)
-    if high - low < 1e-9:
-        return bars[-1] * len(values)
-    return "".join(bars[round((v - low) / (high - low) * (len(bars) - 1))] for v in values)
+    low = min(min(values), threshold)
+    span = max(1.0 - low, 1e-9)
+    return "".join(bars[round((v - low) / span * (len(bars) - 1))] for v in values)
 
 
 def plot_report(report: list[dict], path: Path) -> Path:
