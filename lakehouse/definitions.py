@@ -5,6 +5,7 @@ import dagster as dg
 from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.defs.gold import GOLD_ASSETS
 from lakehouse.defs.resources import build_resources
+from lakehouse.defs.sensors import quality_alert_sensor
 from lakehouse.defs.silver import SILVER_ASSETS
 
 
@@ -12,5 +13,6 @@ from lakehouse.defs.silver import SILVER_ASSETS
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*BRONZE_ASSETS, *SILVER_ASSETS, *GOLD_ASSETS],
+        sensors=[quality_alert_sensor],
         resources=build_resources(),
     )

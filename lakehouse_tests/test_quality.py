@@ -4,6 +4,9 @@ keeps the old partition and blocks downstream; WARN publishes; the history recor
 from __future__ import annotations
 
 import datetime as dt
+import http.server
+import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +17,10 @@ import pytest
 from lakehouse import partitions, tables
 from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.defs.gold import fact_sales
+from lakehouse.defs.resources import AlertWebhookResource, LakeResource
+from lakehouse.defs.sensors import quality_alert_sensor
 from lakehouse.defs.silver import _daily_cleaned_asset
+from lakehouse.quality import history
 from lakehouse.quality.evaluate import QUARANTINE, RULES, SCHEMA, audit
 from lakehouse.quality.models import CONTRACTS, MODELS
 from lakehouse.storage import LakeStore
@@ -276,3 +282,107 @@ def test_a_range_run_stops_at_the_bad_partition_and_keeps_the_finished_ones(
     assert not any(partition == days[2] for _, partition, _ in evaluations)
     store = LakeStore.local(tmp_path / "lake")
     assert store.partition_keys(tables.SILVER_ORDERS) == [days[0]]
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Recorder.received.append((self.path, self.headers["Content-Type"], json.loads(body)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook():
+    """A real HTTP server on a free loopback port, recording the POSTs it receives."""
+    _Recorder.received = []
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hooks/quality", _Recorder.received
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_failed_error_check_reaches_the_webhook_once(orders_lake, webhook) -> None:
+    root, instance, _ = orders_lake
+    url, received = webhook
+    dg.materialize(
+        [orders_asset(duplicate_ids)],
+        partition_key=FIRST_DAY,
+        resources=resources_for(root),
+        instance=instance,
+        raise_on_error=False,
+    )
+    resources = {
+        "lake": LakeResource(data_dir=str(root)),
+        "alert_webhook": AlertWebhookResource(url=url),
+    }
+    context = dg.build_sensor_context(instance=instance, resources=resources)
+    result = quality_alert_sensor(context)
+    assert "alert(s) raised" in result.skip_message
+    [(path, content_type, payload)] = [
+        r for r in received if r[2]["alert"]["table"] == "silver.orders"
+    ]
+    assert path == "/hooks/quality" and content_type == "application/json"
+    assert payload["alert"]["kind"] == "error_check_failed"
+    assert payload["alert"]["day"] == FIRST_DAY
+    alerts = LakeStore.local(root / "lake").scan(tables.QUALITY_ALERTS).collect()
+    orders_alert = alerts.filter(pl.col("table") == "silver.orders")
+    assert orders_alert["webhook_status"].to_list() == ["204"]
+    # The cursor moved past these evaluations: the same failure does not alert twice.
+    again = dg.build_sensor_context(instance=instance, resources=resources, cursor=context.cursor)
+    count = len(received)
+    assert quality_alert_sensor(again).skip_message == "no table below its quality threshold"
+    assert len(received) == count
+
+
+def test_a_score_below_threshold_alerts(tmp_path: Path, webhook) -> None:
+    url, received = webhook
+    store = LakeStore.local(tmp_path / "lake")
+    now = dt.datetime.now(dt.UTC)
+    history.record(
+        store,
+        [
+            {
+                "table": "silver.orders",
+                "partition": "2026-11-05",
+                "check": QUARANTINE,
+                "severity": "WARN",
+                "passed": False,
+                "rows_checked": 1000,
+                "rows_failed": 80,
+                "evaluated_at": now,
+                "run_id": "r1",
+            },
+            {
+                "table": "silver.products",
+                "partition": None,
+                "check": RULES,
+                "severity": "WARN",
+                "passed": True,
+                "rows_checked": 10,
+                "rows_failed": 0,
+                "evaluated_at": now,
+                "run_id": "r1",
+            },
+        ],
+    )
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance,
+            resources={
+                "lake": LakeResource(data_dir=str(tmp_path)),
+                "alert_webhook": AlertWebhookResource(url=url),
+            },
+        )
+        quality_alert_sensor(context)
+    [(_, _, payload)] = received
+    assert payload["alert"]["kind"] == "score_below_threshold"
+    assert payload["alert"]["score"] == pytest.approx(0.92)
+    assert payload["alert"]["threshold"] == 0.95

@@ -28,6 +28,12 @@ class LakeResource(dg.ConfigurableResource):
         return LakeFileSystem.local(str(self.layout.landing))
 
 
+class AlertWebhookResource(dg.ConfigurableResource):
+    """Where quality alerts are POSTed as JSON; empty means alerts are only logged and recorded."""
+
+    url: str = ""
+
+
 def duckdb_resource(memory_limit: str = "2GB", threads: int = 2) -> DuckDBResource:
     """An in-memory DuckDB per step: no database file on the write path."""
     return DuckDBResource(
@@ -43,8 +49,12 @@ def build_resources() -> dict[str, object]:
         if os.environ.get(settings.DATA_DIR_ENV)
         else str(settings.data_dir())
     )
+    webhook = (
+        dg.EnvVar(settings.ALERT_WEBHOOK_ENV) if os.environ.get(settings.ALERT_WEBHOOK_ENV) else ""
+    )
     return {
         "lake": LakeResource(data_dir=data_dir),
+        "alert_webhook": AlertWebhookResource(url=webhook),
         "duckdb": duckdb_resource(
             memory_limit=os.environ.get(settings.DUCKDB_MEMORY_LIMIT_ENV, "2GB"),
             threads=int(os.environ.get(settings.DUCKDB_THREADS_ENV, "2")),
