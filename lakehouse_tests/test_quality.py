@@ -386,3 +386,34 @@ def test_a_score_below_threshold_alerts(tmp_path: Path, webhook) -> None:
     assert payload["alert"]["kind"] == "score_below_threshold"
     assert payload["alert"]["score"] == pytest.approx(0.92)
     assert payload["alert"]["threshold"] == 0.95
+
+
+def test_every_gold_asset_has_a_freshness_check_and_stale_tables_fail(
+    built_lake: BuiltLake,
+) -> None:
+    from lakehouse.defs.freshness import GOLD_FRESHNESS_CHECKS
+
+    checked = {key.asset_key for checks in GOLD_FRESHNESS_CHECKS for key in checks.check_keys}
+    assert checked == {dg.AssetKey(list(spec.path)) for spec in tables.GOLD_TABLES}
+    # The sample's days lie in the past: yesterday's partitions are missing, so the partitioned
+    # gold tables are stale; the unpartitioned ones were just rebuilt and are fresh.
+    from lakehouse_tests.conftest import ALL_ASSETS
+
+    job = dg.define_asset_job(
+        "freshness", selection=dg.AssetSelection.checks(*GOLD_FRESHNESS_CHECKS)
+    )
+    defs = dg.Definitions(
+        assets=ALL_ASSETS,
+        asset_checks=GOLD_FRESHNESS_CHECKS,
+        jobs=[job],
+        resources=resources_for(built_lake.root),
+    )
+    result = defs.resolve_job_def("freshness").execute_in_process(instance=built_lake.instance)
+    outcome = {e.asset_key.path[-1]: e.passed for e in result.get_asset_check_evaluations()}
+    assert outcome == {
+        "fact_sales": False,
+        "daily_summary": False,
+        "event_metrics_hourly": False,
+        "dim_customer": True,
+        "user_segments": True,
+    }
