@@ -89,6 +89,27 @@ def _quality(args: argparse.Namespace) -> int:
     return 1 if args.fail_on_alert and any(r["status"] != "ok" for r in report) else 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from lakehouse.quality.profile import find_table, format_profile, profile, starter_model
+    from lakehouse.storage import LakeStore
+
+    try:
+        spec = find_table(args.table)
+    except KeyError as error:
+        print(f"lakehouse profile: {error.args[0]}", file=sys.stderr)
+        return 2
+    store = LakeStore.local(settings.DataLayout(settings.data_dir()).lake)
+    frame = store.scan(spec, args.partition or None)
+    if spec.partition_column is not None:
+        frame = frame.drop(spec.partition_column)
+    rows, columns = profile(frame)
+    print(format_profile(spec.qualified_name, rows, columns))
+    if args.schema:
+        Path(args.schema).write_text(starter_model(spec, rows, columns))
+        print(f"\nwrote a starter pandera model to {args.schema}", file=sys.stderr)
+    return 0
+
+
 def _init_home(args: argparse.Namespace) -> int:
     from lakehouse.build import dagster_env
 
@@ -125,6 +146,12 @@ def parser() -> argparse.ArgumentParser:
         "--fail-on-alert", action="store_true", help="exit 1 when a table is below threshold"
     )
     quality.set_defaults(handler=_quality)
+
+    prof = commands.add_parser("profile", help="per-column statistics of a lake table")
+    prof.add_argument("table", help="qualified name, e.g. silver.orders or gold/fact_sales")
+    prof.add_argument("--partition", action="append", help="only these partitions (repeatable)")
+    prof.add_argument("--schema", metavar="FILE.py", help="write a starter pandera model")
+    prof.set_defaults(handler=_profile)
 
     home = commands.add_parser("init-home", help="create the Dagster home (telemetry off)")
     home.set_defaults(handler=_init_home)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -417,3 +421,54 @@ def test_every_gold_asset_has_a_freshness_check_and_stale_tables_fail(
         "dim_customer": True,
         "user_segments": True,
     }
+
+
+def lakehouse_cli(args: list[str], root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "lakehouse"), *args],
+        env={**os.environ, "LAKEHOUSE_DATA_DIR": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_quality_command_reports_scores_trends_and_plots(
+    built_lake: BuiltLake, tmp_path: Path
+) -> None:
+    text = lakehouse_cli(["quality", "--days", "3"], built_lake.root)
+    assert text.returncode == 0, text.stderr
+    assert "silver.orders" in text.stdout and "trend (last 3 days)" in text.stdout
+    report = json.loads(lakehouse_cli(["quality", "--json"], built_lake.root).stdout)
+    by_table = {row["table"]: row for row in report}
+    assert set(by_table) >= {spec.qualified_name for spec in tables.SILVER_TABLES}
+    orders = by_table["silver.orders"]
+    assert orders["day"] == built_lake.store.partition_keys(tables.SILVER_ORDERS)[-1]
+    assert 0.9 < orders["score"] < 1.0 and orders["status"] == "ok"
+    assert len(orders["trend"]) == 5
+    plot = tmp_path / "quality.png"
+    drawn = lakehouse_cli(["quality", "--plot", str(plot)], built_lake.root)
+    assert drawn.returncode == 0 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_profile_command_and_its_starter_model(built_lake: BuiltLake, tmp_path: Path) -> None:
+    model_file = tmp_path / "orders_model.py"
+    result = lakehouse_cli(
+        ["profile", "silver/orders", "--schema", str(model_file)], built_lake.root
+    )
+    assert result.returncode == 0, result.stderr
+    rows = built_lake.store.scan(tables.SILVER_ORDERS).collect()
+    assert f"silver.orders: {rows.height:,} rows" in result.stdout
+    assert "status  (String)  nulls 0 (0.0%)  distinct" in result.stdout
+    assert "top 'paid'" in result.stdout
+    loader = importlib.util.spec_from_file_location("orders_model", model_file)
+    module = importlib.util.module_from_spec(loader)
+    sys.modules["orders_model"] = module
+    loader.loader.exec_module(module)
+    model = module.SilverOrders
+    data = rows.drop("order_date")
+    assert all(outcome.passed for outcome in audit(model, data))
+    assert not audit(model, data.with_columns(status=pl.lit("lost")))[1].passed
+    unknown = lakehouse_cli(["profile", "silver.nothing"], built_lake.root)
+    assert unknown.returncode == 2 and "unknown table 'silver.nothing'" in unknown.stderr
