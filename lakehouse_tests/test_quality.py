@@ -472,3 +472,90 @@ def test_profile_command_and_its_starter_model(built_lake: BuiltLake, tmp_path: 
     assert not audit(model, data.with_columns(status=pl.lit("lost")))[1].passed
     unknown = lakehouse_cli(["profile", "silver.nothing"], built_lake.root)
     assert unknown.returncode == 2 and "unknown table 'silver.nothing'" in unknown.stderr
+
+
+def test_every_generated_fault_is_accounted_for_exactly(built_lake: BuiltLake) -> None:
+    store, faults = built_lake.store, built_lake.manifest["sources"]
+
+    def rejects(spec) -> pl.DataFrame:
+        return store.scan(spec).collect()
+
+    def by_reason(frame: pl.DataFrame, prefix: str) -> int:
+        return frame.filter(pl.col("_reason").str.starts_with(prefix)).height
+
+    def by_rule(frame: pl.DataFrame, rule: str, column: str) -> int:
+        return frame.filter((pl.col("_rule") == rule) & (pl.col("_column") == column)).height
+
+    bronze_events = rejects(tables.BRONZE_QUARANTINE["app_events"])
+    bronze_orders = rejects(tables.BRONZE_QUARANTINE["orders"])
+    bronze_cdc = rejects(tables.BRONZE_QUARANTINE["customers_cdc"])
+    silver_events = rejects(tables.SILVER_APP_EVENTS_QUARANTINE)
+    silver_orders = rejects(tables.SILVER_ORDERS_QUARANTINE)
+    silver_customers = rejects(tables.SILVER_CUSTOMERS_QUARANTINE)
+    gold_sales = rejects(tables.GOLD_FACT_SALES_QUARANTINE)
+    events = store.scan(tables.SILVER_APP_EVENTS).collect()
+    bronze_event_rows = store.scan(tables.BRONZE_APP_EVENTS).collect()
+    orders_bronze = store.scan(tables.BRONZE_ORDERS).collect()
+    dim = store.scan(tables.GOLD_DIM_CUSTOMER).collect()
+    extra_day = built_lake.manifest["extra_column"]["date"]
+
+    found = {
+        ("app_events", "malformed_lines"): by_reason(bronze_events, "invalid JSON"),
+        ("app_events", "wrong_type_lines"): by_reason(bronze_events, "latency_ms:"),
+        ("app_events", "null_keys"): by_rule(silver_events, "not_null", "event_id"),
+        ("app_events", "unknown_event_types"): by_rule(
+            silver_events, "allowed_values", "event_type"
+        ),
+        ("app_events", "duplicate_events"): bronze_event_rows.height
+        - silver_events.height
+        - events.height,
+        ("app_events", "late_events"): events.filter(pl.col("is_late")).height,
+        ("orders", "malformed_rows"): by_reason(bronze_orders, "expected 9 fields"),
+        ("orders", "wrong_type_rows"): by_reason(bronze_orders, "quantity:"),
+        ("orders", "negative_quantity"): by_rule(silver_orders, "positive_quantity", "quantity"),
+        ("orders", "unknown_currency"): by_rule(silver_orders, "known_currency", "currency"),
+        ("orders", "null_keys"): by_rule(silver_orders, "not_null", "order_id"),
+        ("orders", "unknown_customer"): by_rule(gold_sales, "known_customer", "customer_id"),
+        ("orders", "unknown_product"): by_rule(gold_sales, "known_product", "product_id"),
+        ("orders", "extra_column_rows"): sum(
+            frame.filter(pl.col("_source_file").str.contains(extra_day)).height
+            for frame in (orders_bronze, bronze_orders)
+        ),
+        ("customers", "malformed_lines"): by_reason(bronze_cdc, "invalid JSON"),
+        ("customers", "null_keys"): by_rule(silver_customers, "not_null", "customer_id"),
+        ("customers", "deletes"): dim.filter(pl.col("is_deleted")).height,
+    }
+    expected = {key: faults[key[0]][key[1]] for key in found}
+    assert found == expected
+    # The extra column's values were kept, not dropped: in `_extra` wherever a coupon was set.
+    coupons = orders_bronze.filter(pl.col("_extra").is_not_null())["_extra"]
+    assert coupons.len() > 0 and coupons.str.contains('"coupon_code":"FALL10"').all()
+    assert all(value > 0 for value in found.values()), found
+    # Nothing is quarantined that the generator did not break.
+    injected = sum(
+        found[key]
+        for key in found
+        if key[1] not in ("duplicate_events", "late_events", "extra_column_rows", "deletes")
+    )
+    quarantined = sum(
+        frame.height
+        for frame in (
+            bronze_events,
+            bronze_orders,
+            bronze_cdc,
+            silver_events,
+            silver_orders,
+            silver_customers,
+            gold_sales,
+        )
+    )
+    assert quarantined == injected
+    # Every quarantined row says where it came from and why.
+    for frame in (silver_events, silver_orders, silver_customers, gold_sales):
+        assert (
+            frame.select("_rule", "_reason", "_source_file", "_quarantined_at")
+            .null_count()
+            .sum_horizontal()
+            .item()
+            == 0
+        )
