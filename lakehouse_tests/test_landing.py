@@ -11,12 +11,12 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from lakehouse import tables
+from lakehouse import partitions, tables
 from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.defs.silver import silver_app_events
 from lakehouse.landing.reader import LandingFileError
 from lakehouse.storage import LakeStore
-from lakehouse_tests.conftest import FIRST_DAY, resources_for
+from lakehouse_tests.conftest import FIRST_DAY, range_tags, resources_for
 
 BRONZE_EVENTS = next(a for a in BRONZE_ASSETS if a.key.path == ["bronze", "app_events"])
 BRONZE_ORDERS = next(a for a in BRONZE_ASSETS if a.key.path == ["bronze", "orders"])
@@ -216,3 +216,28 @@ def test_schema_drift_is_ingested_and_recorded_as_a_warning(tmp_path: Path) -> N
     rules = drift.metadata["failing_rules"].value
     assert "| missing_optional_column | active | 2 |" in rules
     assert "| unexpected_column | supplier | 2 |" in rules
+
+
+def test_a_run_that_dies_midway_keeps_its_first_days_and_their_history(tmp_path: Path) -> None:
+    second_day = partitions.day_range(FIRST_DAY, "2099-01-01")[1]
+    write_events(tmp_path / "landing" / "app_events" / FIRST_DAY)
+    broken = tmp_path / "landing" / "app_events" / second_day
+    broken.mkdir(parents=True)
+    (broken / "events-00.jsonl.gz").write_bytes(gzip.compress(b'{"a": 1}\n' * 50)[:30])
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [BRONZE_EVENTS],
+            resources=resources_for(tmp_path),
+            instance=instance,
+            tags=range_tags(FIRST_DAY, second_day),
+            raise_on_error=False,
+        )
+        assert not result.success
+        assert instance.get_materialized_partitions(BRONZE_EVENTS.key) == {FIRST_DAY}
+    store = LakeStore.local(tmp_path / "lake")
+    assert store.partition_keys(tables.BRONZE_APP_EVENTS) == [FIRST_DAY]
+    history = store.scan(tables.QUALITY_CHECK_RESULTS).collect()
+    assert sorted(history.select("partition", "check").rows()) == [
+        (FIRST_DAY, "contract"),
+        (FIRST_DAY, "schema_drift"),
+    ]

@@ -30,55 +30,58 @@ def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefiniti
     ) -> Iterator[Any]:
         store, landing, now = lake.store(), lake.landing(), utc_now()
         gate = QualityGate(context, spec, store)
-        results = []
-        with duckdb.get_connection() as con:
-            con.execute("SET TimeZone = 'UTC'")  # timestamps leave DuckDB as UTC
-            for day in partition_keys(context):
-                result = ingest_day(
-                    landing=landing,
-                    store=store,
-                    contract=contract,
-                    table=spec,
-                    quarantine=quarantine,
-                    day=day,
-                    con=con,
-                    now=now,
-                )
-                for name in result.ignored_files:
-                    context.log.warning(f"{name} does not match {contract.patterns}; not read")
-                for name, changes in result.drift.items():
-                    context.log.warning(f"{name} drifts from the contract: {changes}")
-                yield from gate.evaluate(day, result.outcomes)
-                context.log.info(
-                    f"{spec.qualified_name} {day}: {len(result.files)} files, "
-                    f"{result.published.rows} rows, {result.quarantined.rows} quarantined"
-                )
-                gate.published_partition(
-                    result.published,
+
+        def steps() -> Iterator[Any]:
+            results = []
+            with duckdb.get_connection() as con:
+                con.execute("SET TimeZone = 'UTC'")  # timestamps leave DuckDB as UTC
+                for day in partition_keys(context):
+                    result = ingest_day(
+                        landing=landing,
+                        store=store,
+                        contract=contract,
+                        table=spec,
+                        quarantine=quarantine,
+                        day=day,
+                        con=con,
+                        now=now,
+                    )
+                    for name in result.ignored_files:
+                        context.log.warning(f"{name} does not match {contract.patterns}; not read")
+                    for name, changes in result.drift.items():
+                        context.log.warning(f"{name} drifts from the contract: {changes}")
+                    yield from gate.evaluate(day, result.outcomes)
+                    context.log.info(
+                        f"{spec.qualified_name} {day}: {len(result.files)} files, "
+                        f"{result.published.rows} rows, {result.quarantined.rows} quarantined"
+                    )
+                    gate.published_partition(
+                        result.published,
+                        {
+                            "landing_files": len(result.files),
+                            "quarantined_rows": result.quarantined.rows,
+                            "blank_lines": result.blank_lines,
+                            "ignored_files": len(result.ignored_files),
+                            "files_with_drift": len(result.drift),
+                        },
+                    )
+                    results.append(result)
+            yield dg.MaterializeResult(
+                metadata=published_metadata(
+                    spec,
+                    [result.published for result in results],
                     {
-                        "landing_files": len(result.files),
-                        "quarantined_rows": result.quarantined.rows,
-                        "blank_lines": result.blank_lines,
-                        "ignored_files": len(result.ignored_files),
-                        "files_with_drift": len(result.drift),
+                        "landing_files": sum(len(result.files) for result in results),
+                        "quarantined_rows": sum(result.quarantined.rows for result in results),
+                        "blank_lines": sum(result.blank_lines for result in results),
+                        "ignored_files": sum(len(result.ignored_files) for result in results),
+                        "files_with_drift": sum(len(result.drift) for result in results),
                     },
                 )
-                results.append(result)
-        yield dg.MaterializeResult(
-            metadata=published_metadata(
-                spec,
-                [result.published for result in results],
-                {
-                    "landing_files": sum(len(result.files) for result in results),
-                    "quarantined_rows": sum(result.quarantined.rows for result in results),
-                    "blank_lines": sum(result.blank_lines for result in results),
-                    "ignored_files": sum(len(result.ignored_files) for result in results),
-                    "files_with_drift": sum(len(result.drift) for result in results),
-                },
             )
-        )
-        yield from gate.results()
-        gate.flush()
+            yield from gate.results()
+
+        yield from gate.guard(steps())
 
     return _bronze
 

@@ -40,7 +40,6 @@ def audited_publish(
 def finish(gate: QualityGate, spec: TableSpec, published: list, extra=None) -> Iterator[Any]:
     yield dg.MaterializeResult(metadata=published_metadata(spec, published, extra))
     yield from gate.results()
-    gate.flush()
 
 
 @dg.asset(
@@ -52,10 +51,14 @@ def dim_customer(context: dg.AssetExecutionContext, lake: LakeResource) -> Itera
     validity rules as silver/customers; rejected changes are in silver's quarantine."""
     store = lake.store()
     gate = QualityGate(context, tables.GOLD_DIM_CUSTOMER, store)
-    history = customer_history(store.scan(tables.BRONZE_CUSTOMERS_CDC), utc_now())
-    frame = tables.GOLD_DIM_CUSTOMER.conform(history).collect()
-    published = yield from audited_publish(gate, store, tables.GOLD_DIM_CUSTOMER, None, frame)
-    yield from finish(gate, tables.GOLD_DIM_CUSTOMER, [published])
+
+    def steps() -> Iterator[Any]:
+        history = customer_history(store.scan(tables.BRONZE_CUSTOMERS_CDC), utc_now())
+        frame = tables.GOLD_DIM_CUSTOMER.conform(history).collect()
+        published = yield from audited_publish(gate, store, tables.GOLD_DIM_CUSTOMER, None, frame)
+        yield from finish(gate, tables.GOLD_DIM_CUSTOMER, [published])
+
+    yield from gate.guard(steps())
 
 
 @dg.asset(
@@ -66,29 +69,35 @@ def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
     spec, quarantine = tables.GOLD_FACT_SALES, tables.GOLD_FACT_SALES_QUARANTINE
     store, now = lake.store(), utc_now()
     gate = QualityGate(context, spec, store)
-    dim = store.scan(tables.GOLD_DIM_CUSTOMER).collect().lazy()
-    products = store.scan(tables.SILVER_PRODUCTS).collect().lazy()
-    published, quarantined = [], 0
-    for key in partition_keys(context):
-        orders = store.scan(tables.SILVER_ORDERS, [key])
-        checked = sales.fact_sales(orders, dim, products, now)
-        facts, rejected, rows_in = pl.collect_all(
-            [
-                spec.conform(checked.valid),
-                quarantine.conform(checked.quarantined),
-                orders.select(pl.len()),
+
+    def steps() -> Iterator[Any]:
+        dim = store.scan(tables.GOLD_DIM_CUSTOMER).collect().lazy()
+        products = store.scan(tables.SILVER_PRODUCTS).collect().lazy()
+        published, quarantined = [], 0
+        for key in partition_keys(context):
+            orders = store.scan(tables.SILVER_ORDERS, [key])
+            checked = sales.fact_sales(orders, dim, products, now)
+            facts, rejected, rows_in = pl.collect_all(
+                [
+                    spec.conform(checked.valid),
+                    quarantine.conform(checked.quarantined),
+                    orders.select(pl.len()),
+                ]
+            )
+            outcomes = [
+                *audit(MODELS[spec.qualified_name], facts),
+                quarantine_outcome(rows_in.item(), rejected, threshold_for(spec.qualified_name)),
             ]
-        )
-        outcomes = [
-            *audit(MODELS[spec.qualified_name], facts),
-            quarantine_outcome(rows_in.item(), rejected, threshold_for(spec.qualified_name)),
-        ]
-        yield from gate.evaluate(key, outcomes)
-        store.publish(quarantine, key, rejected)
-        result = store.publish(spec, key, facts)
-        published.append(gate.published_partition(result, {"quarantined_rows": rejected.height}))
-        quarantined += rejected.height
-    yield from finish(gate, spec, published, {"quarantined_rows": quarantined})
+            yield from gate.evaluate(key, outcomes)
+            store.publish(quarantine, key, rejected)
+            result = store.publish(spec, key, facts)
+            published.append(
+                gate.published_partition(result, {"quarantined_rows": rejected.height})
+            )
+            quarantined += rejected.height
+        yield from finish(gate, spec, published, {"quarantined_rows": quarantined})
+
+    yield from gate.guard(steps())
 
 
 @dg.asset(
@@ -103,31 +112,44 @@ def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
 def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
     spec, store = tables.GOLD_DAILY_SUMMARY, lake.store()
     gate = QualityGate(context, spec, store)
-    dim = store.scan(tables.GOLD_DIM_CUSTOMER).select("customer_id", "valid_from").collect().lazy()
-    published = []
-    for key in partition_keys(context):
-        summary = sales.daily_summary(
-            store.scan(tables.GOLD_FACT_SALES, [key]),
-            store.scan(tables.SILVER_APP_EVENTS, [key]),
-            store.scan(tables.SILVER_SESSIONS, [key]),
-            dim,
-            day(key),
+
+    def steps() -> Iterator[Any]:
+        dim = (
+            store.scan(tables.GOLD_DIM_CUSTOMER)
+            .select("customer_id", "valid_from")
+            .collect()
+            .lazy()
         )
-        summary = spec.conform(summary).collect()
-        published.append((yield from audited_publish(gate, store, spec, key, summary)))
-    yield from finish(gate, spec, published)
+        published = []
+        for key in partition_keys(context):
+            summary = sales.daily_summary(
+                store.scan(tables.GOLD_FACT_SALES, [key]),
+                store.scan(tables.SILVER_APP_EVENTS, [key]),
+                store.scan(tables.SILVER_SESSIONS, [key]),
+                dim,
+                day(key),
+            )
+            summary = spec.conform(summary).collect()
+            published.append((yield from audited_publish(gate, store, spec, key, summary)))
+        yield from finish(gate, spec, published)
+
+    yield from gate.guard(steps())
 
 
 @dg.asset(deps=[keys.SILVER_APP_EVENTS], **gold_attributes(tables.GOLD_EVENT_METRICS_HOURLY))
 def event_metrics(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
     spec, store = tables.GOLD_EVENT_METRICS_HOURLY, lake.store()
     gate = QualityGate(context, spec, store)
-    published = []
-    for key in partition_keys(context):
-        metrics = event_metrics_hourly(store.scan(tables.SILVER_APP_EVENTS, [key]))
-        frame = spec.conform(metrics).collect()
-        published.append((yield from audited_publish(gate, store, spec, key, frame)))
-    yield from finish(gate, spec, published)
+
+    def steps() -> Iterator[Any]:
+        published = []
+        for key in partition_keys(context):
+            metrics = event_metrics_hourly(store.scan(tables.SILVER_APP_EVENTS, [key]))
+            frame = spec.conform(metrics).collect()
+            published.append((yield from audited_publish(gate, store, spec, key, frame)))
+        yield from finish(gate, spec, published)
+
+    yield from gate.guard(steps())
 
 
 @dg.asset(
@@ -136,10 +158,16 @@ def event_metrics(context: dg.AssetExecutionContext, lake: LakeResource) -> Iter
 def user_segments_asset(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
     spec, store = tables.GOLD_USER_SEGMENTS, lake.store()
     gate = QualityGate(context, spec, store)
-    frame = user_segments(store.scan(tables.GOLD_FACT_SALES), store.scan(tables.SILVER_SESSIONS))
-    frame = spec.conform(frame).collect(engine="streaming")
-    published = yield from audited_publish(gate, store, spec, None, frame)
-    yield from finish(gate, spec, [published])
+
+    def steps() -> Iterator[Any]:
+        frame = user_segments(
+            store.scan(tables.GOLD_FACT_SALES), store.scan(tables.SILVER_SESSIONS)
+        )
+        frame = spec.conform(frame).collect(engine="streaming")
+        published = yield from audited_publish(gate, store, spec, None, frame)
+        yield from finish(gate, spec, [published])
+
+    yield from gate.guard(steps())
 
 
 GOLD_ASSETS = [dim_customer, fact_sales, daily_summary, event_metrics, user_segments_asset]

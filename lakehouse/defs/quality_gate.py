@@ -56,6 +56,22 @@ class QualityGate:
         self.published: list[tuple[str, dict[str, Any]]] = []
         self.history: list[dict[str, Any]] = []
 
+    def guard(self, steps: Iterator[Any]) -> Iterator[Any]:
+        """Run an asset's steps. Whatever stops them (a failed ERROR check, an unreadable file,
+        a bug), the partitions this run already published are recorded as materialized before
+        the error propagates, so a resumed backfill need not redo them; and the evaluations made
+        so far always reach the quality history."""
+        try:
+            yield from steps
+        except Exception:
+            for key, metadata in self.published:
+                yield dg.AssetMaterialization(
+                    asset_key=self.asset_key, partition=key, metadata=metadata
+                )
+            raise
+        finally:
+            self.flush()
+
     def evaluate(self, partition: str | None, outcomes: Sequence[Outcome]) -> Iterator[Any]:
         """Record outcomes; raise `QualityGateError` (after recording) on a failed ERROR check."""
         now = utc_now()

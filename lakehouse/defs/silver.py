@@ -151,20 +151,25 @@ def _daily_cleaned_asset(
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
         store, now, first = lake.store(), utc_now(), first_partition_day()
         gate = QualityGate(context, spec, store)
-        published, counts = [], []
-        for key in partition_keys(context):
-            bronze = store.scan(upstream, window(key))
-            cleaned = transform(
-                bronze, partitions.day(key), first, partitions.LATE_ARRIVAL_DAYS, now
+
+        def steps() -> Iterator[Any]:
+            published, counts = [], []
+            for key in partition_keys(context):
+                bronze = store.scan(upstream, window(key))
+                cleaned = transform(
+                    bronze, partitions.day(key), first, partitions.LATE_ARRIVAL_DAYS, now
+                )
+                result, count = yield from gated_publish(
+                    gate, store, spec, quarantine, key, cleaned
+                )
+                published.append(result)
+                counts.append(count)
+            yield dg.MaterializeResult(
+                metadata=published_metadata(spec, published, accounting_metadata(counts))
             )
-            result, count = yield from gated_publish(gate, store, spec, quarantine, key, cleaned)
-            published.append(result)
-            counts.append(count)
-        yield dg.MaterializeResult(
-            metadata=published_metadata(spec, published, accounting_metadata(counts))
-        )
-        yield from gate.results()
-        gate.flush()
+            yield from gate.results()
+
+        yield from gate.guard(steps())
 
     return _asset
 
@@ -196,11 +201,14 @@ def _unpartitioned_cleaned(
     extra: Callable[[dict[str, Any]], dict[str, Any]] = lambda metadata: metadata,
 ) -> Iterator[Any]:
     gate = QualityGate(context, spec, store)
-    published, counts = yield from gated_publish(gate, store, spec, quarantine, None, cleaned)
-    metadata = extra(accounting_metadata([counts]))
-    yield dg.MaterializeResult(metadata=published_metadata(spec, [published], metadata))
-    yield from gate.results()
-    gate.flush()
+
+    def steps() -> Iterator[Any]:
+        published, counts = yield from gated_publish(gate, store, spec, quarantine, None, cleaned)
+        metadata = extra(accounting_metadata([counts]))
+        yield dg.MaterializeResult(metadata=published_metadata(spec, [published], metadata))
+        yield from gate.results()
+
+    yield from gate.guard(steps())
 
 
 def _renamed_accounting(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -266,16 +274,23 @@ def silver_products(context: dg.AssetExecutionContext, lake: LakeResource) -> It
 def silver_sessions(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
     store = lake.store()
     gate = QualityGate(context, tables.SILVER_SESSIONS, store)
-    published = []
-    for key in partition_keys(context):
-        events = store.scan(tables.SILVER_APP_EVENTS, partitions.session_keys(key))
-        frame = tables.SILVER_SESSIONS.conform(sessionize(events, partitions.day(key))).collect()
-        yield from gate.evaluate(key, audit(MODELS[tables.SILVER_SESSIONS.qualified_name], frame))
-        result = store.publish(tables.SILVER_SESSIONS, key, frame)
-        published.append(gate.published_partition(result))
-    yield dg.MaterializeResult(metadata=published_metadata(tables.SILVER_SESSIONS, published))
-    yield from gate.results()
-    gate.flush()
+
+    def steps() -> Iterator[Any]:
+        published = []
+        for key in partition_keys(context):
+            events = store.scan(tables.SILVER_APP_EVENTS, partitions.session_keys(key))
+            frame = tables.SILVER_SESSIONS.conform(
+                sessionize(events, partitions.day(key))
+            ).collect()
+            yield from gate.evaluate(
+                key, audit(MODELS[tables.SILVER_SESSIONS.qualified_name], frame)
+            )
+            result = store.publish(tables.SILVER_SESSIONS, key, frame)
+            published.append(gate.published_partition(result))
+        yield dg.MaterializeResult(metadata=published_metadata(tables.SILVER_SESSIONS, published))
+        yield from gate.results()
+
+    yield from gate.guard(steps())
 
 
 SILVER_ASSETS = [
