@@ -70,8 +70,10 @@ def is_schema_failure(check: str) -> bool:
     return check in _SCHEMA_FAILURES or check.startswith("dtype(")
 
 
-def audit(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> list[Outcome]:
-    """The `schema` and `rules` outcomes of `model` on `frame`."""
+def audit(
+    model: type[pa.DataFrameModel] | pa.DataFrameSchema, frame: pl.DataFrame
+) -> list[Outcome]:
+    """The `schema` and `rules` outcomes of a pandera model (or schema) on `frame`."""
     try:
         model.validate(frame, lazy=True)
         cases = None

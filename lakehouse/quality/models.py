@@ -15,11 +15,12 @@ import pandera.polars as pa
 import polars as pl
 
 from lakehouse.landing.contract import (
-    CDC_OPS,
     DEVICES,
     EVENT_TYPES,
     ORDER_STATUSES,
     SEGMENTS,
+    SOURCES,
+    SourceContract,
 )
 from lakehouse.reference import USD_PER_UNIT
 
@@ -49,46 +50,16 @@ class Strict(pa.DataFrameModel):
 # -- landing contracts (typed bronze rows) --------------------------------------------------
 
 
-class AppEventsContract(Strict):
-    event_id: pl.String = pa.Field(nullable=True)
-    user_id: pl.String = pa.Field(nullable=True)
-    event_type: pl.String = pa.Field(nullable=True)
-    event_ts: UTC_TS = pa.Field(nullable=True)
-    device: pl.String = pa.Field(nullable=True)
-    app_version: pl.String = pa.Field(nullable=True)
-    latency_ms: pl.Int64 = pa.Field(nullable=True)
-    properties: pl.String = pa.Field(nullable=True)
-
-
-class OrdersContract(Strict):
-    order_id: pl.String = pa.Field(nullable=True)
-    customer_id: pl.String = pa.Field(nullable=True)
-    product_id: pl.String = pa.Field(nullable=True)
-    quantity: pl.Int64 = pa.Field(nullable=True)
-    unit_price: pl.Float64 = pa.Field(nullable=True)
-    currency: pl.String = pa.Field(nullable=True)
-    status: pl.String = pa.Field(nullable=True)
-    order_ts: UTC_TS = pa.Field(nullable=True)
-    updated_at: UTC_TS = pa.Field(nullable=True)
-
-
-class CustomersContract(Strict):
-    op: pl.String = pa.Field(nullable=True)
-    customer_id: pl.String = pa.Field(nullable=True)
-    email: pl.String = pa.Field(nullable=True)
-    name: pl.String = pa.Field(nullable=True)
-    country: pl.String = pa.Field(nullable=True)
-    segment: pl.String = pa.Field(nullable=True)
-    updated_at: UTC_TS = pa.Field(nullable=True)
-
-
-class ProductsContract(Strict):
-    product_id: pl.String = pa.Field(nullable=True)
-    name: pl.String = pa.Field(nullable=True)
-    category: pl.String = pa.Field(nullable=True)
-    list_price: pl.Float64 = pa.Field(nullable=True)
-    currency: pl.String = pa.Field(nullable=True)
-    active: pl.Boolean = pa.Field(nullable=True)
+def contract_schema(source: SourceContract) -> pa.DataFrameSchema:
+    """The pandera contract of a landing source, derived from its declaration so the two cannot
+    disagree: each field has its declared type; every value may be NULL (null keys are a silver
+    rule, with a reason in quarantine)."""
+    return pa.DataFrameSchema(
+        {name: pa.Column(dtype, nullable=True) for name, dtype in source.bronze_schema.items()},
+        name=f"{source.name} contract",
+        strict=True,
+        coerce=False,
+    )
 
 
 # -- silver ------------------------------------------------------------------------------------
@@ -302,11 +273,6 @@ MODELS: dict[str, type[pa.DataFrameModel]] = {
 }
 
 #: Landing contracts, by source name. Bronze rows are checked against them.
-CONTRACTS: dict[str, type[pa.DataFrameModel]] = {
-    "app_events": AppEventsContract,
-    "orders": OrdersContract,
-    "customers": CustomersContract,
-    "products": ProductsContract,
+CONTRACTS: dict[str, pa.DataFrameSchema] = {
+    name: contract_schema(source) for name, source in SOURCES.items()
 }
-
-__all__ = ["CDC_OPS", "CONTRACTS", "MODELS"]
