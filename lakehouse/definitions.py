@@ -5,6 +5,7 @@ import dagster as dg
 from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.defs.freshness import GOLD_FRESHNESS_CHECKS, freshness_sensor
 from lakehouse.defs.gold import GOLD_ASSETS
+from lakehouse.defs.landing_sensors import LANDING_SENSORS
 from lakehouse.defs.resources import build_resources
 from lakehouse.defs.sensors import quality_alert_sensor
 from lakehouse.defs.silver import SILVER_ASSETS
@@ -15,6 +16,6 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*BRONZE_ASSETS, *SILVER_ASSETS, *GOLD_ASSETS],
         asset_checks=GOLD_FRESHNESS_CHECKS,
-        sensors=[quality_alert_sensor, freshness_sensor],
+        sensors=[*LANDING_SENSORS, quality_alert_sensor, freshness_sensor],
         resources=build_resources(),
     )

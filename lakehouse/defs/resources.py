@@ -28,6 +28,14 @@ class LakeResource(dg.ConfigurableResource):
         return LakeFileSystem.local(str(self.layout.landing))
 
 
+class LandingWatchResource(dg.ConfigurableResource):
+    """How the landing sensors watch: the settle delay and the work bound of one tick."""
+
+    settle_seconds: float = 10.0
+    max_files_hashed: int = 2_000
+    max_partitions: int = 50
+
+
 class AlertWebhookResource(dg.ConfigurableResource):
     """Where quality alerts are POSTed as JSON; empty means alerts are only logged and recorded."""
 
@@ -54,6 +62,9 @@ def build_resources() -> dict[str, object]:
     )
     return {
         "lake": LakeResource(data_dir=data_dir),
+        "landing_watch": LandingWatchResource(
+            settle_seconds=float(os.environ.get(settings.SETTLE_SECONDS_ENV, "10"))
+        ),
         "alert_webhook": AlertWebhookResource(url=webhook),
         "duckdb": duckdb_resource(
             memory_limit=os.environ.get(settings.DUCKDB_MEMORY_LIMIT_ENV, "2GB"),

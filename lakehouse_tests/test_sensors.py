@@ -1,0 +1,192 @@
+"""Landing sensors on a real Dagster instance and real landing files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from lakehouse.defs.bronze import BRONZE_ASSETS
+from lakehouse.defs.landing_sensors import LANDING_SENSORS
+from lakehouse.defs.resources import LakeResource, LandingWatchResource
+from lakehouse.landing.manifest import load_manifest
+from lakehouse.storage import LakeStore
+from lakehouse_tests.conftest import SAMPLE, resources_for
+
+SENSORS = {sensor.name: sensor for sensor in LANDING_SENSORS}
+BRONZE = {asset.key.path[-1]: asset for asset in BRONZE_ASSETS}
+DAYS = [SAMPLE.date(i).isoformat() for i in range(3)]
+
+
+def age(path: Path, seconds: float) -> None:
+    """Pretend a file was last written `seconds` ago."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def age_tree(root: Path, seconds: float = 60) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            age(path, seconds)
+
+
+@pytest.fixture
+def landing(tmp_path: Path, sample_landing: Path) -> Path:
+    """Three days of app events and orders, settled."""
+    for source in ("app_events", "orders"):
+        for day in DAYS:
+            shutil.copytree(sample_landing / source / day, tmp_path / "landing" / source / day)
+    age_tree(tmp_path / "landing")
+    return tmp_path
+
+
+def tick(
+    root: Path,
+    instance: dg.DagsterInstance,
+    source: str,
+    settle: float = 10,
+    max_files: int = 2_000,
+) -> dg.SensorResult:
+    context = dg.build_sensor_context(
+        instance=instance,
+        resources={
+            "lake": LakeResource(data_dir=str(root)),
+            "landing_watch": LandingWatchResource(
+                settle_seconds=settle, max_files_hashed=max_files
+            ),
+        },
+    )
+    return SENSORS[f"landing_{source}"](context)
+
+
+def requested(result: dg.SensorResult) -> list[str]:
+    return sorted(request.partition_key for request in result.run_requests or [])
+
+
+def test_new_files_request_their_days_once_and_an_unchanged_tick_requests_nothing(
+    landing: Path,
+) -> None:
+    with dg.instance_for_test() as instance:
+        first = tick(landing, instance, "app_events")
+        assert requested(first) == DAYS
+        keys = {r.run_key for r in first.run_requests}
+        assert len(keys) == 3 and all(k.startswith("app_events:") for k in keys)
+        assert all(r.asset_selection == [BRONZE["app_events"].key] for r in first.run_requests)
+        manifest = load_manifest(LakeStore.local(landing / "lake"), "app_events")
+        assert manifest.height == 3 * 24
+        assert set(manifest["status"]) == {"requested"}
+        assert manifest["content_hash"].str.len_chars().unique().to_list() == [64]
+        second = tick(landing, instance, "app_events")
+        assert requested(second) == []
+        assert "no new or changed" in second.skip_reason.skip_message
+        # The other source's sensor sees only its own folder.
+        assert requested(tick(landing, instance, "orders")) == DAYS
+
+
+def test_a_retried_tick_derives_the_same_run_keys(landing: Path, tmp_path: Path) -> None:
+    """A tick that dies before saving its manifest is retried with identical run keys, which
+    Dagster refuses to launch twice."""
+    with dg.instance_for_test() as instance:
+        first = tick(landing, instance, "orders")
+        shutil.rmtree(landing / "lake" / "state")
+        again = tick(landing, instance, "orders")
+    assert {r.run_key for r in first.run_requests} == {r.run_key for r in again.run_requests}
+
+
+def test_a_modified_file_requests_its_day_again(landing: Path) -> None:
+    with dg.instance_for_test() as instance:
+        first = tick(landing, instance, "orders")
+        target = landing / "landing" / "orders" / DAYS[1] / "orders-2.csv"
+        target.write_text(target.read_text() + target.read_text().splitlines()[1] + "\n")
+        age(target, 60)
+        again = tick(landing, instance, "orders")
+        assert requested(again) == [DAYS[1]]
+        old = {r.partition_key: r.run_key for r in first.run_requests}[DAYS[1]]
+        assert again.run_requests[0].run_key != old
+        # Touching a file without changing it requests nothing.
+        age(target, 30)
+        assert requested(tick(landing, instance, "orders")) == []
+
+
+def test_a_file_being_written_waits_for_the_settle_delay(landing: Path) -> None:
+    with dg.instance_for_test() as instance:
+        tick(landing, instance, "orders")
+        new_day = SAMPLE.date(3).isoformat()
+        folder = landing / "landing" / "orders" / new_day
+        folder.mkdir(parents=True)
+        growing = folder / "orders-1.csv"
+        growing.write_text("order_id,customer_id,product_id,quantity,unit_price,currency,")
+        assert requested(tick(landing, instance, "orders", settle=10)) == []
+        manifest = load_manifest(LakeStore.local(landing / "lake"), "orders")
+        row = manifest.filter(pl.col("path").str.ends_with(f"{new_day}/orders-1.csv"))
+        assert row["status"].to_list() == ["settling"] and row["content_hash"].is_null().all()
+        growing.write_text(
+            "order_id,customer_id,product_id,quantity,unit_price,currency,status,order_ts,"
+            "updated_at\nO1,C0000001,P00001,1,2.50,USD,paid,2026-11-04T10:00:00Z,"
+            "2026-11-04T10:00:00Z\n"
+        )
+        assert requested(tick(landing, instance, "orders", settle=10)) == []
+        age(growing, 11)
+        assert requested(tick(landing, instance, "orders", settle=10)) == [new_day]
+
+
+def test_a_corrupt_file_is_marked_failed_and_does_not_block_other_days(landing: Path) -> None:
+    broken = landing / "landing" / "app_events" / DAYS[0] / "events-03.jsonl.gz"
+    broken.write_bytes(broken.read_bytes()[:200])
+    age(broken, 60)
+    with dg.instance_for_test() as instance:
+        result = tick(landing, instance, "app_events")
+        assert requested(result) == DAYS[1:]
+        manifest = load_manifest(LakeStore.local(landing / "lake"), "app_events")
+        row = manifest.filter(pl.col("path").str.ends_with(f"{DAYS[0]}/events-03.jsonl.gz"))
+        assert row["status"].item() == "failed"
+        assert "truncated gzip" in row["error"].item()
+        # Fixed file: the day goes through.
+        broken.write_bytes(gzip.compress(json.dumps({"event_id": "x"}).encode() + b"\n"))
+        age(broken, 60)
+        assert requested(tick(landing, instance, "app_events")) == [DAYS[0]]
+
+
+def test_finished_runs_mark_files_ingested_or_failed(landing: Path) -> None:
+    bad = landing / "landing" / "orders" / DAYS[2] / "orders-1.csv"
+    bad.write_text("order_id,customer_id\nO1,C1\n")  # readable, but breaks the contract
+    age(bad, 60)
+    with dg.instance_for_test() as instance:
+        result = tick(landing, instance, "orders")
+        for request in result.run_requests:
+            dg.materialize(
+                [BRONZE["orders"]],
+                partition_key=request.partition_key,
+                tags=request.tags | {"dagster/run_key": request.run_key},
+                resources=resources_for(landing),
+                instance=instance,
+                raise_on_error=False,
+            )
+        tick(landing, instance, "orders")
+        manifest = load_manifest(LakeStore.local(landing / "lake"), "orders")
+    status = dict(
+        manifest.group_by("arrival_date").agg(pl.col("status").unique().sort()).iter_rows()
+    )
+    assert status == {DAYS[0]: ["ingested"], DAYS[1]: ["ingested"], DAYS[2]: ["failed"]}
+    errors = manifest.filter(pl.col("status") == "failed")["error"].unique().to_list()
+    assert len(errors) == 1 and "the header lacks required columns" in errors[0]
+    assert manifest.filter(pl.col("status") == "ingested")["run_id"].null_count() == 0
+
+
+def test_one_tick_hashes_a_bounded_number_of_files(landing: Path) -> None:
+    with dg.instance_for_test() as instance:
+        first = tick(landing, instance, "app_events", max_files=30)
+        manifest = load_manifest(LakeStore.local(landing / "lake"), "app_events")
+        assert manifest.height == 30
+        # The first day is complete (24 files), the second is not: only the first is requested.
+        assert requested(first) == [DAYS[0]]
+        tick(landing, instance, "app_events", max_files=30)
+        third = tick(landing, instance, "app_events", max_files=30)
+        assert requested(third) == [DAYS[2]]
