@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export LAKEHOUSE_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(LAKEHOUSE_DATA_DIR)/dagster_home
 
-.PHONY: install run test ui lint format clean
+.PHONY: install run test ui daemon lint format clean
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ test: install
 ui: install
 	$(BIN)/lakehouse init-home
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# The daemon alone (sensors, schedules, backfills, run retries) for hosts without the UI.
+daemon: install
+	$(BIN)/lakehouse init-home
+	$(BIN)/dagster-daemon run -w workspace.yaml
 
 lint: install
 	$(BIN)/ruff format --check .

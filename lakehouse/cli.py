@@ -110,6 +110,17 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _state(args: argparse.Namespace) -> int:
+    import json
+
+    from lakehouse.landing.state import all_states, format_states
+    from lakehouse.storage import LakeStore
+
+    states = all_states(LakeStore.local(settings.DataLayout(settings.data_dir()).lake))
+    print(json.dumps(states, indent=2, default=str) if args.json else format_states(states))
+    return 0
+
+
 def _init_home(args: argparse.Namespace) -> int:
     from lakehouse.build import dagster_env
 
@@ -152,6 +163,10 @@ def parser() -> argparse.ArgumentParser:
     prof.add_argument("--partition", action="append", help="only these partitions (repeatable)")
     prof.add_argument("--schema", metavar="FILE.py", help="write a starter pandera model")
     prof.set_defaults(handler=_profile)
+
+    state = commands.add_parser("state", help="watermark and load history per landing source")
+    state.add_argument("--json", action="store_true", help="machine-readable output")
+    state.set_defaults(handler=_state)
 
     home = commands.add_parser("init-home", help="create the Dagster home (telemetry off)")
     home.set_defaults(handler=_init_home)

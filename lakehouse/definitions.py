@@ -7,6 +7,7 @@ from lakehouse.defs.freshness import GOLD_FRESHNESS_CHECKS, freshness_sensor
 from lakehouse.defs.gold import GOLD_ASSETS
 from lakehouse.defs.landing_sensors import LANDING_SENSORS
 from lakehouse.defs.resources import build_resources
+from lakehouse.defs.schedules import daily_job, daily_schedule
 from lakehouse.defs.sensors import quality_alert_sensor
 from lakehouse.defs.silver import SILVER_ASSETS
 
@@ -16,6 +17,8 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*BRONZE_ASSETS, *SILVER_ASSETS, *GOLD_ASSETS],
         asset_checks=GOLD_FRESHNESS_CHECKS,
+        jobs=[daily_job],
+        schedules=[daily_schedule],
         sensors=[*LANDING_SENSORS, quality_alert_sensor, freshness_sensor],
         resources=build_resources(),
     )

@@ -64,6 +64,14 @@ DAGSTER_YAML = """\
 # Written by lakehouse: a local Dagster instance for this data root.
 telemetry:
   enabled: false
+# A run that fails is retried once by the daemon (steps reading landing files also retry
+# on their own, with backoff).
+run_retries:
+  enabled: true
+  max_retries: 1
+# Keep a large backfill from overloading the machine: at most 2 runs at a time.
+run_queue:
+  max_concurrent_runs: 2
 """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -86,3 +87,37 @@ def test_start_date_comes_from_the_environment() -> None:
     broken = _partitions_start("June first")
     assert broken.returncode != 0
     assert "LAKEHOUSE_START_DATE='June first' is not a date in YYYY-MM-DD form" in broken.stderr
+
+
+def test_daily_schedule_requests_yesterdays_partition_of_every_asset() -> None:
+    loaded = defs()
+    schedule = loaded.resolve_schedule_def("daily_lakehouse_schedule")
+    job = loaded.resolve_job_def("daily_lakehouse")
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=dt.datetime(2026, 11, 6, 2, 30, tzinfo=dt.UTC),
+            repository_def=loaded.get_repository_def(),
+        )
+        [request] = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-11-05"
+    assert schedule.cron_schedule == "30 2 * * *"
+    graph = loaded.resolve_asset_graph()
+    assert set(job.asset_layer.executable_asset_keys) == set(graph.get_all_asset_keys())
+
+
+def test_steps_reading_landing_files_retry_with_backoff() -> None:
+    from lakehouse.defs.bronze import BRONZE_ASSETS
+
+    for asset in BRONZE_ASSETS:
+        policy = asset.op.retry_policy
+        assert policy.max_retries == 3 and policy.backoff == dg.Backoff.EXPONENTIAL
+
+
+def test_the_generated_instance_config_is_valid(tmp_path: Path) -> None:
+    from lakehouse.settings import ensure_dagster_home
+
+    home = ensure_dagster_home(tmp_path / "home")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
+        assert not instance.telemetry_enabled

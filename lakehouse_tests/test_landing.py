@@ -110,9 +110,11 @@ def test_a_truncated_gzip_fails_the_run_naming_the_file(tmp_path: Path) -> None:
         before = LakeStore.local(tmp_path / "lake").scan(tables.BRONZE_APP_EVENTS).collect()
         whole = gzip.compress(b"\n".join(json.dumps(event(n)).encode() for n in range(40)))
         (folder / "events-04.jsonl.gz").write_bytes(whole[: len(whole) // 2])
-        with pytest.raises(LandingFileError) as failure:
+        with pytest.raises(dg.Failure) as failure:
             materialize([BRONZE_EVENTS], tmp_path, instance)
-    message = str(failure.value)
+    assert isinstance(failure.value.__cause__, LandingFileError)
+    assert failure.value.allow_retries is False  # retrying cannot fix a broken file
+    message = failure.value.description
     assert f"app_events/{FIRST_DAY}/events-04.jsonl.gz" in message
     assert "gzip" in message
     after = LakeStore.local(tmp_path / "lake").scan(tables.BRONZE_APP_EVENTS).collect()
@@ -123,9 +125,10 @@ def test_a_csv_without_required_columns_fails_naming_file_and_line(tmp_path: Pat
     folder = tmp_path / "landing" / "orders" / FIRST_DAY
     folder.mkdir(parents=True)
     (folder / "orders-1.csv").write_text("order_id,customer_id\nO1,C1\n")
-    with dg.instance_for_test() as instance, pytest.raises(LandingFileError) as failure:
+    with dg.instance_for_test() as instance, pytest.raises(dg.Failure) as failure:
         materialize([BRONZE_ORDERS], tmp_path, instance)
-    message = str(failure.value)
+    assert isinstance(failure.value.__cause__, LandingFileError)
+    message = failure.value.description
     assert f"orders/{FIRST_DAY}/orders-1.csv: line 1" in message
     assert "product_id" in message
 

@@ -6,6 +6,8 @@ import gzip
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from lakehouse import tables
 from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.defs.landing_sensors import LANDING_SENSORS
 from lakehouse.defs.resources import LakeResource, LandingWatchResource
@@ -190,3 +193,47 @@ def test_one_tick_hashes_a_bounded_number_of_files(landing: Path) -> None:
         tick(landing, instance, "app_events", max_files=30)
         third = tick(landing, instance, "app_events", max_files=30)
         assert requested(third) == [DAYS[2]]
+
+
+def test_state_reports_watermark_history_and_failures(landing: Path) -> None:
+    bad = landing / "landing" / "orders" / DAYS[2] / "orders-1.csv"
+    bad.write_text("order_id,customer_id\nO1,C1\n")
+    age(bad, 60)
+    with dg.instance_for_test() as instance:
+        for request in tick(landing, instance, "orders").run_requests:
+            dg.materialize(
+                [BRONZE["orders"]],
+                partition_key=request.partition_key,
+                tags={"dagster/run_key": request.run_key},
+                resources=resources_for(landing),
+                instance=instance,
+                raise_on_error=False,
+            )
+        tick(landing, instance, "orders")
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "lakehouse"), "state", "--json"],
+        env={**os.environ, "LAKEHOUSE_DATA_DIR": str(landing)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    orders = next(s for s in json.loads(completed.stdout) if s["source"] == "orders")
+    assert orders["watermark"] == DAYS[1]
+    assert orders["files"] == {"failed": 2, "ingested": 4}
+    assert orders["bronze_partitions"] == 2
+    bronze_rows = (
+        LakeStore.local(landing / "lake")
+        .scan(next(spec for spec in tables.BRONZE_TABLES if spec.name == "orders"))
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+    assert orders["bronze_rows"] == bronze_rows > 0
+    assert orders["last_file"].startswith(f"orders/{DAYS[1]}/")
+    assert {f["path"] for f in orders["failed_files"]} == {
+        f"orders/{DAYS[2]}/orders-1.csv",
+        f"orders/{DAYS[2]}/orders-2.csv",
+    }
+    events = next(s for s in json.loads(completed.stdout) if s["source"] == "app_events")
+    assert events["watermark"] is None and events["files"] == {}

@@ -15,6 +15,10 @@ from lakehouse.landing.ingest import ingest_day
 from lakehouse.quality.evaluate import CONTRACT, DRIFT, ERROR, WARN
 from lakehouse.storage import TableSpec
 
+#: Reading landing files can fail for passing reasons (a share hiccup, a file replaced mid-read):
+#: retry the step with exponential backoff. A file that is really broken fails every attempt.
+LANDING_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+
 BRONZE_CHECKS = {
     CONTRACT: (ERROR, "Typed rows match the landing source's pandera contract"),
     DRIFT: (WARN, "Landing files carry exactly the contract's columns (no extra, none missing)"),
@@ -24,7 +28,10 @@ BRONZE_CHECKS = {
 def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefinition:
     quarantine = tables.BRONZE_QUARANTINE[spec.name]
 
-    @dg.asset(**asset_attributes(spec, kinds={"duckdb"}, checks=check_specs(spec, BRONZE_CHECKS)))
+    @dg.asset(
+        retry_policy=LANDING_RETRY,
+        **asset_attributes(spec, kinds={"duckdb"}, checks=check_specs(spec, BRONZE_CHECKS)),
+    )
     def _bronze(
         context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
     ) -> Iterator[Any]:
@@ -76,6 +83,8 @@ def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefiniti
                         "blank_lines": sum(result.blank_lines for result in results),
                         "ignored_files": sum(len(result.ignored_files) for result in results),
                         "files_with_drift": sum(len(result.drift) for result in results),
+                        # The newest arrival day in bronze: the source's high-water mark.
+                        "watermark": max(store.partition_keys(spec), default="none"),
                     },
                 )
             )

@@ -12,16 +12,32 @@ from typing import Any
 import dagster as dg
 
 from lakehouse.defs.publishing import record_partition, utc_now
+from lakehouse.landing.reader import LandingFileError
 from lakehouse.partitions import DAILY
 from lakehouse.quality import history
 from lakehouse.quality.evaluate import ERROR, Outcome
-from lakehouse.storage import LakeStore, PublishedPartition, TableSpec
+from lakehouse.storage import (
+    InvalidPartitionKey,
+    LakeStore,
+    PublishedPartition,
+    SchemaMismatch,
+    TableSpec,
+)
 
 SEVERITIES = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
 
 
 class QualityGateError(Exception):
     """A staged partition failed an ERROR check and was not published."""
+
+
+#: Errors about the data itself: the same input fails the same way on every attempt.
+DETERMINISTIC_ERRORS: tuple[type[Exception], ...] = (
+    QualityGateError,
+    LandingFileError,
+    InvalidPartitionKey,
+    SchemaMismatch,
+)
 
 
 def check_specs(spec: TableSpec, checks: Mapping[str, tuple[str, str]]) -> list[dg.AssetCheckSpec]:
@@ -63,11 +79,14 @@ class QualityGate:
         so far always reach the quality history."""
         try:
             yield from steps
-        except Exception:
+        except Exception as error:
             for key, metadata in self.published:
                 yield dg.AssetMaterialization(
                     asset_key=self.asset_key, partition=key, metadata=metadata
                 )
+            if isinstance(error, DETERMINISTIC_ERRORS):
+                # Retrying cannot help: fail now, with the message, and skip the retry policy.
+                raise dg.Failure(description=str(error), allow_retries=False) from error
             raise
         finally:
             self.flush()
