@@ -33,6 +33,9 @@ def graph_snapshot() -> dict:
             else None,
             "deps": sorted(parent.to_user_string() for parent in node.parent_keys),
             "checks": sorted(check.name for check in graph.get_check_keys_for_assets({key})),
+            "automation": node.automation_condition.get_label()
+            if node.automation_condition
+            else None,
         }
     return snapshot
 

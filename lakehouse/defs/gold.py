@@ -8,6 +8,7 @@ import polars as pl
 
 from lakehouse import tables
 from lakehouse.defs import keys
+from lakehouse.defs.automation import follow_updates
 from lakehouse.defs.publishing import asset_attributes, partition_keys, published_metadata, utc_now
 from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
@@ -25,8 +26,12 @@ from lakehouse.transforms.user_segments import user_segments
 GOLD = {"polars"}
 
 
-def gold_attributes(spec: TableSpec, checks=MODEL_CHECKS) -> dict[str, Any]:
-    return asset_attributes(spec, kinds=GOLD, checks=check_specs(spec, checks))
+def gold_attributes(
+    spec: TableSpec, checks=MODEL_CHECKS, ignore: tuple[dg.AssetKey, ...] = ()
+) -> dict[str, Any]:
+    return asset_attributes(
+        spec, kinds=GOLD, checks=check_specs(spec, checks), automation=follow_updates(ignore)
+    )
 
 
 def audited_publish(
@@ -63,7 +68,11 @@ def dim_customer(context: dg.AssetExecutionContext, lake: LakeResource) -> Itera
 
 @dg.asset(
     deps=[keys.SILVER_ORDERS, keys.GOLD_DIM_CUSTOMER, keys.SILVER_PRODUCTS],
-    **gold_attributes(tables.GOLD_FACT_SALES, CLEANED_CHECKS),
+    **gold_attributes(
+        tables.GOLD_FACT_SALES,
+        CLEANED_CHECKS,
+        ignore=(keys.GOLD_DIM_CUSTOMER, keys.SILVER_PRODUCTS),
+    ),
 )
 def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
     spec, quarantine = tables.GOLD_FACT_SALES, tables.GOLD_FACT_SALES_QUARANTINE
@@ -107,7 +116,7 @@ def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
         keys.SILVER_SESSIONS,
         keys.GOLD_DIM_CUSTOMER,
     ],
-    **gold_attributes(tables.GOLD_DAILY_SUMMARY),
+    **gold_attributes(tables.GOLD_DAILY_SUMMARY, ignore=(keys.GOLD_DIM_CUSTOMER,)),
 )
 def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
     spec, store = tables.GOLD_DAILY_SUMMARY, lake.store()

@@ -15,9 +15,13 @@ from lakehouse.storage import PublishedPartition, TableSpec
 
 
 def asset_attributes(
-    spec: TableSpec, *, kinds: set[str], checks: Sequence[dg.AssetCheckSpec] = ()
+    spec: TableSpec,
+    *,
+    kinds: set[str],
+    checks: Sequence[dg.AssetCheckSpec] = (),
+    automation: dg.AutomationCondition | None = None,
 ) -> dict[str, Any]:
-    """Group, owners, tags, description, partitioning and checks of a table's asset."""
+    """Group, owners, tags, description, partitioning, checks and automation of an asset."""
     tags = {"layer": spec.layer, "domain": spec.domain}
     if spec.pii:
         tags["pii"] = "true"
@@ -33,6 +37,7 @@ def asset_attributes(
         # in one run, unpartitioned assets running once in it.
         "backfill_policy": SINGLE_RUN,
         "check_specs": list(checks),
+        "automation_condition": automation,
     }
     if spec.is_partitioned:
         attributes["partitions_def"] = DAILY

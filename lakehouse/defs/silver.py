@@ -13,6 +13,7 @@ import polars as pl
 
 from lakehouse import partitions, tables
 from lakehouse.defs import keys
+from lakehouse.defs.automation import follow_updates
 from lakehouse.defs.publishing import (
     asset_attributes,
     first_partition_day,
@@ -146,7 +147,12 @@ def _daily_cleaned_asset(
 
     @dg.asset(
         deps=[dg.AssetDep(keys.key_of(upstream), partition_mapping=mapping)],
-        **asset_attributes(spec, kinds={"polars"}, checks=check_specs(spec, CLEANED_CHECKS)),
+        **asset_attributes(
+            spec,
+            kinds={"polars"},
+            automation=follow_updates(),
+            checks=check_specs(spec, CLEANED_CHECKS),
+        ),
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
         store, now, first = lake.store(), utc_now(), first_partition_day()
@@ -222,6 +228,7 @@ def _renamed_accounting(metadata: dict[str, Any]) -> dict[str, Any]:
     **asset_attributes(
         tables.SILVER_CUSTOMERS,
         kinds={"polars"},
+        automation=follow_updates(),
         checks=check_specs(tables.SILVER_CUSTOMERS, CLEANED_CHECKS),
     ),
 )
@@ -244,6 +251,7 @@ def silver_customers(context: dg.AssetExecutionContext, lake: LakeResource) -> I
     **asset_attributes(
         tables.SILVER_PRODUCTS,
         kinds={"polars"},
+        automation=follow_updates(),
         checks=check_specs(tables.SILVER_PRODUCTS, CLEANED_CHECKS),
     ),
 )
@@ -268,6 +276,7 @@ def silver_products(context: dg.AssetExecutionContext, lake: LakeResource) -> It
     **asset_attributes(
         tables.SILVER_SESSIONS,
         kinds={"polars"},
+        automation=follow_updates(),
         checks=check_specs(tables.SILVER_SESSIONS, MODEL_CHECKS),
     ),
 )

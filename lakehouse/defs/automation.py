@@ -1,0 +1,30 @@
+"""Declarative Automation: silver and gold partitions follow the bronze partitions they read.
+
+We use `AutomationCondition`s rather than asset sensors because the condition is evaluated per
+partition through the partition mappings: a late bronze arrival day D marks exactly the silver
+days D-3 .. D it feeds (and, through them, their sessions and gold days), wherever they lie in
+time. Dagster's `eager()` only looks at the latest time window and waits for every dependency
+partition to exist, which would leave older days stale and hold each day back until its whole
+3-day late window had arrived; this condition does neither.
+
+Gold facts ignore updates of the unpartitioned dimensions: a customer changing would otherwise
+rebuild every day of `gold/fact_sales`. The daily schedule and `lakehouse build --full` refresh
+them when wanted.
+"""
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+AC = dg.AutomationCondition
+
+
+def follow_updates(ignore: Sequence[dg.AssetKey] = ()) -> dg.AutomationCondition:
+    """Request a partition once any partition it reads was updated since it was last handled,
+    unless a dependency or the partition itself is still being computed."""
+    updated = AC.any_deps_updated()
+    if ignore:
+        updated = updated.ignore(dg.AssetSelection.assets(*ignore))
+    return (
+        updated.since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress()
+    ).with_label("dependencies updated (late windows included)")
