@@ -1,0 +1,60 @@
+"""A year of daily partitions backfilled in a single run through the dagster CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from lakehouse.settings import ensure_dagster_home
+
+HEADER = "order_id,customer_id,product_id,quantity,unit_price,currency,status,order_ts,updated_at"
+
+
+def test_a_365_day_backfill_is_one_run(tmp_path: Path) -> None:
+    first = dt.date.today() - dt.timedelta(days=366)
+    days = [first + dt.timedelta(days=i) for i in range(365)]
+    for day in days:
+        folder = tmp_path / "landing" / "orders" / day.isoformat()
+        folder.mkdir(parents=True)
+        ts = f"{day.isoformat()}T12:00:00Z"
+        (folder / "orders-1.csv").write_text(
+            f"{HEADER}\nO{day:%Y%m%d},C1,P1,2,9.50,USD,paid,{ts},{ts}\n"
+        )
+    home = ensure_dagster_home(tmp_path / "dagster_home")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "LAKEHOUSE_DATA_DIR": str(tmp_path),
+        "LAKEHOUSE_START_DATE": first.isoformat(),
+    }
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "lakehouse.definitions",
+            "--select",
+            "bronze/orders,silver/orders",
+            "--partition-range",
+            f"{days[0]}...{days[-1]}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1 and runs[0].is_success
+        for key in (["bronze", "orders"], ["silver", "orders"]):
+            assert len(instance.get_materialized_partitions(dg.AssetKey(key))) == 365
+    silver = sorted((tmp_path / "lake" / "silver" / "orders").iterdir())
+    assert len(silver) == 365 and silver[0].name == f"order_date={days[0]}"
