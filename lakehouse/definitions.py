@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from lakehouse.defs.automation import automation_sensor
 from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.defs.freshness import GOLD_FRESHNESS_CHECKS, freshness_sensor
 from lakehouse.defs.gold import GOLD_ASSETS
@@ -19,6 +20,11 @@ def defs() -> dg.Definitions:
         asset_checks=GOLD_FRESHNESS_CHECKS,
         jobs=[daily_job],
         schedules=[daily_schedule],
-        sensors=[*LANDING_SENSORS, quality_alert_sensor, freshness_sensor],
+        sensors=[
+            *LANDING_SENSORS,
+            automation_sensor(),
+            quality_alert_sensor,
+            freshness_sensor,
+        ],
         resources=build_resources(),
     )

@@ -23,6 +23,13 @@ DUCKDB_MEMORY_LIMIT_ENV = "LAKEHOUSE_DUCKDB_MEMORY_LIMIT"
 DUCKDB_THREADS_ENV = "LAKEHOUSE_DUCKDB_THREADS"
 ALERT_WEBHOOK_ENV = "LAKEHOUSE_ALERT_WEBHOOK_URL"
 SETTLE_SECONDS_ENV = "LAKEHOUSE_SETTLE_SECONDS"
+SENSOR_INTERVAL_ENV = "LAKEHOUSE_SENSOR_INTERVAL_SECONDS"
+
+
+def sensor_interval_seconds() -> int:
+    """How often the landing and automation sensors tick (default 30 s). Read when the code
+    loads, like the partition set: the daemon picks it up on reload."""
+    return int(os.environ.get(SENSOR_INTERVAL_ENV) or 30)
 
 
 def data_dir() -> Path:

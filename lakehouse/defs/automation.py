@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from lakehouse import settings
+
 AC = dg.AutomationCondition
 
 
@@ -28,3 +30,15 @@ def follow_updates(ignore: Sequence[dg.AssetKey] = ()) -> dg.AutomationCondition
     return (
         updated.since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress()
     ).with_label("dependencies updated (late windows included)")
+
+
+def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    """The sensor that evaluates the conditions above (instead of Dagster's implicit default,
+    so its name and interval are ours)."""
+    return dg.AutomationConditionSensorDefinition(
+        "lakehouse_automation",
+        target=dg.AssetSelection.all(),
+        minimum_interval_seconds=settings.sensor_interval_seconds(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Brings silver and gold partitions up to date after bronze changes.",
+    )

@@ -10,6 +10,7 @@ import datetime as dt
 
 import dagster as dg
 
+from lakehouse import settings
 from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.defs.resources import LakeResource, LandingWatchResource
 from lakehouse.landing.contract import SOURCES, SourceContract
@@ -52,7 +53,7 @@ def landing_sensor(contract: SourceContract, bronze: dg.AssetsDefinition) -> dg.
     @dg.sensor(
         name=f"landing_{contract.name}",
         target=[bronze],
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=settings.sensor_interval_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Requests bronze partitions for new or changed files in "
         f"landing/{contract.name}/ once they have settled.",
