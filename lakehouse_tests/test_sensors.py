@@ -221,7 +221,8 @@ def test_state_reports_watermark_history_and_failures(landing: Path) -> None:
     orders = next(s for s in json.loads(completed.stdout) if s["source"] == "orders")
     assert orders["watermark"] == DAYS[1]
     assert orders["files"] == {"failed": 2, "ingested": 4}
-    assert orders["bronze_partitions"] == 2
+    assert orders["bronze_partitions"] == 2 and orders["bronze_watermark"] == DAYS[1]
+    assert orders["bronze_files"] == 4 and orders["last_ingested_at"] is not None
     bronze_rows = (
         LakeStore.local(landing / "lake")
         .scan(next(spec for spec in tables.BRONZE_TABLES if spec.name == "orders"))
@@ -237,3 +238,4 @@ def test_state_reports_watermark_history_and_failures(landing: Path) -> None:
     }
     events = next(s for s in json.loads(completed.stdout) if s["source"] == "app_events")
     assert events["watermark"] is None and events["files"] == {}
+    assert events["bronze_rows"] == 0 and events["bronze_watermark"] is None

@@ -20,7 +20,17 @@ _BRONZE = {spec.name: spec for spec in tables.BRONZE_TABLES}
 def source_state(store: LakeStore, source: str) -> dict:
     manifest = load_manifest(store, source)
     bronze = _BRONZE[SOURCES[source].bronze_table]
-    rows = store.scan(bronze).select(pl.len()).collect().item()
+    loaded = (
+        store.scan(bronze)
+        .select(
+            rows=pl.len(),
+            files=pl.col("_source_file").n_unique(),
+            last_ingested_at=pl.col("_ingested_at").max(),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    partitions = store.partition_keys(bronze)
     by_status = dict(manifest.group_by("status").len().sort("status").iter_rows())
     days = (
         manifest.filter(pl.col("status") != "deleted")
@@ -34,8 +44,14 @@ def source_state(store: LakeStore, source: str) -> dict:
         "source": source,
         "watermark": complete.max() if complete.len() else None,
         "files": by_status,
-        "bronze_rows": rows,
-        "bronze_partitions": len(store.partition_keys(bronze)),
+        # What bronze itself holds, however it was loaded (sensors, `lakehouse build`, the UI).
+        "bronze_watermark": partitions[-1] if partitions else None,
+        "bronze_files": loaded["files"],
+        "bronze_rows": loaded["rows"],
+        "bronze_partitions": len(partitions),
+        "last_ingested_at": loaded["last_ingested_at"].isoformat()
+        if loaded["last_ingested_at"]
+        else None,
         "last_file": last["path"] if last else None,
         "last_success": last["changed_at"].isoformat() if last else None,
         "failed_files": manifest.filter(pl.col("status") == "failed")
@@ -49,15 +65,17 @@ def all_states(store: LakeStore) -> list[dict]:
 
 
 def format_states(states: list[dict]) -> str:
+    """`watermark` comes from the sensors' manifest; `in bronze to` from bronze itself."""
     lines = [
-        f"{'source':<12} {'watermark':<11} {'bronze rows':>12} {'partitions':>10}  "
-        f"{'files by status':<40} last success"
+        f"{'source':<12} {'watermark':<11} {'in bronze to':<12} {'bronze rows':>12} "
+        f"{'files':>6}  {'sensor files by status':<36} last ingested"
     ]
     for state in states:
         files = ", ".join(f"{k} {v}" for k, v in state["files"].items()) or "none seen"
         lines.append(
-            f"{state['source']:<12} {state['watermark'] or '-':<11} {state['bronze_rows']:>12,} "
-            f"{state['bronze_partitions']:>10}  {files:<40} {state['last_success'] or '-'}"
+            f"{state['source']:<12} {state['watermark'] or '-':<11} "
+            f"{state['bronze_watermark'] or '-':<12} {state['bronze_rows']:>12,} "
+            f"{state['bronze_files']:>6}  {files:<36} {state['last_ingested_at'] or '-'}"
         )
         for failed in state["failed_files"]:
             lines.append(f"    failed: {failed['path']}: {failed['error']}")
