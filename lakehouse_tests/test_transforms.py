@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from lakehouse import tables
-from lakehouse.defs.silver import RowAccountingError, publish_cleaned
-from lakehouse.storage import LakeStore
+from lakehouse.defs.silver import RowAccountingError, stage_cleaned
 from lakehouse.transforms.customers import current_customers, customer_history
 from lakehouse.transforms.rules import Cleaned, Rule, apply_rules, not_null, window_rule
 from lakehouse.transforms.sessions import sessionize
@@ -139,8 +137,7 @@ def test_cdc_history_becomes_scd2_versions_and_current_state() -> None:
     assert current.quarantined.collect()["_source_line"].to_list() == [5]
 
 
-def test_a_transform_that_loses_rows_publishes_nothing(tmp_path: Path) -> None:
-    store = LakeStore.local(tmp_path)
+def test_a_transform_that_loses_rows_is_refused_before_publishing() -> None:
     spec, quarantine = tables.SILVER_PRODUCTS, tables.SILVER_PRODUCTS_QUARANTINE
     rows = pl.LazyFrame(
         {
@@ -158,6 +155,7 @@ def test_a_transform_that_loses_rows_publishes_nothing(tmp_path: Path) -> None:
         quarantined=pl.LazyFrame(schema=quarantine.polars_schema),
         counts=pl.LazyFrame({"rows_in": [2], "duplicates": [0], "removed_other": [0]}),
     )
-    with pytest.raises(RowAccountingError, match="does not balance"):
-        publish_cleaned(store, spec, quarantine, None, leaky)
-    assert not list(tmp_path.rglob("*.parquet"))
+    with pytest.raises(
+        RowAccountingError, match="silver.products: row accounting does not balance"
+    ):
+        stage_cleaned(spec, quarantine, leaky)

@@ -62,27 +62,17 @@ def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefiniti
                         f"{spec.qualified_name} {day}: {len(result.files)} files, "
                         f"{result.published.rows} rows, {result.quarantined.rows} quarantined"
                     )
-                    gate.published_partition(
-                        result.published,
-                        {
-                            "landing_files": len(result.files),
-                            "quarantined_rows": result.quarantined.rows,
-                            "blank_lines": result.blank_lines,
-                            "ignored_files": len(result.ignored_files),
-                            "files_with_drift": len(result.drift),
-                        },
-                    )
+                    gate.published_partition(result.published, result.figures)
                     results.append(result)
             yield dg.MaterializeResult(
                 metadata=published_metadata(
                     spec,
                     [result.published for result in results],
                     {
-                        "landing_files": sum(len(result.files) for result in results),
-                        "quarantined_rows": sum(result.quarantined.rows for result in results),
-                        "blank_lines": sum(result.blank_lines for result in results),
-                        "ignored_files": sum(len(result.ignored_files) for result in results),
-                        "files_with_drift": sum(len(result.drift) for result in results),
+                        **{
+                            name: sum(result.figures[name] for result in results)
+                            for name in (results[0].figures if results else {})
+                        },
                         # The newest arrival day in bronze: the source's high-water mark.
                         "watermark": max(store.partition_keys(spec), default="none"),
                     },

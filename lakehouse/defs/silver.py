@@ -102,13 +102,6 @@ def publish_staged(
     return store.publish(spec, key, staged.clean)
 
 
-def publish_cleaned(
-    store: LakeStore, spec: TableSpec, quarantine: TableSpec, key: str | None, cleaned: Cleaned
-) -> PublishedPartition:
-    """Stage and publish without the quality gate (for callers that audit elsewhere)."""
-    return publish_staged(store, spec, quarantine, key, stage_cleaned(spec, quarantine, cleaned))
-
-
 def accounting_metadata(counts: list[pl.DataFrame]) -> dict[str, int | bool]:
     """rows_in = rows_out + duplicates + removed_other + quarantined, summed over partitions."""
     total = sum_counts(counts)

@@ -36,6 +36,17 @@ class IngestResult:
     blank_lines: int = 0
     drift: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
+    @property
+    def figures(self) -> dict[str, int]:
+        """What one day's ingest saw, as materialization metadata."""
+        return {
+            "landing_files": len(self.files),
+            "quarantined_rows": self.quarantined.rows if self.quarantined else 0,
+            "blank_lines": self.blank_lines,
+            "ignored_files": len(self.ignored_files),
+            "files_with_drift": len(self.drift),
+        }
+
 
 def landing_files(
     landing: LakeFileSystem, contract: SourceContract, day: str

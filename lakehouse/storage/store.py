@@ -296,9 +296,7 @@ def _conform(spec: TableSpec, key: str | None, data: pl.DataFrame | pl.LazyFrame
             f"{spec.qualified_name}: frame does not match the table schema "
             f"(missing columns: {missing or 'none'}; unexpected columns: {extra or 'none'})"
         )
-    return frame.select(
-        [pl.col(name).cast(dtype, strict=True) for name, dtype in spec.schema.items()]
-    )
+    return spec.conform(frame)
 
 
 def _assert_single_partition(
