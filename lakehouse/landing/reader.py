@@ -154,30 +154,28 @@ def _read_text(fs: LakeFileSystem, path: str, relative: str) -> tuple[str, list[
     return "\n".join(lines), bad
 
 
-def _split_lines(text: str) -> tuple[list[int], list[str], int]:
-    """Non-blank lines with their 1-based numbers, and how many blank lines there were."""
-    physical = text.split("\n")
-    if physical and physical[-1] == "":
-        physical.pop()  # the newline that ends the last line starts no line
-    numbers, lines = [], []
-    for number, line in enumerate(physical, start=1):
-        line = line.rstrip("\r")
-        if line.strip():
-            numbers.append(number)
-            lines.append(line)
-    return numbers, lines, len(physical) - len(lines)
-
-
 def _jsonl_lines(text: str) -> tuple[pa.Table, int]:
-    numbers, lines, blank = _split_lines(text)
+    """Non-blank lines with their 1-based numbers, and how many blank lines there were.
+
+    Split and filtered in Polars: a Python loop over lines cost a third of the ingest time.
+    """
+    physical = pl.Series("_raw", [text]).str.split("\n").explode()
+    if physical.len() and physical[-1] == "":
+        physical = physical.head(-1)  # the newline that ends the last line starts no line
+    lines = (
+        physical.str.strip_chars_end("\r")
+        .to_frame()
+        .with_row_index("_source_line", offset=1)
+        .filter(pl.col("_raw").str.strip_chars().str.len_bytes() > 0)
+    )
     table = pa.table(
         {
-            "_source_line": pa.array(numbers, pa.int64()),
-            "_raw": pa.array(lines, pa.string()),
-            "_problem": pa.nulls(len(lines), pa.string()),
+            "_source_line": lines["_source_line"].cast(pl.Int64).to_arrow(),
+            "_raw": lines["_raw"].to_arrow().cast(pa.string()),
+            "_problem": pa.nulls(lines.height, pa.string()),
         }
     )
-    return table, blank
+    return table, physical.len() - lines.height
 
 
 def _csv_fields(
@@ -315,7 +313,11 @@ def _typed(kind: str, column: str) -> str:
 
 
 def _typing_query(contract: SourceContract, source: str = "raw_rows") -> str:
-    """Type every raw value; the first value that does not fit names the reason."""
+    """Type every raw value; the first value that does not fit names the reason.
+
+    No ORDER BY: DuckDB preserves the insertion order of the registered rows (its default
+    `preserve_insertion_order`), which is file and line order already.
+    """
     typed = ",\n".join(
         f"{_typed(f.kind, _quote(f.name))} AS {_quote(f.name)}" for f in contract.fields
     )
@@ -330,5 +332,4 @@ def _typing_query(contract: SourceContract, source: str = "raw_rows") -> str:
                CASE WHEN _problem IS NOT NULL THEN _problem {checks} END AS _reason,
                {typed}
         FROM {source}
-        ORDER BY _source_file, _source_line
     """
