@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export LAKEHOUSE_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(LAKEHOUSE_DATA_DIR)/dagster_home
 
-.PHONY: install run test ui daemon lint format clean
+.PHONY: install run test bench ui daemon lint format clean
 
 install: $(STAMP)
 
@@ -24,6 +24,12 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Benchmarks against raw DuckDB, Polars and pandas: `make bench SIZE=S|M|L` (default M).
+# Writes bench/results/<time>-<size>.json, bench/RESULTS.md and bench/scaling-<size>.png.
+SIZE ?= M
+bench: install
+	$(BIN)/lakehouse bench --size $(SIZE)
 
 ui: install
 	$(BIN)/lakehouse init-home

@@ -2,11 +2,13 @@
 
 Every asset shares the daily partitions definition or has none, and every one has a single-run
 backfill policy, so the whole graph for a partition range is one `dagster asset materialize`.
-What the Dagster instance already records as materialized is not built again unless asked.
+What the Dagster instance already records as materialized is not built again unless asked;
+new arrival days also rebuild the earlier days their late rows belong to.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import dagster as dg
 
 from lakehouse import settings
 from lakehouse.landing.contract import SOURCES
+from lakehouse.partitions import LATE_ARRIVAL_DAYS
 from lakehouse.storage.paths import InvalidPartitionKey, validate_day_key
 
 CODE_MODULE = "lakehouse.definitions"
@@ -62,10 +65,22 @@ def plan_build(instance: dg.DagsterInstance, defs: dg.Definitions, days: list[st
         else:
             missing |= set(days) - set(instance.get_materialized_partitions(key))
     if missing:
-        return BuildPlan(min(missing), max(missing), f"{len(missing)} days not yet materialized")
+        first, reason = min(missing), f"{len(missing)} days not yet materialized"
+        reach = days_reaching_back(first, days[0])
+        if reach != first:
+            # Late rows in the new arrival days belong to event dates already built.
+            first, reason = reach, f"{reason}, and the days their late rows belong to"
+        return BuildPlan(first, max(missing), reason)
     if unpartitioned_missing:
         return BuildPlan(days[-1], days[-1], "unpartitioned tables not yet materialized")
     return BuildPlan(None, None, "every asset is materialized for every landing day")
+
+
+def days_reaching_back(first_new: str, first_landing: str) -> str:
+    """The earliest partition a new arrival day can change: rows arrive up to
+    LATE_ARRIVAL_DAYS late, and a session reaches one day further back."""
+    reach = dt.date.fromisoformat(first_new) - dt.timedelta(days=LATE_ARRIVAL_DAYS + 1)
+    return max(reach.isoformat(), first_landing)
 
 
 def materialize_range(first: str, last: str, env: dict[str, str] | None = None) -> None:

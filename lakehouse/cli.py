@@ -121,6 +121,21 @@ def _state(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from lakehouse.bench.report import markdown
+    from lakehouse.bench.runner import run_bench
+    from lakehouse.bench.sizes import SIZES
+
+    def log(message: str) -> None:
+        print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+    results, paths = run_bench(SIZES[args.size], Path(args.work), Path(args.out), log)
+    print(markdown(results))
+    for kind, path in paths.items():
+        log(f"wrote {kind}: {path}")
+    return 0
+
+
 def _init_home(args: argparse.Namespace) -> int:
     from lakehouse.build import dagster_env
 
@@ -167,6 +182,19 @@ def parser() -> argparse.ArgumentParser:
     state = commands.add_parser("state", help="watermark and load history per landing source")
     state.add_argument("--json", action="store_true", help="machine-readable output")
     state.set_defaults(handler=_state)
+
+    bench = commands.add_parser(
+        "bench", help="benchmark the lakehouse against raw DuckDB, Polars and pandas"
+    )
+    bench.add_argument(
+        "--size",
+        choices=("XS", "S", "M", "L"),
+        default="M",
+        help="XS is a smoke run; L reaches 10M events a day (default M)",
+    )
+    bench.add_argument("--work", default="bench/work", help="generated data and scratch lakes")
+    bench.add_argument("--out", default="bench", help="where results/, RESULTS.md and the chart go")
+    bench.set_defaults(handler=_bench)
 
     home = commands.add_parser("init-home", help="create the Dagster home (telemetry off)")
     home.set_defaults(handler=_init_home)

@@ -4,6 +4,7 @@ import dagster as dg
 
 from lakehouse.defs.automation import automation_sensor
 from lakehouse.defs.bronze import BRONZE_ASSETS
+from lakehouse.defs.executor import run_executor
 from lakehouse.defs.freshness import GOLD_FRESHNESS_CHECKS, freshness_sensor
 from lakehouse.defs.gold import GOLD_ASSETS
 from lakehouse.defs.landing_sensors import LANDING_SENSORS
@@ -27,4 +28,5 @@ def defs() -> dg.Definitions:
             freshness_sensor,
         ],
         resources=build_resources(),
+        executor=run_executor(),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,37 @@ def test_a_failed_cli_build_exits_non_zero(tmp_path: Path) -> None:
     result = run(["build"], tmp_path)
     assert result.returncode != 0
     assert f"app_events/{FIRST_DAY}/events-05.jsonl.gz" in result.stdout + result.stderr
+
+
+def partition_rows(root: Path) -> dict[str, int]:
+    """Rows per silver and gold partition folder."""
+    import polars as pl
+
+    counts = {}
+    for layer in ("silver", "gold"):
+        for folder in sorted((root / "lake" / layer).glob("*/*=*")):
+            rows = pl.scan_parquet(folder / "*.parquet").select(pl.len()).collect().item()
+            counts[str(folder.relative_to(root / "lake"))] = rows
+    return counts
+
+
+def test_a_new_arrival_day_rebuilds_the_days_its_late_rows_belong_to(tmp_path: Path) -> None:
+    generated = tmp_path / "generated"
+    days = ["--days", "6", "--events-per-day", "480", "--seed", "5", "--landing", str(generated)]
+    assert run(["generate", *days], tmp_path).returncode == 0
+    new_day = (dt.date.fromisoformat(FIRST_DAY) + dt.timedelta(days=5)).isoformat()
+    shutil.copytree(generated, tmp_path / "landing", ignore=lambda _, names: [new_day])
+    assert run(["build"], tmp_path).returncode == 0
+
+    shutil.copytree(generated, tmp_path / "landing", dirs_exist_ok=True)
+    incremental = run(["build"], tmp_path)
+    assert incremental.returncode == 0, incremental.stderr[-3000:]
+    reach = (dt.date.fromisoformat(new_day) - dt.timedelta(days=4)).isoformat()
+    assert f"{reach}...{new_day}" in incremental.stdout
+    assert "the days their late rows belong to" in incremental.stdout
+    after_incremental = partition_rows(tmp_path)
+
+    full = run(["build", "--full"], tmp_path)
+    assert full.returncode == 0, full.stderr[-3000:]
+    assert partition_rows(tmp_path) == after_incremental
+    assert f"silver/app_events/event_date={new_day}" in after_incremental

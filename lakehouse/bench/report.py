@@ -1,0 +1,263 @@
+"""Bench results: the JSON record, the markdown table with each target, the scaling chart."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import psutil
+
+PACKAGES = ("dagster", "duckdb", "polars", "pyarrow", "pandas", "pandera")
+
+
+def machine() -> dict:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "versions": {name: metadata.version(name) for name in PACKAGES},
+    }
+
+
+def scaling_slopes(points: list[dict]) -> list[dict]:
+    """Between consecutive points: how much the time grew for how much the data grew, and the
+    time a doubling of the data costs at that rate."""
+    slopes = []
+    for small, large in zip(points, points[1:], strict=False):
+        data = large["events"] / small["events"]
+        time = large["run_s"] / small["run_s"]
+        slopes.append(
+            {
+                "from": small["dataset"],
+                "to": large["dataset"],
+                "data_factor": data,
+                "time_factor": time,
+                "time_per_doubling": 2 ** (_log2(time) / _log2(data)),
+            }
+        )
+    return slopes
+
+
+def _log2(value: float) -> float:
+    import math
+
+    return math.log2(value)
+
+
+def targets(results: dict) -> list[dict]:
+    """Each target of the issue, with the measured figure and whether it is met."""
+    engines = results["bronze_ingest"]["engines"]
+    graph = results["full_graph"]
+    backfill = results["backfill"]
+    scaling = results["scaling"]
+    peaks = [point["peak_rss_mb"] for point in scaling]
+    query_p50 = max(q["p50_ms"] for q in results["queries"]["queries"].values())
+    query_p95 = max(q["p95_ms"] for q in results["queries"]["queries"].values())
+    doubling = max(slope["time_per_doubling"] for slope in results["scaling_slopes"])
+    rows = [
+        ("bronze ingest / raw DuckDB throughput", engines["duckdb"]["lakehouse_ratio"], ">=", 0.8),
+        ("bronze ingest / Polars throughput", engines["polars"]["lakehouse_ratio"], ">", 1.0),
+        ("bronze ingest / pandas throughput", engines["pandas"]["lakehouse_ratio"], ">", 1.0),
+        ("full graph input rows/s (wall)", graph["input_rows_per_s"], ">=", 1_000_000),
+        (
+            "full graph time / raw DuckDB ingest time",
+            graph["wall_s"] / engines["duckdb"]["seconds"],
+            "<=",
+            3.0,
+        ),
+        ("peak RSS of the largest run (MB)", max(peaks), "<=", 1024),
+        ("peak RSS largest / smallest run", max(peaks) / min(peaks), "<=", 1.2),
+        ("backfill overhead per partition (ms)", backfill["overhead_per_partition_ms"], "<=", 20),
+        ("incremental day / full rebuild", results["incremental"]["ratio"], "<=", 0.1),
+        ("gold query p50, slowest query (ms)", query_p50, "<=", 50),
+        ("gold query p95, slowest query (ms)", query_p95, "<=", 150),
+        ("sensor steady tick (ms)", results["sensor"]["steady_tick_ms"], "<=", 1000),
+        ("time factor per doubling of data", doubling, "<=", 2.1),
+    ]
+    compare = {
+        ">=": lambda a, b: a >= b,
+        ">": lambda a, b: a > b,
+        "<=": lambda a, b: a <= b,
+    }
+    return [
+        {
+            "target": name,
+            "measured": value,
+            "goal": f"{op} {goal:g}",
+            "met": compare[op](value, goal),
+        }
+        for name, value, op, goal in rows
+    ]
+
+
+def _n(value: float) -> str:
+    if value >= 100_000:
+        return f"{value:,.0f}"
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.3g}" if value < 10 else f"{value:.1f}"
+
+
+def markdown(results: dict) -> str:
+    info = results["machine"]
+    versions = ", ".join(f"{name} {version}" for name, version in info["versions"].items())
+    lines = [
+        f"# Benchmark results: size {results['size']}",
+        "",
+        f"Run {results['started']} on {info['cpus']} CPUs, {info['memory_gb']} GB, "
+        f"Python {info['python']} ({versions}).",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | goal | met |",
+        "|---|---:|---|---|",
+    ]
+    for row in results["targets"]:
+        mark = "yes" if row["met"] else "**no**"
+        lines.append(f"| {row['target']} | {_n(row['measured'])} | {row['goal']} | {mark} |")
+
+    ingest = results["bronze_ingest"]
+    lines += [
+        "",
+        f"## 1. Bronze ingest of app_events ({ingest['dataset']}, "
+        f"{ingest['landing_lines']:,} lines)",
+        "",
+        "| engine | seconds | rows/s | peak RSS MB | lakehouse ratio |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for engine, row in ingest["engines"].items():
+        ratio = row.get("lakehouse_ratio")
+        lines.append(
+            f"| {engine} | {row['seconds']:.2f} | {_n(row['rows_per_s'])} | "
+            f"{row['peak_rss_mb']:.0f} | {'' if ratio is None else f'{ratio:.2f}'} |"
+        )
+    lines.append(
+        "\nEngines' seconds are measured inside the process (no interpreter start-up); "
+        "`lakehouse_cli` is the wall time of `dagster asset materialize`, start-up included."
+    )
+
+    graph = results["full_graph"]
+    lines += [
+        "",
+        f"## 2. Full graph, bronze to gold, one run ({graph['dataset']})",
+        "",
+        f"- wall {graph['wall_s']:.1f} s (`lakehouse build`), run {graph['run_s']:.1f} s "
+        "(the Dagster run itself)",
+        f"- {graph['input_rows']:,} input rows: {_n(graph['input_rows_per_s'])} rows/s wall, "
+        f"{_n(graph['input_rows_per_s_in_run'])} rows/s in the run",
+        f"- peak RSS of the process tree {graph['peak_rss_mb']:.0f} MB",
+        f"- {graph['files_written']:,} files, {graph['bytes_written'] / 2**20:.1f} MB written",
+    ]
+
+    backfill = results["backfill"]
+    lines += [
+        "",
+        f"## 3. Backfill overhead ({backfill['partitions']} partitions of bronze/orders)",
+        "",
+        f"- one run of all partitions: {backfill['single_run_s']:.1f} s in process, "
+        f"{backfill['cli_single_run_s']:.1f} s through the CLI",
+        f"- one-partition run: {backfill['one_partition_run_s']:.2f} s in process, "
+        f"{backfill['cli_one_partition_run_s']:.1f} s through the CLI "
+        f"(x {backfill['partitions']} = {backfill['cli_runs_per_partition_extrapolated_s']:.0f} s "
+        "as separate runs)",
+        f"- per partition in the single run: {backfill['per_partition_ms']:.1f} ms, of which "
+        f"{backfill['work_per_partition_ms']:.1f} ms is the ingest itself and "
+        f"{backfill['overhead_per_partition_ms']:.1f} ms framework overhead",
+    ]
+
+    inc = results["incremental"]
+    lines += [
+        "",
+        f"## 4. Incremental day ({inc['dataset']} + 1 day)",
+        "",
+        f"- initial build {inc['initial_build_s']:.1f} s; "
+        f"one new day {inc['incremental_s']:.1f} s; "
+        f"full rebuild {inc['full_rebuild_s']:.1f} s; ratio {inc['ratio']:.2f}",
+    ]
+
+    queries = results["queries"]
+    lines += [
+        "",
+        f"## 5. Gold queries ({queries['dataset']}, {queries['repetitions']} repetitions)",
+        "",
+        "| query | rows | cold ms | p50 ms | p95 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, row in queries["queries"].items():
+        lines.append(
+            f"| {name} | {row['rows']} | {row['cold_ms']:.1f} | {row['p50_ms']:.1f} | "
+            f"{row['p95_ms']:.1f} |"
+        )
+
+    sensor = results["sensor"]
+    lines += [
+        "",
+        f"## 6. Landing sensor over {sensor['files']:,} files",
+        "",
+        f"- first tick {sensor['first_tick_ms']:.0f} ms; {sensor['ticks_until_all_known']} ticks "
+        f"({sensor['catch_up_ms']:.0f} ms) until every file is known; steady tick "
+        f"{sensor['steady_tick_ms']:.0f} ms (runs still pending)",
+    ]
+
+    lines += [
+        "",
+        "## 7. Scaling (full graph)",
+        "",
+        "| dataset | events | run s | wall s | peak RSS MB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for point in results["scaling"]:
+        lines.append(
+            f"| {point['dataset']} | {point['events']:,} | {point['run_s']:.1f} | "
+            f"{point['wall_s']:.1f} | {point['peak_rss_mb']:.0f} |"
+        )
+    lines.append("")
+    for slope in results["scaling_slopes"]:
+        lines.append(
+            f"- {slope['from']} → {slope['to']}: data x{slope['data_factor']:.1f}, "
+            f"time x{slope['time_factor']:.2f} ({slope['time_per_doubling']:.2f} per doubling)"
+        )
+    lines.append(f"\n![scaling]({results['chart']})" if results.get("chart") else "")
+    return "\n".join(lines) + "\n"
+
+
+def plot_scaling(points: list[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    events = [point["events"] / 1e6 for point in points]
+    fig, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    time_axis.plot(events, [point["run_s"] for point in points], "o-", label="Dagster run")
+    time_axis.plot(events, [point["wall_s"] for point in points], "s--", label="lakehouse build")
+    time_axis.set(xlabel="events (millions)", ylabel="seconds", title="Full graph time")
+    time_axis.legend()
+    memory_axis.plot(events, [point["peak_rss_mb"] for point in points], "o-", color="C2")
+    memory_axis.axhline(1024, color="grey", linestyle=":", label="1 GB target")
+    memory_axis.set(xlabel="events (millions)", ylabel="MB", title="Peak RSS of the process tree")
+    memory_axis.set_ylim(bottom=0)
+    memory_axis.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_outputs(results: dict, out: Path) -> dict[str, Path]:
+    """`results/<time>-<size>.json`, the chart, and RESULTS.md (the latest run)."""
+    stamp = dt.datetime.fromisoformat(results["started"]).strftime("%Y%m%dT%H%M%SZ")
+    chart = plot_scaling(results["scaling"], out / f"scaling-{results['size']}.png")
+    results["chart"] = chart.name
+    record = out / "results" / f"{stamp}-{results['size']}.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(results, indent=2) + "\n")
+    summary = out / "RESULTS.md"
+    summary.write_text(markdown(results))
+    return {"json": record, "markdown": summary, "chart": chart}
