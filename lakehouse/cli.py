@@ -129,7 +129,8 @@ def _bench(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
 
-    results, paths = run_bench(SIZES[args.size], Path(args.work), Path(args.out), log)
+    work, out = Path(args.work).resolve(), Path(args.out).resolve()
+    results, paths = run_bench(SIZES[args.size], work, out, log)
     print(markdown(results))
     for kind, path in paths.items():
         log(f"wrote {kind}: {path}")

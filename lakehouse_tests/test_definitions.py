@@ -124,3 +124,18 @@ def test_the_generated_instance_config_is_valid(tmp_path: Path) -> None:
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
         assert not instance.telemetry_enabled
+
+
+def test_runs_execute_steps_in_process_unless_multiprocess_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lakehouse.defs.executor import run_executor
+
+    monkeypatch.delenv("LAKEHOUSE_EXECUTOR", raising=False)
+    assert run_executor() is dg.in_process_executor
+    assert defs().executor is dg.in_process_executor
+    monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "multiprocess")
+    assert run_executor().name == "multiprocess"
+    monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "threads")
+    with pytest.raises(ValueError, match="LAKEHOUSE_EXECUTOR='threads'"):
+        run_executor()
