@@ -1,39 +1,58 @@
-"""Building the lake end to end through the dagster CLI, in one run per partitions definition.
+"""Building the lake end to end: plan the partition ranges still missing, run them in process.
 
 Every asset shares the daily partitions definition or has none, and every one has a single-run
-backfill policy, so the whole graph for a partition range is one `dagster asset materialize`.
-What the Dagster instance already records as materialized is not built again unless asked;
-new arrival days also rebuild the earlier days their late rows belong to.
+backfill policy, so the whole graph for a partition range is one run: what
+`dagster asset materialize --select '*' --partition-range A...B` does, without paying for a second
+interpreter and a second load of the code. What the Dagster instance already records as
+materialized is not built again unless asked. New arrival days are ingested in one run, and the
+silver and gold days their rows can change (the late window) are rebuilt in a second.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
-from lakehouse import settings
 from lakehouse.landing.contract import SOURCES
 from lakehouse.partitions import LATE_ARRIVAL_DAYS
 from lakehouse.storage.paths import InvalidPartitionKey, validate_day_key
 
-CODE_MODULE = "lakehouse.definitions"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+BRONZE = "bronze"
+ALL_ASSETS = "every asset"
+DOWNSTREAM = "silver and gold"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run: a selection of layers over a partition range."""
+
+    selection: str
+    first: str
+    last: str
+    reason: str
+
+    def asset_keys(self, graph) -> list[dg.AssetKey]:
+        keys = sorted(graph.get_all_asset_keys())
+        if self.selection == ALL_ASSETS:
+            return keys
+        bronze = [key for key in keys if key.path[0] == BRONZE]
+        return bronze if self.selection == BRONZE else [k for k in keys if k not in bronze]
 
 
 @dataclass(frozen=True)
 class BuildPlan:
-    first: str | None
-    last: str | None
+    runs: list[PlannedRun]
     reason: str
 
     @property
     def needed(self) -> bool:
-        return self.first is not None
+        return bool(self.runs)
 
 
 def landing_days(landing: Path) -> tuple[list[str], list[str]]:
@@ -52,28 +71,49 @@ def landing_days(landing: Path) -> tuple[list[str], list[str]]:
     return sorted(days), odd
 
 
-def plan_build(instance: dg.DagsterInstance, defs: dg.Definitions, days: list[str]) -> BuildPlan:
-    """The partition range still missing from the instance (every day when nothing is built)."""
+def plan_build(
+    instance: dg.DagsterInstance, defs: dg.Definitions, days: list[str], *, full: bool = False
+) -> BuildPlan:
+    """The runs that bring every asset up to date with the landing days."""
     if not days:
-        return BuildPlan(None, None, "the landing folder has no arrival days")
+        return BuildPlan([], "the landing folder has no arrival days")
+    if full:
+        return BuildPlan([PlannedRun(ALL_ASSETS, days[0], days[-1], "full rebuild")], "full")
     graph = defs.resolve_asset_graph()
     missing: set[str] = set()
+    missing_bronze: set[str] = set()
     unpartitioned_missing = False
     for key in graph.get_all_asset_keys():
         if graph.get(key).partitions_def is None:
             unpartitioned_missing |= instance.get_latest_materialization_event(key) is None
-        else:
-            missing |= set(days) - set(instance.get_materialized_partitions(key))
+            continue
+        absent = set(days) - set(instance.get_materialized_partitions(key))
+        missing |= absent
+        if key.path[0] == BRONZE:
+            missing_bronze |= absent
     if missing:
-        first, reason = min(missing), f"{len(missing)} days not yet materialized"
-        reach = days_reaching_back(first, days[0])
-        if reach != first:
-            # Late rows in the new arrival days belong to event dates already built.
-            first, reason = reach, f"{reason}, and the days their late rows belong to"
-        return BuildPlan(first, max(missing), reason)
+        first, last = min(missing), max(missing)
+        reason = f"{len(missing)} days not yet materialized"
+        reach = days_reaching_back(min(missing_bronze), days[0]) if missing_bronze else first
+        if min(reach, first) == days[0] or not missing_bronze:
+            return BuildPlan([PlannedRun(ALL_ASSETS, min(reach, first), last, reason)], reason)
+        # New arrival days: ingest them alone, then rebuild the days their late rows reach.
+        return BuildPlan(
+            [
+                PlannedRun(BRONZE, min(missing_bronze), max(missing_bronze), "new arrival days"),
+                PlannedRun(
+                    DOWNSTREAM,
+                    min(reach, first),
+                    last,
+                    "the new days and the days their late rows belong to",
+                ),
+            ],
+            reason,
+        )
     if unpartitioned_missing:
-        return BuildPlan(days[-1], days[-1], "unpartitioned tables not yet materialized")
-    return BuildPlan(None, None, "every asset is materialized for every landing day")
+        reason = "unpartitioned tables not yet materialized"
+        return BuildPlan([PlannedRun(ALL_ASSETS, days[-1], days[-1], reason)], reason)
+    return BuildPlan([], "every asset is materialized for every landing day")
 
 
 def days_reaching_back(first_new: str, first_landing: str) -> str:
@@ -83,23 +123,25 @@ def days_reaching_back(first_new: str, first_landing: str) -> str:
     return max(reach.isoformat(), first_landing)
 
 
-def materialize_range(first: str, last: str, env: dict[str, str] | None = None) -> None:
-    """One run for the whole graph over [first, last], through the dagster CLI."""
-    command = [
-        str(Path(sys.executable).with_name("dagster")),
-        "asset",
-        "materialize",
-        "-m",
-        CODE_MODULE,
-        "--select",
-        "*",
-        "--partition-range",
-        f"{first}...{last}",
-    ]
-    subprocess.run(command, check=True, env={**os.environ, **(env or {})})
-
-
-def dagster_env(layout: settings.DataLayout) -> dict[str, str]:
-    home = os.environ.get("DAGSTER_HOME") or str(layout.dagster_home)
-    settings.ensure_dagster_home(Path(home))
-    return {"DAGSTER_HOME": home, settings.DATA_DIR_ENV: str(layout.root)}
+def execute_run(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    run: PlannedRun,
+    report: Callable[[str], None] = print,
+) -> bool:
+    """One run of the planned selection over its range, in this process; True when it
+    succeeded. Step failures are reported with their messages (the file and line, for a bad
+    landing file)."""
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=instance,
+        asset_selection=run.asset_keys(defs.resolve_asset_graph()),
+        tags={RANGE_START_TAG: run.first, RANGE_END_TAG: run.last},
+        raise_on_error=False,
+    )
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            cause = error.cause if error and error.cause else error
+            report(f"step {event.step_key} failed: {cause.message.strip() if cause else ''}")
+    return result.success

@@ -36,34 +36,33 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    layout = settings.DataLayout(settings.data_dir())
+    # Before anything imports the partitions: they are built from the environment.
+    os.environ.update(settings.dagster_env(layout))
     import dagster as dg
 
-    from lakehouse.build import dagster_env, landing_days, materialize_range, plan_build
+    from lakehouse.build import execute_run, landing_days, plan_build
+    from lakehouse.definitions import defs
     from lakehouse.summary import gold_summary
 
-    layout = settings.DataLayout(settings.data_dir())
-    env = dagster_env(layout)
     days, odd = landing_days(layout.landing)
     for problem in odd:
         print(f"warning: skipping landing folder {problem}", file=sys.stderr)
-    if args.full and days:
-        first, last = days[0], days[-1]
-        print(f"materializing every asset for {first}...{last} in one run")
-        materialize_range(first, last, env)
-    else:
-        os.environ.update(env)
-        from lakehouse.definitions import defs
-
-        with dg.DagsterInstance.get() as instance:
-            plan = plan_build(instance, defs(), days)
-        if plan.needed:
-            print(
-                f"materializing every asset for {plan.first}...{plan.last} in one run "
-                f"({plan.reason})"
-            )
-            materialize_range(plan.first, plan.last, env)
-        else:
+    definitions = defs()
+    with dg.DagsterInstance.get() as instance:
+        plan = plan_build(instance, definitions, days, full=args.full)
+        if not plan.needed:
             print(f"nothing to materialize: {plan.reason}")
+        for run in plan.runs:
+            span = f"{run.first}...{run.last}"
+            print(f"materializing {run.selection} for {span} in one run ({run.reason})")
+            if not execute_run(
+                definitions, instance, run, lambda line: print(line, file=sys.stderr)
+            ):
+                print(
+                    f"lakehouse build: the run for {run.first}...{run.last} failed", file=sys.stderr
+                )
+                return 1
     print(gold_summary(layout.lake))
     return 0
 
@@ -138,9 +137,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _init_home(args: argparse.Namespace) -> int:
-    from lakehouse.build import dagster_env
-
-    env = dagster_env(settings.DataLayout(settings.data_dir()))
+    env = settings.dagster_env(settings.DataLayout(settings.data_dir()))
     print(env["DAGSTER_HOME"])
     return 0
 

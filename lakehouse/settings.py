@@ -90,3 +90,11 @@ def ensure_dagster_home(home: Path) -> Path:
     if not config.exists():
         config.write_text(DAGSTER_YAML)
     return home
+
+
+def dagster_env(layout: DataLayout) -> dict[str, str]:
+    """`DAGSTER_HOME` (kept when set, else under the data root, created with telemetry off) and
+    the data root, for the processes that load the definitions."""
+    home = os.environ.get("DAGSTER_HOME") or str(layout.dagster_home)
+    ensure_dagster_home(Path(home))
+    return {"DAGSTER_HOME": home, DATA_DIR_ENV: str(layout.root)}

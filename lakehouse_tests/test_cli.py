@@ -104,8 +104,11 @@ def test_a_new_arrival_day_rebuilds_the_days_its_late_rows_belong_to(tmp_path: P
     incremental = run(["build"], tmp_path)
     assert incremental.returncode == 0, incremental.stderr[-3000:]
     reach = (dt.date.fromisoformat(new_day) - dt.timedelta(days=4)).isoformat()
-    assert f"{reach}...{new_day}" in incremental.stdout
-    assert "the days their late rows belong to" in incremental.stdout
+    # The new day alone is ingested; silver and gold are rebuilt as far back as late rows reach.
+    assert f"materializing bronze for {new_day}...{new_day} in one run" in incremental.stdout
+    assert f"materializing silver and gold for {reach}...{new_day}" in incremental.stdout
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        assert len(instance.get_runs()) == 3
     after_incremental = partition_rows(tmp_path)
 
     full = run(["build", "--full"], tmp_path)
