@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from lakehouse.landing.contract import SourceContract
 from lakehouse.landing.reader import REJECT_SCHEMA, parse_landing_files
@@ -97,7 +98,7 @@ def ingest_day(
             for name, count in batch.rows.group_by("_source_file").len().iter_rows():
                 rows_per_file[name] = rows_per_file.get(name, 0) + count
             if batch.rejected.height:
-                rejected.append(batch.rejected)
+                rejected.append(_detached(batch.rejected))
             schema = audit(model, batch.rows.select(contract.field_names))[0]
             checked += schema.rows_checked
             if not schema.passed:
@@ -126,6 +127,21 @@ def ingest_day(
         drift_outcome(result.drift, rows_per_file, checked),
     ]
     return result
+
+
+def _detached(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy that owns its strings: a filtered Polars frame's string views keep the whole
+    batch's buffers alive, so keeping the few rejected rows of every batch kept every batch."""
+    table = frame.to_arrow()
+    owned = pa.schema(
+        [
+            field.with_type(pa.large_string()) if pa.types.is_string_view(field.type) else field
+            for field in table.schema
+        ]
+    )
+    detached = pl.from_arrow(table.cast(owned))
+    assert isinstance(detached, pl.DataFrame)
+    return detached
 
 
 def drift_outcome(
