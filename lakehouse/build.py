@@ -18,11 +18,9 @@ from pathlib import Path
 import dagster as dg
 
 from lakehouse.landing.contract import SOURCES
-from lakehouse.partitions import LATE_ARRIVAL_DAYS
+from lakehouse.partitions import LATE_ARRIVAL_DAYS, range_tags
 from lakehouse.storage.paths import InvalidPartitionKey, validate_day_key
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 BRONZE = "bronze"
 ALL_ASSETS = "every asset"
 DOWNSTREAM = "silver and gold"
@@ -136,7 +134,7 @@ def execute_run(
     result = job.execute_in_process(
         instance=instance,
         asset_selection=run.asset_keys(defs.resolve_asset_graph()),
-        tags={RANGE_START_TAG: run.first, RANGE_END_TAG: run.last},
+        tags=range_tags(run.first, run.last),
         raise_on_error=False,
     )
     for event in result.all_events:

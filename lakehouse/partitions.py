@@ -15,6 +15,8 @@ import dagster as dg
 from lakehouse import settings
 
 LATE_ARRIVAL_DAYS = 3
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 #: Sessions may cross midnight; a session day reads its neighbours to see whole sessions.
 SESSION_NEIGHBOUR_DAYS = 1
 
@@ -53,6 +55,11 @@ def late_arrival_keys(event_day: str) -> list[str]:
 
 def session_keys(session_day: str) -> list[str]:
     return window_keys(session_day, -SESSION_NEIGHBOUR_DAYS, SESSION_NEIGHBOUR_DAYS)
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that make one run cover a partition range, as a single-run backfill does."""
+    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
 
 
 def day_range(first: str, last: str) -> list[str]:

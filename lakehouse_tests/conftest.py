@@ -15,20 +15,13 @@ from lakehouse.defs.gold import GOLD_ASSETS
 from lakehouse.defs.resources import LakeResource, duckdb_resource
 from lakehouse.defs.silver import SILVER_ASSETS
 from lakehouse.landing.generator import MANIFEST_NAME, GeneratorConfig, generate
-from lakehouse.partitions import DAILY
+from lakehouse.partitions import DAILY, range_tags
 from lakehouse.storage import LakeStore
 
 ALL_ASSETS = [*BRONZE_ASSETS, *SILVER_ASSETS, *GOLD_ASSETS]
 SAMPLE = GeneratorConfig(start=DAILY.start.date(), days=5, events_per_day=2400, seed=7)
 FIRST_DAY = SAMPLE.start.isoformat()
 LAST_DAY = SAMPLE.date(SAMPLE.days - 1).isoformat()
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-
-
-def range_tags(first: str, last: str) -> dict[str, str]:
-    """Run tags that make one run cover a partition range, as a single-run backfill does."""
-    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
 
 
 def resources_for(root: Path) -> dict[str, object]:

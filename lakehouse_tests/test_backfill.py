@@ -10,21 +10,14 @@ from pathlib import Path
 
 import dagster as dg
 
+from lakehouse.bench.workloads import write_tiny_orders
 from lakehouse.settings import ensure_dagster_home
-
-HEADER = "order_id,customer_id,product_id,quantity,unit_price,currency,status,order_ts,updated_at"
 
 
 def test_a_365_day_backfill_is_one_run(tmp_path: Path) -> None:
     first = dt.date.today() - dt.timedelta(days=366)
     days = [first + dt.timedelta(days=i) for i in range(365)]
-    for day in days:
-        folder = tmp_path / "landing" / "orders" / day.isoformat()
-        folder.mkdir(parents=True)
-        ts = f"{day.isoformat()}T12:00:00Z"
-        (folder / "orders-1.csv").write_text(
-            f"{HEADER}\nO{day:%Y%m%d},C1,P1,2,9.50,USD,paid,{ts},{ts}\n"
-        )
+    write_tiny_orders(tmp_path / "landing", [day.isoformat() for day in days])
     home = ensure_dagster_home(tmp_path / "dagster_home")
     env = {
         **os.environ,

@@ -262,20 +262,14 @@ def test_a_range_run_stops_at_the_bad_partition_and_keeps_the_finished_ones(
             [bronze],
             resources=resources_for(tmp_path),
             instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": days[0],
-                "dagster/asset_partition_range_end": partitions.late_arrival_keys(days[-1])[-1],
-            },
+            tags=partitions.range_tags(days[0], partitions.late_arrival_keys(days[-1])[-1]),
         )
         result = dg.materialize(
             [orders_asset(bad_on_second_day)],
             resources=resources_for(tmp_path),
             instance=instance,
             raise_on_error=False,
-            tags={
-                "dagster/asset_partition_range_start": days[0],
-                "dagster/asset_partition_range_end": days[-1],
-            },
+            tags=partitions.range_tags(days[0], days[-1]),
         )
         assert not result.success
         assert instance.get_materialized_partitions(dg.AssetKey(["silver", "orders"])) == {days[0]}

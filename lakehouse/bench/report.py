@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import platform
 from importlib import metadata
@@ -37,16 +38,10 @@ def scaling_slopes(points: list[dict]) -> list[dict]:
                 "to": large["dataset"],
                 "data_factor": data,
                 "time_factor": time,
-                "time_per_doubling": 2 ** (_log2(time) / _log2(data)),
+                "time_per_doubling": 2 ** (math.log2(time) / math.log2(data)),
             }
         )
     return slopes
-
-
-def _log2(value: float) -> float:
-    import math
-
-    return math.log2(value)
 
 
 def targets(results: dict) -> list[dict]:

@@ -20,6 +20,7 @@ from lakehouse.bench.probe import Measured, measure, python_module
 from lakehouse.bench.sizes import BenchSize, Dataset
 from lakehouse.landing.contract import SOURCES
 from lakehouse.landing.generator import MANIFEST_NAME
+from lakehouse.partitions import day_range
 
 DUCKDB_THREADS = 2
 DUCKDB_MEMORY_LIMIT = "2GB"
@@ -187,7 +188,7 @@ class Bench:
         first = first_day(partitions)
         last = first + dt.timedelta(days=partitions - 1)
         root = self.fresh_root("backfill")
-        days = [(first + dt.timedelta(days=i)).isoformat() for i in range(partitions)]
+        days = day_range(first.isoformat(), last.isoformat())
         write_tiny_orders(root / "landing", days)
         env = self.env(root, first)
         self.log(f"backfill: {partitions} partitions of bronze/orders, in process")

@@ -23,10 +23,9 @@ import duckdb
 from lakehouse import settings, tables
 from lakehouse.bench.probe import report_result
 from lakehouse.bench.queries import time_queries
-from lakehouse.storage import LakeStore
+from lakehouse.partitions import day_range, range_tags
+from lakehouse.storage import LakeFileSystem, LakeStore
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 ORDERS_HEADER = (
     "order_id,customer_id,product_id,quantity,unit_price,currency,status,order_ts,updated_at"
 )
@@ -48,7 +47,7 @@ def _materialize(asset: dg.AssetsDefinition, first: str, last: str) -> float:
             [asset],
             instance=instance,
             resources=build_resources(),
-            tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
+            tags=range_tags(first, last),
         )
     if not result.success:
         raise RuntimeError(f"materializing {asset.key.to_user_string()} failed")
@@ -86,15 +85,13 @@ def backfill_overhead(first: str, last: str, single_runs: int) -> dict:
     from lakehouse.landing.ingest import ingest_day
 
     asset = _bronze_asset(tables.BRONZE_ORDERS.name)
-    days = _days(first, last)
+    days = day_range(first, last)
     _materialize(asset, days[-1], days[-1])  # warm-up: imports, instance tables, caches
     one = statistics.median(_materialize(asset, days[i], days[i]) for i in range(single_runs))
     all_days = _materialize(asset, first, last)
 
     layout = settings.DataLayout(settings.data_dir())
     store = LakeStore.local(layout.lake)
-    from lakehouse.storage import LakeFileSystem
-
     landing = LakeFileSystem.local(str(layout.landing))
     with duckdb.connect(config={"threads": 2, "memory_limit": "1GB"}) as con:
         con.execute("SET TimeZone = 'UTC'")
@@ -179,11 +176,6 @@ def sensor_ticks(files: str) -> dict:
         "catch_up_ms": sum(catch_up) * 1000,
         "steady_tick_ms": statistics.median(steady) * 1000,
     }
-
-
-def _days(first: str, last: str) -> list[str]:
-    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
 
 
 WORKLOADS: dict[str, Callable[..., dict]] = {
