@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -16,7 +17,8 @@ import pytest
 
 from lakehouse.storage import InvalidPartitionKey, LakeStore, SchemaMismatch, TableSpec
 from lakehouse.storage.paths import HIVE_NULL_FOLDER
-from lakehouse.storage.store import STAGING_DIR
+from lakehouse.storage.sorting import KeepFirst, stage_sorted
+from lakehouse.storage.store import STAGING_DIR, arrow_schema
 
 SPEC = TableSpec(
     layer="silver",
@@ -203,3 +205,59 @@ def test_large_partitions_are_split_into_files(tmp_path: Path) -> None:
     result = store.publish(SPEC, "2026-11-01", frame(1, 200_000).lazy())
     assert result.files >= 2
     assert store.scan(SPEC).select(pl.len()).collect().item() == 200_000
+
+
+EVENTS = TableSpec(
+    layer="silver",
+    name="events",
+    schema={
+        "event_id": pl.String(),
+        "event_ts": pl.Datetime("us", "UTC"),
+        "arrival": pl.Date(),
+        "line": pl.Int64(),
+        "payload": pl.String(),
+    },
+    partition_column="event_date",
+    sort_by=("event_ts",),
+)
+
+
+def test_stage_sorted_deduplicates_and_orders_beyond_duckdb_memory_limit(store) -> None:
+    """A partition several times DuckDB's memory limit is deduplicated (first arrival wins) and
+    sorted exactly as Polars would in memory, and stays invisible until committed."""
+    rows = 800_000
+    index = pl.int_range(0, rows)
+    ids = index % 720_000  # 80,000 ids arrive twice
+    data = (
+        pl.select(
+            event_id=ids.cast(pl.String).str.zfill(8),
+            event_ts=pl.lit(dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+            + pl.duration(milliseconds=(ids * 7919) % 86_400_000),
+            arrival=pl.lit(dt.date(2026, 11, 1)) + pl.duration(days=index // 720_000),
+            line=index,
+            payload=pl.lit("x" * 120) + index.cast(pl.String),
+        )
+        .cast({"arrival": pl.Date()})
+        .sample(fraction=1.0, shuffle=True, seed=3)
+    )
+    assert data.estimated_size() > 110 * 2**20
+    expected = (
+        data.sort("event_id", "arrival", "line")
+        .unique("event_id", keep="first", maintain_order=True)
+        .sort("event_ts", "event_id")
+    )
+    keep_first = KeepFirst("event_id", ("arrival", "line"))
+    with (
+        duckdb.connect(config={"memory_limit": "100MB", "threads": 2}) as con,
+        store.scratch(EVENTS, "2026-11-01") as folder,
+    ):
+        rows_file = f"{folder}/rows.parquet"
+        with store.parquet_writer(rows_file, arrow_schema(EVENTS.polars_schema)) as writer:
+            writer.write_table(data.to_arrow())
+        result = stage_sorted(store, con, EVENTS, "2026-11-01", rows_file, keep_first)
+    assert (result.rows_in, result.duplicates, result.staged.rows) == (rows, 80_000, 720_000)
+    assert store.files(EVENTS) == [], "staged, not yet visible"
+    store.commit(result.staged)
+    published = store.scan(EVENTS, ["2026-11-01"]).drop("event_date").collect()
+    assert published.equals(expected)
+    assert not list(Path(store.fs.root).glob("_staging/silver/events/scratch-*")), "scratch kept"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import polars as pl
 import pytest
 
 from lakehouse import tables
 from lakehouse.defs.silver import RowAccountingError, stage_cleaned
+from lakehouse.quality.evaluate import audit_batches
+from lakehouse.quality.models import MODELS
+from lakehouse.storage import LakeStore
 from lakehouse.transforms.customers import current_customers, customer_history
 from lakehouse.transforms.rules import Cleaned, Rule, apply_rules, not_null, window_rule
 from lakehouse.transforms.sessions import sessionize
@@ -82,10 +86,17 @@ def test_sessions_split_after_thirty_idle_minutes_and_cross_midnight() -> None:
         },
         schema_overrides={"event_ts": UTC},
     )
-    nov1 = sessionize(events, dt.date(2026, 11, 1)).collect()
-    assert nov1.select("user_id", "events", "converted").rows() == [("u1", 3, True)]
+    frame = events.collect()
+    with duckdb.connect() as con:
+        con.register("events", frame)
+        nov1 = con.sql(sessionize("events", dt.date(2026, 11, 1))).pl()
+        nov2 = con.sql(sessionize("events", dt.date(2026, 11, 2))).pl()
+    assert nov1.select("user_id", "events", "converted", "device").rows() == [
+        ("u1", 3, True, "ios")
+    ]
     assert nov1["duration_s"].item() == 49 * 60 + 59
-    nov2 = sessionize(events, dt.date(2026, 11, 2)).collect()
+    start = int(ts("2026-11-01T23:50:00").timestamp() * 1000)
+    assert nov1["session_id"].item() == f"u1-{start}"
     assert nov2.select("user_id", "events", "converted").rows() == [
         ("u1", 2, False),
         ("u2", 1, False),
@@ -137,7 +148,7 @@ def test_cdc_history_becomes_scd2_versions_and_current_state() -> None:
     assert current.quarantined.collect()["_source_line"].to_list() == [5]
 
 
-def test_a_transform_that_loses_rows_is_refused_before_publishing() -> None:
+def test_a_transform_that_loses_rows_is_refused_before_publishing(tmp_path) -> None:
     spec, quarantine = tables.SILVER_PRODUCTS, tables.SILVER_PRODUCTS_QUARANTINE
     rows = pl.LazyFrame(
         {
@@ -155,7 +166,41 @@ def test_a_transform_that_loses_rows_is_refused_before_publishing() -> None:
         quarantined=pl.LazyFrame(schema=quarantine.polars_schema),
         counts=pl.LazyFrame({"rows_in": [2], "duplicates": [0], "removed_other": [0]}),
     )
-    with pytest.raises(
-        RowAccountingError, match="silver.products: row accounting does not balance"
+    store = LakeStore.local(tmp_path)
+    with (
+        duckdb.connect() as con,
+        pytest.raises(RowAccountingError, match="silver.products: row accounting does not balance"),
     ):
-        stage_cleaned(spec, quarantine, leaky)
+        stage_cleaned(store, con, spec, quarantine, None, [leaky])
+    assert store.files(spec) == [] and store.files(quarantine) == []
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert leftovers == [], "a refused partition leaves no staged files behind"
+
+
+def test_uniqueness_is_audited_across_batches_not_within_each() -> None:
+    """Copies of a key in different batches of a large partition still fail the schema check."""
+    model = MODELS["silver.products"]
+    batch = pl.DataFrame(
+        {
+            "product_id": ["P1", "P2"],
+            "name": ["a", "b"],
+            "category": ["x", "x"],
+            "list_price": [1.0, 2.0],
+            "currency": ["USD", "USD"],
+            "active": [True, True],
+            "snapshot_date": [dt.date(2026, 11, 1)] * 2,
+        }
+    )
+    both = pl.concat([batch, batch])
+
+    def duplicated(columns) -> tuple[int, pl.DataFrame]:
+        copies = both.filter(pl.len().over(columns) > 1)
+        return copies.height, copies
+
+    schema, rules = audit_batches(model, [batch, batch], duplicated)
+    assert (schema.passed, schema.rows_checked, schema.rows_failed) == (False, 4, 4)
+    assert ("field_uniqueness", "product_id", 4) in schema.by_rule
+    assert schema.sample["product_id"].to_list() == ["P1", "P2", "P1", "P2"]
+    assert rules.passed
+    alone, _ = audit_batches(model, [batch], lambda columns: (0, None))
+    assert alone.passed and alone.rows_checked == 2

@@ -98,6 +98,11 @@ def _n(value: float) -> str:
     return f"{value:.3g}" if value < 10 else f"{value:.1f}"
 
 
+def _duckdb_settings(results: dict) -> str:
+    settings = results.get("duckdb", {})
+    return ", ".join(f"{name} {value}" for name, value in settings.items()) or "defaults"
+
+
 def markdown(results: dict) -> str:
     info = results["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in info["versions"].items())
@@ -106,6 +111,7 @@ def markdown(results: dict) -> str:
         "",
         f"Run {results['started']} on {info['cpus']} CPUs, {info['memory_gb']} GB, "
         f"Python {info['python']} ({versions}).",
+        f"DuckDB in every step and baseline: {_duckdb_settings(results)}.",
         "",
         "## Targets",
         "",

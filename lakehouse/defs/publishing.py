@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
-import polars as pl
 
 from lakehouse.partitions import DAILY, SINGLE_RUN
 from lakehouse.storage import PublishedPartition, TableSpec
@@ -120,11 +119,11 @@ def _table_path(published: Sequence[PublishedPartition]) -> str:
     return published[0].path.rsplit("/", 1)[0]
 
 
-def sum_counts(counts: Sequence[pl.DataFrame]) -> dict[str, int]:
-    """Add up one-row count frames from several partitions."""
+def sum_counts(counts: Sequence[Mapping[str, int]]) -> dict[str, int]:
+    """Add up the row counts of several partitions."""
     total: dict[str, int] = {}
-    for frame in counts:
-        for name, value in frame.row(0, named=True).items():
+    for partition in counts:
+        for name, value in partition.items():
             total[name] = total.get(name, 0) + int(value or 0)
     return total
 

@@ -7,6 +7,7 @@ with ERROR severity; every other failure (ranges, allowed values, cross-column r
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pandera.errors
@@ -85,6 +86,83 @@ def audit(
     ]
 
 
+def unique_keys(model: type[pa.DataFrameModel] | pa.DataFrameSchema) -> list[tuple[str, ...]]:
+    """The column sets a model declares unique (one per unique field, plus `Config.unique`)."""
+    schema = model.to_schema() if isinstance(model, type) else model
+    keys = [(name,) for name, column in schema.columns.items() if column.unique]
+    if schema.unique:
+        keys.append(tuple([schema.unique] if isinstance(schema.unique, str) else schema.unique))
+    return keys
+
+
+def audit_batches(
+    model: type[pa.DataFrameModel] | pa.DataFrameSchema,
+    batches: Iterable[pl.DataFrame],
+    duplicated_rows: Callable[[Sequence[str]], tuple[int, pl.DataFrame | None]],
+) -> list[Outcome]:
+    """`audit` of a partition too large to hold at once: the model checks one batch at a time
+    and `duplicated_rows(columns)` counts (and samples), over the whole partition, the rows whose
+    key is not unique (a query of the staged files): uniqueness is never judged in one batch."""
+    schema = model.to_schema() if isinstance(model, type) else model
+    keys = unique_keys(schema)
+    for name, column in schema.columns.items():
+        if column.unique:
+            schema = schema.update_column(name, unique=False)
+    schema.unique = None
+    parts: list[list[Outcome]] = []
+    offset = 0
+    for batch in batches:
+        parts.append([_shifted(outcome, offset) for outcome in audit(schema, batch)])
+        offset += batch.height
+    if not parts:
+        raise ValueError("audit_batches needs at least one batch (an empty frame for no rows)")
+    schema_outcome, rules_outcome = (_merged([part[i] for part in parts]) for i in (0, 1))
+    for columns in keys:
+        duplicated, copies = duplicated_rows(columns)
+        if duplicated:
+            check = "field_uniqueness" if len(columns) == 1 else "multiple_fields_uniqueness"
+            samples = [schema_outcome.sample]
+            if copies is not None:
+                samples.append(copies.with_columns(_failed_rules=pl.lit(check)))
+            present = [frame for frame in samples if frame is not None]
+            schema_outcome = Outcome(
+                SCHEMA,
+                ERROR,
+                False,
+                schema_outcome.rows_checked,
+                min(schema_outcome.rows_checked, schema_outcome.rows_failed + duplicated),
+                [*schema_outcome.by_rule, (check, ", ".join(columns), duplicated)],
+                pl.concat(present, how="diagonal_relaxed").head(SAMPLE_ROWS),
+            )
+    return [schema_outcome, rules_outcome]
+
+
+def _shifted(outcome: Outcome, offset: int) -> Outcome:
+    if outcome.sample is None or not offset:
+        return outcome
+    sample = outcome.sample.with_columns(pl.col("index") + offset)
+    return Outcome(**{**outcome.__dict__, "sample": sample})
+
+
+def _merged(outcomes: Sequence[Outcome]) -> Outcome:
+    """One outcome from the same check on consecutive batches."""
+    by_rule: dict[tuple[str, str], int] = {}
+    for outcome in outcomes:
+        for rule, column, rows in outcome.by_rule:
+            by_rule[(rule, column)] = by_rule.get((rule, column), 0) + rows
+    samples = [o.sample for o in outcomes if o.sample is not None and o.sample.height]
+    first = outcomes[0]
+    return Outcome(
+        first.check,
+        first.severity,
+        all(o.passed for o in outcomes),
+        sum(o.rows_checked for o in outcomes),
+        sum(o.rows_failed for o in outcomes),
+        [(rule, column, rows) for (rule, column), rows in sorted(by_rule.items())],
+        pl.concat(samples, how="diagonal_relaxed").head(SAMPLE_ROWS) if samples else None,
+    )
+
+
 def _outcome(
     name: str, severity: str, frame: pl.DataFrame, cases: pl.DataFrame | None, *, schema: bool
 ) -> Outcome:
@@ -129,15 +207,23 @@ def _outcome(
     )
 
 
-def quarantine_outcome(rows_in: int, quarantined: pl.DataFrame, threshold: float) -> Outcome:
-    """The share of input rows sent to quarantine; fails when fewer than `threshold` pass."""
-    by_rule = []
-    if quarantined.height:
-        grouped = quarantined.group_by("_rule", "_column").len().sort("_rule", "_column")
-        by_rule = [(rule, column or "", count) for rule, column, count in grouped.iter_rows()]
-    passed = rows_in == 0 or (rows_in - quarantined.height) / rows_in >= threshold
-    sample = quarantined.head(SAMPLE_ROWS) if quarantined.height else None
-    return Outcome(QUARANTINE, WARN, passed, rows_in, quarantined.height, by_rule, sample)
+def quarantine_outcome(
+    rows_in: int, quarantined: pl.DataFrame | pl.LazyFrame, threshold: float
+) -> Outcome:
+    """The share of input rows sent to quarantine; fails when fewer than `threshold` pass.
+    A lazy frame (staged files) is only aggregated and sampled, never collected whole."""
+    grouped, sample = pl.collect_all(
+        [
+            quarantined.lazy().group_by("_rule", "_column").len().sort("_rule", "_column"),
+            quarantined.lazy().head(SAMPLE_ROWS),
+        ]
+    )
+    by_rule = [(rule, column or "", count) for rule, column, count in grouped.iter_rows()]
+    rejected = int(grouped["len"].sum())
+    passed = rows_in == 0 or (rows_in - rejected) / rows_in >= threshold
+    return Outcome(
+        QUARANTINE, WARN, passed, rows_in, rejected, by_rule, sample if rejected else None
+    )
 
 
 def markdown_table(frame: pl.DataFrame) -> str:

@@ -3,7 +3,12 @@
 from lakehouse.storage.filesystem import LakeFileSystem
 from lakehouse.storage.paths import InvalidPartitionKey
 from lakehouse.storage.spec import TableSpec
-from lakehouse.storage.store import LakeStore, PublishedPartition, SchemaMismatch
+from lakehouse.storage.store import (
+    LakeStore,
+    PublishedPartition,
+    SchemaMismatch,
+    StagedPartition,
+)
 
 __all__ = [
     "InvalidPartitionKey",
@@ -11,5 +16,6 @@ __all__ = [
     "LakeStore",
     "PublishedPartition",
     "SchemaMismatch",
+    "StagedPartition",
     "TableSpec",
 ]

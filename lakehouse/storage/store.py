@@ -8,18 +8,19 @@ swaps the folder in (see `atomic.py`), so readers never see a partial partition.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lakehouse.storage.filesystem import LakeFileSystem
+from lakehouse.storage.filesystem import FileEntry, LakeFileSystem
 from lakehouse.storage.paths import (
     InvalidPartitionKey,
     parse_partition_folder,
@@ -34,6 +35,8 @@ PARQUET_SUFFIX = ".parquet"
 ROW_GROUP_ROWS = 122_880
 #: A partition larger than this is split into several files.
 MAX_FILE_ROWS = 8 * ROW_GROUP_ROWS
+#: Parquet bytes a step reads at once when it works part by part (about 1.3M bronze events).
+PART_BYTES = 24 * 2**20
 #: A staging folder left by a live process is only taken for abandoned after this long.
 STALE_STAGING_SECONDS = 24 * 3600
 
@@ -44,6 +47,19 @@ class SchemaMismatch(ValueError):
 
 class PublishVerificationError(RuntimeError):
     """Staged files that do not read back as written; nothing was published."""
+
+
+@dataclass(frozen=True)
+class StagedPartition:
+    """Verified files of one partition, in a staging folder, not yet visible to readers."""
+
+    spec: TableSpec
+    key: str | None
+    folder: str
+    target: str
+    files: tuple[str, ...]
+    rows: int
+    bytes: int
 
 
 @dataclass(frozen=True)
@@ -97,18 +113,21 @@ class LakeStore:
 
     def files(self, spec: TableSpec, keys: Iterable[str] | None = None) -> list[str]:
         """Parquet files of the given partitions (all when None); missing partitions are skipped."""
+        return [entry.path for entry in self._file_entries(spec, keys)]
+
+    def _file_entries(self, spec: TableSpec, keys: Iterable[str] | None) -> list[FileEntry]:
         if spec.partition_column is None:
             folders = [self.table_dir(spec)]
         else:
             wanted = self.partition_keys(spec) if keys is None else sorted(set(keys))
             folders = [self.partition_dir(spec, key) for key in wanted]
-        return [
-            entry.path for folder in folders for entry in self.fs.list_files(folder, PARQUET_SUFFIX)
-        ]
+        return [entry for folder in folders for entry in self.fs.list_files(folder, PARQUET_SUFFIX)]
 
     def scan(self, spec: TableSpec, keys: Iterable[str] | None = None) -> pl.LazyFrame:
         """A lazy frame over the given partitions; only their files are ever opened."""
-        files = self.files(spec, keys)
+        return self._scan_files(spec, self.files(spec, keys))
+
+    def _scan_files(self, spec: TableSpec, files: list[str]) -> pl.LazyFrame:
         if not files:
             return pl.LazyFrame(schema=spec.read_schema)
         hive = spec.partition_column is not None
@@ -127,12 +146,25 @@ class LakeStore:
         self,
         spec: TableSpec,
         key: str | None,
-        data: pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame],
+        data: pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame | pa.RecordBatch],
     ) -> PublishedPartition:
         """Replace exactly one partition (or the whole unpartitioned table) with `data`.
 
         `data` may be a stream of frames (one per landing file, say): they are written as they
         come, so memory holds one frame at a time.
+        """
+        return self.commit(self.stage(spec, key, data))
+
+    def stage(
+        self,
+        spec: TableSpec,
+        key: str | None,
+        data: pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame | pa.RecordBatch],
+    ) -> StagedPartition:
+        """Write and verify a partition's files in a staging folder; nothing is visible yet.
+
+        Write-audit-publish: audit the staged files (`scan_staged`), then `commit` or
+        `discard` them.
         """
         target = self.partition_dir(spec, key)
         if isinstance(data, (pl.DataFrame, pl.LazyFrame)):
@@ -141,22 +173,93 @@ class LakeStore:
         else:
             if spec.partition_column is not None:
                 validate_day_key(key)
-            batches = (_conform(spec, key, part).collect() for part in data)
+            batches = (_conform_batch(spec, key, part) for part in data)
         self.remove_abandoned_staging(spec)
-        staging_root = self._staging_root(spec)
-        self.fs.makedirs(staging_root)
         label = posixpath.basename(target) if key is not None else "_table"
-        staging = posixpath.join(staging_root, f"{label}.{os.getpid()}.{uuid.uuid4().hex}")
-        self.fs.makedirs(staging)
+        staging = self._new_staging_dir(spec, label)
         try:
             rows, files = self._write_files(spec, staging, batches)
             size = self._verify(spec, files, rows)
-            self.fs.publish_dir(staging, target, old_holder=f"{staging}.old")
         except BaseException:
             self.fs.delete_dir(staging)
             raise
-        self.fs.delete_dir(f"{staging}.old")
-        return PublishedPartition(spec.qualified_name, key, target, rows, len(files), size)
+        return StagedPartition(spec, key, staging, target, tuple(files), rows, size)
+
+    def commit(self, staged: StagedPartition) -> PublishedPartition:
+        """Swap a staged partition in atomically; the previous version is deleted."""
+        old_holder = f"{staged.folder}.old"
+        try:
+            self.fs.publish_dir(staged.folder, staged.target, old_holder=old_holder)
+        except BaseException:
+            self.fs.delete_dir(staged.folder)
+            raise
+        self.fs.delete_dir(old_holder)
+        return PublishedPartition(
+            staged.spec.qualified_name,
+            staged.key,
+            staged.target,
+            staged.rows,
+            len(staged.files),
+            staged.bytes,
+        )
+
+    def scan_staged(self, staged: StagedPartition) -> pl.LazyFrame:
+        """The staged files as the audit reads them: the table's file columns, lazily."""
+        return pl.scan_parquet(list(staged.files), schema=staged.spec.polars_schema)
+
+    def discard(self, staged: StagedPartition) -> None:
+        self.fs.delete_dir(staged.folder)
+
+    @contextlib.contextmanager
+    def scratch(self, spec: TableSpec, label: str) -> Iterator[str]:
+        """A private staging folder for a step's intermediate files, deleted when done (and by
+        `remove_abandoned_staging` if the process dies)."""
+        folder = self._new_staging_dir(spec, f"scratch-{label}")
+        try:
+            yield folder
+        finally:
+            self.fs.delete_dir(folder)
+
+    def scan_in_parts(
+        self, spec: TableSpec, keys: Iterable[str], part_bytes: int = PART_BYTES
+    ) -> list[pl.LazyFrame]:
+        """Lazy frames over consecutive groups of the partitions' files, each up to `part_bytes`
+        of Parquet (a larger file stays alone): a step that handles one part at a time holds
+        one part's rows, whatever the partition's size. Never empty."""
+        parts: list[list[str]] = []
+        size = 0
+        for entry in self._file_entries(spec, keys):
+            if not parts or size + entry.size > part_bytes:
+                parts.append([])
+                size = 0
+            parts[-1].append(entry.path)
+            size += entry.size
+        return [self._scan_files(spec, files) for files in parts] or [self._scan_files(spec, [])]
+
+    def parquet_writer(
+        self, path: str, schema: pa.Schema, *, scratch: bool = False
+    ) -> pq.ParquetWriter:
+        """A writer of one Parquet file through the file-system seam. Scratch files are read
+        once and deleted: LZ4 without statistics writes them several times faster than zstd."""
+        return pq.ParquetWriter(
+            path,
+            schema,
+            filesystem=self.fs.filesystem,
+            compression="lz4" if scratch else "zstd",
+            write_statistics=not scratch,
+        )
+
+    def read_batches(self, path: str) -> Iterator[pa.RecordBatch]:
+        """A Parquet file's rows, one row group's worth at a time."""
+        with self.fs.open_input(path) as handle:
+            yield from pq.ParquetFile(handle).iter_batches(batch_size=ROW_GROUP_ROWS)
+
+    def _new_staging_dir(self, spec: TableSpec, label: str) -> str:
+        staging = posixpath.join(
+            self._staging_root(spec), f"{label}.{os.getpid()}.{uuid.uuid4().hex}"
+        )
+        self.fs.makedirs(staging)
+        return staging
 
     def append(self, spec: TableSpec, key: str | None, data: pl.DataFrame) -> PublishedPartition:
         """Add one file to a partition without touching the files already there (for logs such
@@ -186,24 +289,18 @@ class LakeStore:
         def open_writer() -> pq.ParquetWriter:
             path = posixpath.join(staging, f"part-{uuid.uuid4().hex}{PARQUET_SUFFIX}")
             files.append(path)
-            return pq.ParquetWriter(
-                path,
-                arrow_schema,
-                filesystem=self.fs.filesystem,
-                compression="zstd",
-                write_statistics=True,
-            )
+            return self.parquet_writer(path, arrow_schema)
 
         try:
             for batch in batches:
-                if batch.height == 0:
+                if len(batch) == 0:
                     continue
                 if writer is None or rows_in_file >= self.max_file_rows:
                     if writer is not None:
                         writer.close()
                     writer = open_writer()
                     rows_in_file = 0
-                table = batch.to_arrow().cast(arrow_schema)
+                table = _to_arrow(batch).cast(arrow_schema)
                 writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
                 rows_in_file += table.num_rows
                 rows_total += table.num_rows
@@ -271,8 +368,36 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _to_arrow(batch: pl.DataFrame | pa.RecordBatch | pa.Table) -> pa.Table:
+    if isinstance(batch, pl.DataFrame):
+        return batch.to_arrow()
+    if isinstance(batch, pa.RecordBatch):
+        return pa.Table.from_batches([batch])
+    return batch
+
+
+def _conform_batch(
+    spec: TableSpec, key: str | None, part: pl.DataFrame | pa.RecordBatch
+) -> pl.DataFrame | pa.RecordBatch:
+    """Frames are checked against the contract; Arrow batches (from DuckDB over staged files
+    of this same table) must carry exactly the table's columns."""
+    if isinstance(part, pl.DataFrame):
+        return _conform(spec, key, part).collect()
+    if part.schema.names != list(spec.schema):
+        raise SchemaMismatch(
+            f"{spec.qualified_name}: batch columns {part.schema.names} are not the table's "
+            f"columns {list(spec.schema)}"
+        )
+    return part
+
+
 def _arrow_schema(spec: TableSpec) -> pa.Schema:
-    return pl.DataFrame(schema=spec.polars_schema).to_arrow().schema
+    return arrow_schema(spec.polars_schema)
+
+
+def arrow_schema(schema: pl.Schema) -> pa.Schema:
+    """The Arrow schema Polars writes for `schema`."""
+    return pl.DataFrame(schema=schema).to_arrow().schema
 
 
 def _conform(spec: TableSpec, key: str | None, data: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:

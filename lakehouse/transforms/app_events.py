@@ -7,14 +7,16 @@ import datetime as dt
 import polars as pl
 
 from lakehouse.landing.contract import DEVICES, EVENT_TYPES
+from lakehouse.storage.sorting import KeepFirst
 from lakehouse.transforms.rules import (
     Cleaned,
-    accounting,
     allowed_values,
     apply_rules,
     not_null,
     window_rule,
 )
+
+FIRST_ARRIVAL = KeepFirst("event_id", ("arrival_date", "_source_file", "_source_line"))
 
 
 def clean_app_events(
@@ -30,13 +32,12 @@ def clean_app_events(
     partition can take (outside the late window, before the first partition, in the future),
     and quarantines them: so every bronze row is accounted for by exactly one silver partition.
     """
-    rows = bronze.with_columns(event_date=pl.col("event_ts").dt.date())
-    window = window_rule(
-        pl.col("event_date"), pl.col("arrival_date"), first_partition, late_days, "event_ts"
-    )
-    own = pl.col("event_date") == pl.lit(event_day)
+    event_date = pl.col("event_ts").dt.date()
+    window = window_rule(event_date, pl.col("arrival_date"), first_partition, late_days, "event_ts")
+    own = event_date == pl.lit(event_day)
     strays = window.broken.fill_null(True) & (pl.col("arrival_date") == pl.lit(event_day))
-    candidates = rows.filter(own.fill_null(False) & ~window.broken.fill_null(True) | strays)
+    # Filter on the stored columns, so the reader decodes the other columns of matching rows only.
+    candidates = bronze.filter(own.fill_null(False) & ~window.broken.fill_null(True) | strays)
     checked = apply_rules(
         candidates,
         [
@@ -49,11 +50,14 @@ def clean_app_events(
         ],
         now,
     )
-    clean = (
-        checked.valid.sort(["event_id", "arrival_date", "_source_file", "_source_line"])
-        .unique("event_id", keep="first", maintain_order=True)
-        .with_columns(is_late=pl.col("event_ts").dt.date() < pl.col("arrival_date"))
-        .sort("event_ts", "event_id")
+    clean = checked.valid.with_columns(
+        is_late=pl.col("event_ts").dt.date() < pl.col("arrival_date")
     )
-    counts = accounting(candidates, checked.valid, "event_id")
-    return Cleaned(clean, checked.quarantined, counts)
+    # A day can hold millions of events: the store deduplicates and sorts them within DuckDB's
+    # memory limit (the first arrival of an event wins), not Polars in memory.
+    return Cleaned(
+        clean,
+        checked.quarantined,
+        candidates.select(rows_in=pl.len()),
+        keep_first=FIRST_ARRIVAL,
+    )

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from lakehouse.storage.sorting import KeepFirst
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -38,21 +40,43 @@ class Checked:
 
 
 def apply_rules(frame: pl.LazyFrame, rules: Sequence[Rule], now: dt.datetime) -> Checked:
-    """Split rows by the first rule each breaks; every input row lands on exactly one side."""
-    rule = pl.lit(None, pl.String)
-    column = pl.lit(None, pl.String)
-    reason = pl.lit(None, pl.String)
-    for item in reversed(rules):
-        broken = item.broken.fill_null(False)
-        rule = pl.when(broken).then(pl.lit(item.name)).otherwise(rule)
-        column = pl.when(broken).then(pl.lit(item.column)).otherwise(column)
-        reason = pl.when(broken).then(item.reason).otherwise(reason)
-    marked = frame.with_columns(_rule=rule, _column=column, _reason=reason)
-    valid = marked.filter(pl.col("_rule").is_null()).drop("_rule", "_column", "_reason")
-    quarantined = marked.filter(pl.col("_rule").is_not_null()).with_columns(
-        _quarantined_at=pl.lit(now).cast(pl.Datetime("us", "UTC"))
+    """Split rows by the first rule each breaks; every input row lands on exactly one side.
+
+    Only the index of the first broken rule is computed for every row; its name, column and
+    reason (a formatted string) only for the rejected rows, which are few.
+    """
+    first_broken = pl.lit(None, pl.Int32)
+    for index in reversed(range(len(rules))):
+        first_broken = (
+            pl.when(rules[index].broken.fill_null(False))
+            .then(pl.lit(index, pl.Int32))
+            .otherwise(first_broken)
+        )
+    marked = frame.with_columns(_rule_index=first_broken)
+    valid = marked.filter(pl.col("_rule_index").is_null()).drop("_rule_index")
+    quarantined = (
+        marked.filter(pl.col("_rule_index").is_not_null())
+        .with_columns(
+            _rule=_by_rule_index([pl.lit(rule.name) for rule in rules]),
+            _column=_by_rule_index([pl.lit(rule.column) for rule in rules]),
+            _reason=_by_rule_index([rule.reason for rule in rules]),
+            _quarantined_at=pl.lit(now).cast(pl.Datetime("us", "UTC")),
+        )
+        .drop("_rule_index")
     )
     return Checked(valid, quarantined)
+
+
+def _by_rule_index(values: Sequence[pl.Expr]) -> pl.Expr:
+    """The value of the rule a row broke first."""
+    chosen = pl.lit(None, pl.String)
+    for index in reversed(range(len(values))):
+        chosen = (
+            pl.when(pl.col("_rule_index") == index)
+            .then(values[index].cast(pl.String))
+            .otherwise(chosen)
+        )
+    return chosen
 
 
 def window_rule(
@@ -79,11 +103,15 @@ class Cleaned:
     `counts` has one row: rows_in, duplicates (rows removed as copies or superseded versions)
     and removed_other (for example CDC deletes); the invariant is
     rows_in = rows_out + duplicates + removed_other + quarantined.
+
+    With `keep_first`, `clean` still holds every copy of a key and `counts` only rows_in: the
+    store deduplicates and sorts within DuckDB's memory limit and counts the copies it saw.
     """
 
     clean: pl.LazyFrame
     quarantined: pl.LazyFrame
     counts: pl.LazyFrame
+    keep_first: KeepFirst | None = None
 
 
 def accounting(

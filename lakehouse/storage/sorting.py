@@ -1,0 +1,135 @@
+"""Bounded-memory sorting and deduplication of a partition through DuckDB.
+
+Polars sorts in memory: a day of 1M events needed about 3 times its own size to sort and
+deduplicate. DuckDB sorts within its `memory_limit` and spills to its temp directory beyond it,
+so a partition's rows are first written to a scratch Parquet file, then read back by DuckDB in
+the table's order, one Arrow batch at a time, into the staged partition.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from lakehouse.storage.spec import TableSpec
+from lakehouse.storage.store import ROW_GROUP_ROWS, STAGING_DIR, LakeStore, StagedPartition
+
+
+@dataclass(frozen=True)
+class KeepFirst:
+    """One row per `key`: the first when ordered by `prefer` (earliest arrival, say)."""
+
+    key: str
+    prefer: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SortedStage:
+    """A staged partition and what the sort saw: rows in and distinct keys among them."""
+
+    staged: StagedPartition
+    rows_in: int
+    distinct_keys: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.rows_in - self.distinct_keys
+
+
+def stage_sorted(
+    store: LakeStore,
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    key: str | None,
+    rows_file: str,
+    keep_first: KeepFirst | None = None,
+) -> SortedStage:
+    """Stage the rows of `rows_file` (a scratch Parquet file of the table's columns) sorted by
+    `spec.sort_by`, deduplicated by `keep_first` when given, holding at most DuckDB's memory
+    limit plus a batch."""
+    _spill_under_the_lake(store, con)
+    source = parquet_source(store, [rows_file])
+    counted = f"count(DISTINCT {_ident(keep_first.key)})" if keep_first else "count(*)"
+    rows_in, distinct = con.sql(f"SELECT count(*), {counted} FROM {source}").fetchall()[0]
+    if keep_first is not None:
+        # Deduplicate into a second scratch file, then sort it: a window feeding a sort in one
+        # query runs out of memory where each alone spills.
+        first_rows = posixpath.join(posixpath.dirname(rows_file), "first-per-key.parquet")
+        prefer = ", ".join(_ident(name) for name in keep_first.prefer)
+        con.execute(
+            f"COPY (SELECT * FROM {source} QUALIFY row_number() OVER "
+            f"(PARTITION BY {_ident(keep_first.key)} ORDER BY {prefer}) = 1) "
+            f"TO {_literal(store.fs.local_path(first_rows))} (FORMAT parquet)"
+        )
+        source = parquet_source(store, [first_rows])
+    order = [*spec.sort_by, *([keep_first.key] if keep_first else [])]
+    staged = stage_query(store, con, spec, key, _sorted_query(spec, source, order))
+    return SortedStage(staged, int(rows_in), int(distinct))
+
+
+def stage_query(
+    store: LakeStore, con: duckdb.DuckDBPyConnection, spec: TableSpec, key: str | None, query: str
+) -> StagedPartition:
+    """Stage the rows of a DuckDB query (the table's columns, in order), streamed batch by
+    batch; the query's sorts, windows and aggregates spill past DuckDB's memory limit."""
+    _spill_under_the_lake(store, con)
+    reader = con.sql(query).to_arrow_reader(ROW_GROUP_ROWS)
+    return store.stage(spec, key, _batches(reader))
+
+
+def duplicated_rows(
+    con: duckdb.DuckDBPyConnection,
+    store: LakeStore,
+    files: Sequence[str],
+    columns: Sequence[str],
+    sample: int = 20,
+) -> tuple[int, pl.DataFrame | None]:
+    """Rows of `files` whose `columns` value occurs more than once (a spilling aggregate), and
+    up to `sample` of them."""
+    _spill_under_the_lake(store, con)
+    source = parquet_source(store, files)
+    key = ", ".join(_ident(name) for name in columns)
+    copies = f"SELECT {key} FROM {source} GROUP BY {key} HAVING count(*) > 1"
+    duplicated = f"SELECT * FROM {source} SEMI JOIN ({copies}) USING ({key})"
+    (count,) = con.sql(f"SELECT count(*) FROM ({duplicated})").fetchall()[0]
+    rows = con.sql(f"{duplicated} ORDER BY {key} LIMIT {sample}").pl() if count else None
+    return int(count), rows
+
+
+def _spill_under_the_lake(store: LakeStore, con: duckdb.DuckDBPyConnection) -> None:
+    """Spill to the lake's staging area rather than DuckDB's default `.tmp` in the working
+    directory, unless the connection was given a temp directory."""
+    (current,) = con.sql("SELECT current_setting('temp_directory')").fetchall()[0]
+    if current in ("", ".tmp"):
+        folder = store.fs.local_path(store.fs.path(STAGING_DIR, "_duckdb_spill"))
+        con.execute(f"SET temp_directory = {_literal(folder)}")
+
+
+def parquet_source(store: LakeStore, files: Sequence[str]) -> str:
+    """A DuckDB table function reading `files` (at least one)."""
+    paths = ", ".join(_literal(store.fs.local_path(path)) for path in files)
+    return f"read_parquet([{paths}])"
+
+
+def _sorted_query(spec: TableSpec, source: str, order: Sequence[str]) -> str:
+    query = f"SELECT {', '.join(_ident(name) for name in spec.schema)} FROM {source}"
+    if order:
+        query += " ORDER BY " + ", ".join(_ident(name) for name in order)
+    return query
+
+
+def _batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    yield from reader
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
