@@ -148,9 +148,8 @@ def test_cdc_history_becomes_scd2_versions_and_current_state() -> None:
     assert current.quarantined.collect()["_source_line"].to_list() == [5]
 
 
-def test_a_transform_that_loses_rows_is_refused_before_publishing(tmp_path) -> None:
-    spec, quarantine = tables.SILVER_PRODUCTS, tables.SILVER_PRODUCTS_QUARANTINE
-    rows = pl.LazyFrame(
+def two_products() -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "product_id": ["P1", "P2"],
             "name": ["a", "b"],
@@ -161,6 +160,11 @@ def test_a_transform_that_loses_rows_is_refused_before_publishing(tmp_path) -> N
             "snapshot_date": [dt.date(2026, 11, 1)] * 2,
         }
     )
+
+
+def test_a_transform_that_loses_rows_is_refused_before_publishing(tmp_path) -> None:
+    spec, quarantine = tables.SILVER_PRODUCTS, tables.SILVER_PRODUCTS_QUARANTINE
+    rows = two_products().lazy()
     leaky = Cleaned(
         clean=rows.head(1),  # one row silently gone
         quarantined=pl.LazyFrame(schema=quarantine.polars_schema),
@@ -180,17 +184,7 @@ def test_a_transform_that_loses_rows_is_refused_before_publishing(tmp_path) -> N
 def test_uniqueness_is_audited_across_batches_not_within_each() -> None:
     """Copies of a key in different batches of a large partition still fail the schema check."""
     model = MODELS["silver.products"]
-    batch = pl.DataFrame(
-        {
-            "product_id": ["P1", "P2"],
-            "name": ["a", "b"],
-            "category": ["x", "x"],
-            "list_price": [1.0, 2.0],
-            "currency": ["USD", "USD"],
-            "active": [True, True],
-            "snapshot_date": [dt.date(2026, 11, 1)] * 2,
-        }
-    )
+    batch = two_products()
     both = pl.concat([batch, batch])
 
     def duplicated(columns) -> tuple[int, pl.DataFrame]:
