@@ -10,6 +10,8 @@ from pathlib import Path
 
 from lakehouse import settings
 
+FORMATS = ("table", "csv", "json", "parquet")
+
 
 def _generate(args: argparse.Namespace) -> int:
     from lakehouse.landing.generator import MANIFEST_NAME, GeneratorConfig, generate
@@ -43,6 +45,7 @@ def _build(args: argparse.Namespace) -> int:
 
     from lakehouse.build import execute_run, landing_days, plan_build
     from lakehouse.definitions import defs
+    from lakehouse.defs.catalog_refresh import refresh_catalog
     from lakehouse.summary import gold_summary
 
     days, odd = landing_days(layout.landing)
@@ -63,7 +66,9 @@ def _build(args: argparse.Namespace) -> int:
                     f"lakehouse build: the run for {run.first}...{run.last} failed", file=sys.stderr
                 )
                 return 1
+        built = refresh_catalog(layout, instance)
     print(gold_summary(layout.lake))
+    print(f"catalog: {built.path} ({built.tables} tables); try `lakehouse tables`")
     return 0
 
 
@@ -89,8 +94,9 @@ def _quality(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    from lakehouse.quality.profile import find_table, format_profile, profile, starter_model
+    from lakehouse.quality.profile import format_profile, profile, starter_model
     from lakehouse.storage import LakeStore
+    from lakehouse.tables import find_table
 
     try:
         spec = find_table(args.table)
@@ -134,6 +140,34 @@ def _bench(args: argparse.Namespace) -> int:
     for kind, path in paths.items():
         log(f"wrote {kind}: {path}")
     return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    layout = settings.DataLayout(settings.data_dir())
+    os.environ.update(settings.dagster_env(layout))
+    import dagster as dg
+
+    from lakehouse.defs.catalog_refresh import refresh_catalog
+
+    with dg.DagsterInstance.get() as instance:
+        built = refresh_catalog(layout, instance)
+    print(f"wrote {built.path}: {built.tables} tables, {built.rows:,} rows ({built.seconds:.2f} s)")
+    print(f"open it with: duckdb -readonly {built.path}")
+    return 0
+
+
+def _sql(args: argparse.Namespace) -> int:
+    from lakehouse.lake import Lake
+    from lakehouse.sql_shell import sql_command
+
+    return sql_command(args.query, args.format, Path(args.out) if args.out else None, Lake())
+
+
+def _tables(args: argparse.Namespace) -> int:
+    from lakehouse.lake import Lake
+    from lakehouse.sql_shell import tables_command
+
+    return tables_command(Lake())
 
 
 def _init_home(args: argparse.Namespace) -> int:
@@ -193,6 +227,20 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--work", default="bench/work", help="generated data and scratch lakes")
     bench.add_argument("--out", default="bench", help="where results/, RESULTS.md and the chart go")
     bench.set_defaults(handler=_bench)
+
+    catalog = commands.add_parser(
+        "catalog", help="rebuild lake/catalog.duckdb: a DuckDB view per table, for readers"
+    )
+    catalog.set_defaults(handler=_catalog)
+
+    sql = commands.add_parser("sql", help="query the catalog (no query: an interactive prompt)")
+    sql.add_argument("query", nargs="?", help="SQL; read from stdin when piped")
+    sql.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    sql.add_argument("--out", metavar="FILE", help="write the result here (needed for parquet)")
+    sql.set_defaults(handler=_sql)
+
+    listing = commands.add_parser("tables", help="every table: owner, size, freshness, retention")
+    listing.set_defaults(handler=_tables)
 
     home = commands.add_parser("init-home", help="create the Dagster home (telemetry off)")
     home.set_defaults(handler=_init_home)

@@ -4,6 +4,7 @@ import dagster as dg
 
 from lakehouse.defs.automation import automation_sensor
 from lakehouse.defs.bronze import BRONZE_ASSETS
+from lakehouse.defs.catalog_refresh import catalog_sensor
 from lakehouse.defs.executor import run_executor
 from lakehouse.defs.freshness import GOLD_FRESHNESS_CHECKS, freshness_sensor
 from lakehouse.defs.gold import GOLD_ASSETS
@@ -26,6 +27,7 @@ def defs() -> dg.Definitions:
             automation_sensor(),
             quality_alert_sensor,
             freshness_sensor,
+            catalog_sensor,
         ],
         resources=build_resources(),
         executor=run_executor(),

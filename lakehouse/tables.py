@@ -352,3 +352,25 @@ QUALITY_ALERTS = TableSpec(
     owner=ENGINEERING,
     domain="quality",
 )
+
+QUARANTINE_TABLES = (
+    *BRONZE_QUARANTINE.values(),
+    SILVER_APP_EVENTS_QUARANTINE,
+    SILVER_ORDERS_QUARANTINE,
+    SILVER_CUSTOMERS_QUARANTINE,
+    SILVER_PRODUCTS_QUARANTINE,
+    GOLD_FACT_SALES_QUARANTINE,
+)
+QUALITY_TABLES = (QUALITY_CHECK_RESULTS, QUALITY_ALERTS)
+#: Every table a user may query, in catalog order.
+ALL_TABLES = (*BRONZE_TABLES, *SILVER_TABLES, *GOLD_TABLES, *QUARANTINE_TABLES, *QUALITY_TABLES)
+
+
+def find_table(name: str) -> TableSpec:
+    """A table by qualified name (`silver.orders`, `silver/orders`, `quarantine.silver.orders`)."""
+    wanted = name.replace("/", ".")
+    for spec in ALL_TABLES:
+        if spec.qualified_name == wanted:
+            return spec
+    known = ", ".join(sorted(spec.qualified_name for spec in ALL_TABLES))
+    raise KeyError(f"unknown table {name!r}; known tables: {known}")

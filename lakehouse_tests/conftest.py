@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from lakehouse.defs.bronze import BRONZE_ASSETS
+from lakehouse.defs.catalog_refresh import catalog_sensor
 from lakehouse.defs.gold import GOLD_ASSETS
 from lakehouse.defs.resources import LakeResource, duckdb_resource
 from lakehouse.defs.silver import SILVER_ASSETS
@@ -70,3 +71,21 @@ def built_lake(tmp_path_factory: pytest.TempPathFactory, sample_landing: Path):
         )
         manifest = json.loads((root / "landing" / MANIFEST_NAME).read_text())
         yield BuiltLake(root, manifest, result, instance)
+
+
+@pytest.fixture(scope="session")
+def catalogued(built_lake, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the built lake (tests here change it) with its catalog, built by the sensor
+    that runs after every successful run."""
+    root = tmp_path_factory.mktemp("catalogued")
+    shutil.copytree(built_lake.lake, root / "lake")
+    context = dg.build_run_status_sensor_context(
+        sensor_name="catalog_after_runs",
+        dagster_instance=built_lake.instance,
+        dagster_run=built_lake.result.dagster_run,
+        dagster_event=built_lake.result.get_run_success_event(),
+        resources={"lake": LakeResource(data_dir=str(root))},
+    )
+    result = catalog_sensor(context)
+    assert "catalog rebuilt" in str(result.skip_message)
+    return root

@@ -139,3 +139,29 @@ def test_runs_execute_steps_in_process_unless_multiprocess_is_asked_for(
     monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "threads")
     with pytest.raises(ValueError, match="LAKEHOUSE_EXECUTOR='threads'"):
         run_executor()
+
+
+def test_gold_column_lineage_names_real_columns_and_reaches_the_ui(built_lake) -> None:
+    from lakehouse import tables
+    from lakehouse.lineage import COLUMN_LINEAGE
+
+    for name, columns in COLUMN_LINEAGE.items():
+        spec = tables.find_table(name)
+        assert set(columns) == set(spec.schema), f"{name}: every column has its lineage"
+        graph = defs().resolve_asset_graph()
+        parents = {
+            key.to_user_string().replace("/", ".")
+            for key in graph.get(dg.AssetKey(list(spec.path))).parent_keys
+        }
+        for column, sources in columns.items():
+            for table, upstream in sources:
+                assert upstream in tables.find_table(table).schema, (name, column, table)
+                assert table in parents, f"{name}.{column} reads {table}, not a dependency"
+    event = built_lake.instance.get_latest_materialization_event(
+        dg.AssetKey(["gold", "fact_sales"])
+    )
+    lineage = event.asset_materialization.metadata["dagster/column_lineage"].value
+    deps = lineage.deps_by_column["product_category"]
+    assert [(dep.asset_key.to_user_string(), dep.column_name) for dep in deps] == [
+        ("silver/products", "category")
+    ]

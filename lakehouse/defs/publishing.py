@@ -9,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 
+from lakehouse.lineage import COLUMN_LINEAGE
 from lakehouse.partitions import DAILY, SINGLE_RUN
 from lakehouse.storage import PublishedPartition, TableSpec
 
@@ -31,7 +32,7 @@ def asset_attributes(
         "tags": tags,
         "kinds": kinds | {"parquet"},
         "description": spec.description,
-        "metadata": {"dagster/column_schema": table_schema(spec)},
+        "metadata": {"dagster/column_schema": table_schema(spec), **lineage_metadata(spec)},
         # Also on unpartitioned assets: a CLI partition range may then cover the whole graph
         # in one run, unpartitioned assets running once in it.
         "backfill_policy": SINGLE_RUN,
@@ -49,6 +50,21 @@ def table_schema(spec: TableSpec) -> dg.TableSchema:
         for name, dtype in spec.read_schema.items()
     ]
     return dg.TableSchema(columns=columns)
+
+
+def lineage_metadata(spec: TableSpec) -> dict[str, dg.TableColumnLineage]:
+    """`dagster/column_lineage` of a gold table (see `lakehouse.lineage`); none elsewhere."""
+    columns = COLUMN_LINEAGE.get(spec.qualified_name)
+    if columns is None:
+        return {}
+    deps = {
+        column: [
+            dg.TableColumnDep(asset_key=dg.AssetKey(table.split(".")), column_name=name)
+            for table, name in sources
+        ]
+        for column, sources in columns.items()
+    }
+    return {"dagster/column_lineage": dg.TableColumnLineage(deps_by_column=deps)}
 
 
 def partition_keys(context: dg.AssetExecutionContext) -> list[str]:
@@ -78,6 +94,7 @@ def published_metadata(
             published[0].path if len(published) == 1 else _table_path(published)
         ),
         "dagster/column_schema": table_schema(spec),
+        **lineage_metadata(spec),
     }
     keys = [item.partition_key for item in published if item.partition_key]
     if keys:

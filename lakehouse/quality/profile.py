@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from lakehouse import tables
 from lakehouse.storage import TableSpec
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -30,29 +29,6 @@ class ColumnProfile:
     max: object = None
     quantiles: dict[str, float] = field(default_factory=dict)
     top: list[tuple[object, int]] = field(default_factory=list)
-
-
-def find_table(name: str) -> TableSpec:
-    """A table by qualified name (`silver.orders`, `silver/orders`, `quarantine.silver.orders`)."""
-    wanted = name.replace("/", ".")
-    specs = [
-        *tables.BRONZE_TABLES,
-        *tables.SILVER_TABLES,
-        *tables.GOLD_TABLES,
-        *tables.BRONZE_QUARANTINE.values(),
-        tables.SILVER_APP_EVENTS_QUARANTINE,
-        tables.SILVER_ORDERS_QUARANTINE,
-        tables.SILVER_CUSTOMERS_QUARANTINE,
-        tables.SILVER_PRODUCTS_QUARANTINE,
-        tables.GOLD_FACT_SALES_QUARANTINE,
-        tables.QUALITY_CHECK_RESULTS,
-        tables.QUALITY_ALERTS,
-    ]
-    for spec in specs:
-        if spec.qualified_name == wanted:
-            return spec
-    known = ", ".join(sorted(spec.qualified_name for spec in specs))
-    raise KeyError(f"unknown table {name!r}; known tables: {known}")
 
 
 def profile(frame: pl.LazyFrame) -> tuple[int, list[ColumnProfile]]:

@@ -17,6 +17,7 @@ import polars as pl
 import pyarrow as pa
 
 from lakehouse.storage.spec import TableSpec
+from lakehouse.storage.sqltext import ident, literal
 from lakehouse.storage.store import ROW_GROUP_ROWS, STAGING_DIR, LakeStore, StagedPartition
 
 
@@ -54,17 +55,17 @@ def stage_sorted(
     limit plus a batch."""
     _spill_under_the_lake(store, con)
     source = parquet_source(store, [rows_file])
-    counted = f"count(DISTINCT {_ident(keep_first.key)})" if keep_first else "count(*)"
+    counted = f"count(DISTINCT {ident(keep_first.key)})" if keep_first else "count(*)"
     rows_in, distinct = con.sql(f"SELECT count(*), {counted} FROM {source}").fetchall()[0]
     if keep_first is not None:
         # Deduplicate into a second scratch file, then sort it: a window feeding a sort in one
         # query runs out of memory where each alone spills.
         first_rows = posixpath.join(posixpath.dirname(rows_file), "first-per-key.parquet")
-        prefer = ", ".join(_ident(name) for name in keep_first.prefer)
+        prefer = ", ".join(ident(name) for name in keep_first.prefer)
         con.execute(
             f"COPY (SELECT * FROM {source} QUALIFY row_number() OVER "
-            f"(PARTITION BY {_ident(keep_first.key)} ORDER BY {prefer}) = 1) "
-            f"TO {_literal(store.fs.local_path(first_rows))} (FORMAT parquet)"
+            f"(PARTITION BY {ident(keep_first.key)} ORDER BY {prefer}) = 1) "
+            f"TO {literal(store.fs.local_path(first_rows))} (FORMAT parquet)"
         )
         source = parquet_source(store, [first_rows])
     order = [*spec.sort_by, *([keep_first.key] if keep_first else [])]
@@ -93,7 +94,7 @@ def duplicated_rows(
     up to `sample` of them."""
     _spill_under_the_lake(store, con)
     source = parquet_source(store, files)
-    key = ", ".join(_ident(name) for name in columns)
+    key = ", ".join(ident(name) for name in columns)
     copies = f"SELECT {key} FROM {source} GROUP BY {key} HAVING count(*) > 1"
     duplicated = f"SELECT * FROM {source} SEMI JOIN ({copies}) USING ({key})"
     (count,) = con.sql(f"SELECT count(*) FROM ({duplicated})").fetchall()[0]
@@ -107,29 +108,21 @@ def _spill_under_the_lake(store: LakeStore, con: duckdb.DuckDBPyConnection) -> N
     (current,) = con.sql("SELECT current_setting('temp_directory')").fetchall()[0]
     if current in ("", ".tmp"):
         folder = store.fs.local_path(store.fs.path(STAGING_DIR, "_duckdb_spill"))
-        con.execute(f"SET temp_directory = {_literal(folder)}")
+        con.execute(f"SET temp_directory = {literal(folder)}")
 
 
 def parquet_source(store: LakeStore, files: Sequence[str]) -> str:
     """A DuckDB table function reading `files` (at least one)."""
-    paths = ", ".join(_literal(store.fs.local_path(path)) for path in files)
+    paths = ", ".join(literal(store.fs.local_path(path)) for path in files)
     return f"read_parquet([{paths}])"
 
 
 def _sorted_query(spec: TableSpec, source: str, order: Sequence[str]) -> str:
-    query = f"SELECT {', '.join(_ident(name) for name in spec.schema)} FROM {source}"
+    query = f"SELECT {', '.join(ident(name) for name in spec.schema)} FROM {source}"
     if order:
-        query += " ORDER BY " + ", ".join(_ident(name) for name in order)
+        query += " ORDER BY " + ", ".join(ident(name) for name in order)
     return query
 
 
 def _batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
     yield from reader
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"

@@ -113,9 +113,10 @@ class LakeStore:
 
     def files(self, spec: TableSpec, keys: Iterable[str] | None = None) -> list[str]:
         """Parquet files of the given partitions (all when None); missing partitions are skipped."""
-        return [entry.path for entry in self._file_entries(spec, keys)]
+        return [entry.path for entry in self.file_entries(spec, keys)]
 
-    def _file_entries(self, spec: TableSpec, keys: Iterable[str] | None) -> list[FileEntry]:
+    def file_entries(self, spec: TableSpec, keys: Iterable[str] | None = None) -> list[FileEntry]:
+        """Like `files`, with each file's size and modification time."""
         if spec.partition_column is None:
             folders = [self.table_dir(spec)]
         else:
@@ -228,7 +229,7 @@ class LakeStore:
         one part's rows, whatever the partition's size. Never empty."""
         parts: list[list[str]] = []
         size = 0
-        for entry in self._file_entries(spec, keys):
+        for entry in self.file_entries(spec, keys):
             if not parts or size + entry.size > part_bytes:
                 parts.append([])
                 size = 0

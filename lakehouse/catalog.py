@@ -1,0 +1,193 @@
+"""The lake's DuckDB catalog: a schema per layer and a view per table, for anyone to open.
+
+`build_catalog` writes `catalog.duckdb` next to the lake's tables: schemas `bronze`, `silver`,
+`gold`, `quarantine` and `quality`, one view per table over its hive-partitioned Parquet (the
+partition column typed DATE), the asset descriptions as table and column comments, and
+`lakehouse.tables` (owner, tags, partitions, rows, bytes, last materialization, retention).
+
+The views read the files at query time, so new partitions show without a rebuild. The file is
+written under a temporary name and renamed into place: a reader holding the previous catalog
+open keeps reading it, never a half-written one (`duckdb -readonly data/lake/catalog.duckdb`).
+No process ever writes to the catalog a reader has open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from lakehouse import tables
+from lakehouse.retention import describe_retention, retention_days
+from lakehouse.storage import LakeStore, TableSpec
+from lakehouse.storage.sqltext import ident, literal
+
+CATALOG_FILE = "catalog.duckdb"
+SCHEMAS = ("bronze", "silver", "gold", "quarantine", "quality", "lakehouse")
+
+_DUCKDB_TYPES: dict[type[pl.DataType], str] = {
+    pl.String: "VARCHAR",
+    pl.Int64: "BIGINT",
+    pl.Int32: "INTEGER",
+    pl.Float64: "DOUBLE",
+    pl.Boolean: "BOOLEAN",
+    pl.Date: "DATE",
+}
+
+
+@dataclass(frozen=True)
+class CatalogBuild:
+    path: Path
+    tables: int
+    rows: int
+    seconds: float
+
+
+def catalog_path(lake: Path) -> Path:
+    return lake / CATALOG_FILE
+
+
+def view_name(spec: TableSpec) -> str:
+    """`gold.fact_sales`; quarantine tables are `quarantine.<layer>_<table>`."""
+    schema, *rest = spec.path
+    return f"{schema}.{'_'.join(rest)}"
+
+
+def duckdb_type(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+    return _DUCKDB_TYPES[type(dtype)]
+
+
+def view_sql(store: LakeStore, spec: TableSpec) -> str:
+    """The SELECT behind a table's view: its files, or no rows of the right types."""
+    columns = [*spec.schema, *([spec.partition_column] if spec.partition_column else [])]
+    listed = ", ".join(ident(name) for name in columns)
+    if not store.files(spec):
+        typed = ", ".join(
+            f"NULL::{duckdb_type(dtype)} AS {ident(name)}"
+            for name, dtype in spec.read_schema.items()
+        )
+        return f"SELECT {typed} WHERE false"
+    folder = store.fs.local_path(store.table_dir(spec))
+    if spec.partition_column is None:
+        return f"SELECT {listed} FROM read_parquet({literal(folder + '/*.parquet')})"
+    return (
+        f"SELECT {listed} FROM read_parquet({literal(folder + '/*/*.parquet')}, "
+        f"hive_partitioning = true, hive_types = {{{literal(spec.partition_column)}: DATE}}, "
+        "union_by_name = true)"
+    )
+
+
+def table_stats(
+    store: LakeStore,
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    materialized: Mapping[str, dt.datetime],
+) -> dict[str, object]:
+    """One row of `lakehouse.tables`."""
+    entries = store.file_entries(spec)
+    rows = 0
+    if entries:
+        paths = [store.fs.local_path(entry.path) for entry in entries]
+        (rows,) = con.execute(
+            "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [paths]
+        ).fetchall()[0]
+    tags = {"layer": spec.layer, "domain": spec.domain, **({"pii": "true"} if spec.pii else {})}
+    newest = max((entry.mtime_ns for entry in entries), default=0)
+    return {
+        "name": spec.qualified_name,
+        "view": view_name(spec),
+        "layer": spec.path[0],
+        "owner": spec.owner,
+        "tags": [f"{key}={value}" for key, value in tags.items()],
+        "description": spec.description,
+        "partition_column": spec.partition_column,
+        "partitions": len(store.partition_keys(spec)) if spec.is_partitioned else None,
+        "files": len(entries),
+        "rows": int(rows),
+        "bytes": sum(entry.size for entry in entries),
+        "last_materialized": materialized.get(spec.qualified_name),
+        "last_written": dt.datetime.fromtimestamp(newest / 1e9, dt.UTC) if newest else None,
+        "retention": describe_retention(spec),
+        "retention_days": retention_days(spec),
+        "path": store.table_dir(spec),
+    }
+
+
+TABLES_SCHEMA = {
+    "name": pl.String(),
+    "view": pl.String(),
+    "layer": pl.String(),
+    "owner": pl.String(),
+    "tags": pl.List(pl.String()),
+    "description": pl.String(),
+    "partition_column": pl.String(),
+    "partitions": pl.Int64(),
+    "files": pl.Int64(),
+    "rows": pl.Int64(),
+    "bytes": pl.Int64(),
+    "last_materialized": pl.Datetime("us", "UTC"),
+    "last_written": pl.Datetime("us", "UTC"),
+    "retention": pl.String(),
+    "retention_days": pl.Int64(),
+    "path": pl.String(),
+}
+
+
+def build_catalog(
+    store: LakeStore,
+    lake: Path,
+    materialized: Mapping[str, dt.datetime] | None = None,
+    specs: Sequence[TableSpec] = tables.ALL_TABLES,
+) -> CatalogBuild:
+    """Write the catalog under a temporary name, then rename it over the previous one."""
+    started = dt.datetime.now(dt.UTC)
+    target = catalog_path(lake)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{CATALOG_FILE}.{os.getpid()}.{uuid.uuid4().hex}")
+    try:
+        with duckdb.connect(str(temporary)) as con:
+            con.execute("SET TimeZone = 'UTC'")
+            for schema in SCHEMAS:
+                con.execute(f"CREATE SCHEMA {schema}")
+            rows = [table_stats(store, con, spec, materialized or {}) for spec in specs]
+            for spec in specs:
+                _create_view(con, store, spec)
+            overview = pl.DataFrame(rows, schema=TABLES_SCHEMA)  # noqa: F841 (read by DuckDB)
+            con.execute("CREATE TABLE lakehouse._tables AS SELECT * FROM overview")
+            con.execute("CREATE VIEW lakehouse.tables AS SELECT * FROM lakehouse._tables")
+            con.execute(
+                "COMMENT ON VIEW lakehouse.tables IS 'Every lake table: owner, tags, "
+                "partitions, rows, bytes, last materialization and retention, as of the "
+                f"catalog build at {started.isoformat(timespec='seconds')}'"
+            )
+        os.replace(temporary, target)
+    finally:
+        for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    return CatalogBuild(target, len(specs), sum(int(row["rows"]) for row in rows), seconds)
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, store: LakeStore, spec: TableSpec) -> None:
+    name = view_name(spec)
+    con.execute(f"CREATE VIEW {name} AS {view_sql(store, spec)}")
+    con.execute(f"COMMENT ON VIEW {name} IS {literal(_table_comment(spec))}")
+    for column, text in spec.column_descriptions.items():
+        con.execute(f"COMMENT ON COLUMN {name}.{ident(column)} IS {literal(text)}")
+    if spec.partition_column:
+        con.execute(
+            f"COMMENT ON COLUMN {name}.{ident(spec.partition_column)} IS "
+            f"{literal('Partition key (from the folder name); filter on it to prune files')}"
+        )
+
+
+def _table_comment(spec: TableSpec) -> str:
+    return f"{spec.description} Owner: {spec.owner}. Retention: {describe_retention(spec)}."

@@ -1,0 +1,108 @@
+"""Read the lake from a notebook or a script.
+
+    from lakehouse import lake
+
+    sales = lake.scan("gold.fact_sales", start="2026-11-01", end="2026-11-07")  # Polars, lazy
+    daily = lake.sql("SELECT * FROM gold.daily_summary ORDER BY summary_date")  # Polars frame
+
+`scan` opens only the files of the partitions in `start..end` (inclusive); `sql` runs on the
+DuckDB catalog (`lakehouse catalog` builds it), read-only, and returns through Arrow.
+The data root is `LAKEHOUSE_DATA_DIR` (default `./data`), or `Lake(data_dir)`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from lakehouse import settings
+from lakehouse.catalog import catalog_path
+from lakehouse.storage import LakeStore
+from lakehouse.tables import find_table
+
+Day = str | dt.date
+
+
+class CatalogMissing(FileNotFoundError):
+    """The catalog has not been built yet."""
+
+
+class Lake:
+    """One data root's lake tables, for reading."""
+
+    def __init__(self, data_dir: str | Path | None = None) -> None:
+        root = Path(data_dir).resolve() if data_dir else settings.data_dir()
+        self.layout = settings.DataLayout(root)
+        self.store = LakeStore.local(self.layout.lake)
+
+    @property
+    def catalog(self) -> Path:
+        return catalog_path(self.layout.lake)
+
+    def scan(self, table: str, start: Day | None = None, end: Day | None = None) -> pl.LazyFrame:
+        """A table as a lazy frame over the partitions from `start` to `end` (inclusive)."""
+        spec = find_table(table)
+        keys = None
+        if spec.is_partitioned and (start is not None or end is not None):
+            first, last = _day(start), _day(end)
+            keys = [
+                key
+                for key in self.store.partition_keys(spec)
+                if (first is None or key >= first) and (last is None or key <= last)
+            ]
+        elif start is not None or end is not None:
+            raise ValueError(f"{spec.qualified_name} is not partitioned: no start or end")
+        return self.store.scan(spec, keys)
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A read-only connection to the catalog: never blocks a rebuild, never is blocked."""
+        if not self.catalog.exists():
+            raise CatalogMissing(
+                f"no catalog at {self.catalog}: run `lakehouse catalog` (or `make run`) first"
+            )
+        return duckdb.connect(str(self.catalog), read_only=True)
+
+    def sql(self, query: str) -> pl.DataFrame:
+        """Run SQL on the catalog's views; the result comes back as a Polars frame."""
+        with self.connect() as con:
+            return con.sql(query).pl()
+
+    def tables(self) -> pl.DataFrame:
+        """Every table with its owner, partitions, rows, bytes and retention."""
+        return self.sql("SELECT * FROM lakehouse.tables ORDER BY name")
+
+
+def _day(value: Day | None) -> str | None:
+    if value is None:
+        return None
+    return (
+        value.isoformat()
+        if isinstance(value, dt.date)
+        else dt.date.fromisoformat(value).isoformat()
+    )
+
+
+_default: Lake | None = None
+
+
+def default() -> Lake:
+    """The lake under `LAKEHOUSE_DATA_DIR` (or `./data`), opened on first use."""
+    global _default
+    if _default is None:
+        _default = Lake()
+    return _default
+
+
+def scan(table: str, start: Day | None = None, end: Day | None = None) -> pl.LazyFrame:
+    return default().scan(table, start, end)
+
+
+def sql(query: str) -> pl.DataFrame:
+    return default().sql(query)
+
+
+def tables() -> pl.DataFrame:
+    return default().tables()

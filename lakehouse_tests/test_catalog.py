@@ -1,0 +1,184 @@
+"""The DuckDB catalog, `lakehouse sql` and `lakehouse tables`, and the notebook API."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from lakehouse import tables
+from lakehouse.catalog import catalog_path, view_name
+from lakehouse.defs.catalog_refresh import materialized_at, refresh_catalog
+from lakehouse.lake import Lake
+from lakehouse.settings import DataLayout
+from lakehouse.sql_shell import interactive
+from lakehouse.storage import LakeStore
+from lakehouse_tests.conftest import FIRST_DAY, LAST_DAY
+from lakehouse_tests.test_cli import run
+
+
+def private_copy(catalogued: Path, tmp_path: Path) -> Path:
+    """A copy for a test that changes the lake; its catalog is rebuilt for the new place."""
+    shutil.copytree(catalogued / "lake", tmp_path / "lake")
+    refresh_catalog(DataLayout(tmp_path))
+    return tmp_path
+
+
+def reader(root: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(catalog_path(root / "lake")), read_only=True)
+
+
+def test_every_table_has_a_typed_commented_view_with_its_rows(catalogued: Path) -> None:
+    store = LakeStore.local(catalogued / "lake")
+    with reader(catalogued) as con:
+        for spec in tables.ALL_TABLES:
+            (count,) = con.sql(f"SELECT count(*) FROM {view_name(spec)}").fetchall()[0]
+            assert count == store.scan(spec).select(pl.len()).collect().item(), spec
+        types = dict(
+            con.sql(
+                "SELECT column_name, data_type FROM duckdb_columns() "
+                "WHERE schema_name = 'gold' AND table_name = 'fact_sales'"
+            ).fetchall()
+        )
+        assert types["order_date"] == "DATE"
+        assert types["order_ts"] == "TIMESTAMP WITH TIME ZONE"
+        (comment,) = con.sql(
+            "SELECT comment FROM duckdb_views() WHERE schema_name = 'silver' "
+            "AND view_name = 'app_events'"
+        ).fetchall()[0]
+        assert tables.SILVER_APP_EVENTS.description in comment
+        schemas = {row[0] for row in con.sql("SELECT schema_name FROM duckdb_schemas()").fetchall()}
+        assert {"bronze", "silver", "gold", "quarantine", "quality", "lakehouse"} <= schemas
+        pruned = con.sql(
+            f"EXPLAIN ANALYZE SELECT count(*) FROM gold.daily_summary "
+            f"WHERE summary_date = DATE '{LAST_DAY}'"
+        ).fetchall()
+        assert "Total Files Read: 1" in str(pruned), "a partition filter prunes the other files"
+
+
+def test_the_tables_view_describes_owner_size_freshness_and_retention(
+    catalogued: Path, built_lake
+) -> None:
+    with reader(catalogued) as con:
+        rows = {
+            row["name"]: row
+            for row in con.sql("SELECT * FROM lakehouse.tables").pl().iter_rows(named=True)
+        }
+    assert set(rows) == {spec.qualified_name for spec in tables.ALL_TABLES}
+    facts = rows["gold.fact_sales"]
+    assert facts["owner"] == tables.GOLD_FACT_SALES.owner
+    assert facts["partitions"] == 5 and facts["retention"] == "5 years"
+    assert facts["rows"] == built_lake.store.scan(tables.GOLD_FACT_SALES).collect().height
+    assert facts["bytes"] > 0 and "layer=gold" in facts["tags"]
+    materialized = materialized_at(built_lake.instance)
+    assert facts["last_materialized"] == materialized["gold.fact_sales"]
+    assert rows["bronze.app_events"]["retention"] == "90 days"
+    assert rows["quarantine.silver.orders"]["retention"] == "30 days"
+    assert rows["silver.customers"]["partitions"] is None
+    assert rows["quality.alerts"]["last_materialized"] is None  # not an asset
+
+
+def test_a_reader_keeps_its_catalog_across_a_rebuild(catalogued: Path, tmp_path: Path) -> None:
+    root = private_copy(catalogued, tmp_path)
+    layout = DataLayout(root)
+    store = LakeStore.local(layout.lake)
+    old = reader(root)
+    before = old.sql("SELECT partitions FROM lakehouse.tables WHERE name = 'gold.daily_summary'")
+    assert before.fetchall() == [(5,)]
+    # Drop a partition (as retention would) and rebuild while the reader holds the old file.
+    shutil.rmtree(Path(store.partition_dir(tables.GOLD_DAILY_SUMMARY, FIRST_DAY)))
+    refresh_catalog(layout)
+    still = old.sql("SELECT partitions FROM lakehouse.tables WHERE name = 'gold.daily_summary'")
+    assert still.fetchall() == [(5,)], "the open reader still sees the catalog it opened"
+    assert old.sql("SELECT count(*) FROM gold.dim_customer").fetchall()[0][0] > 0
+    old.close()
+    with reader(root) as new:
+        after = new.sql("SELECT partitions FROM lakehouse.tables WHERE name = 'gold.daily_summary'")
+        assert after.fetchall() == [(4,)]
+    leftovers = [p.name for p in layout.lake.iterdir() if p.name.startswith(".catalog")]
+    assert leftovers == []
+
+
+def cli(root: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    if stdin is None:
+        return run(list(args), root)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "lakehouse"), *args],
+        env={**os.environ, "LAKEHOUSE_DATA_DIR": str(root)},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_lakehouse_sql_formats_and_errors(catalogued: Path, tmp_path: Path) -> None:
+    query = "SELECT summary_date, orders FROM gold.daily_summary ORDER BY summary_date"
+    table = cli(catalogued, "sql", query)
+    assert table.returncode == 0, table.stderr
+    assert "summary_date" in table.stdout and "rows" in table.stdout
+    csv = cli(catalogued, "sql", query, "--format", "csv")
+    lines = csv.stdout.strip().splitlines()
+    assert lines[0] == "summary_date,orders" and len(lines) == 6
+    assert lines[1].startswith(FIRST_DAY)
+    as_json = json.loads(cli(catalogued, "sql", query, "--format", "json").stdout)
+    assert [sorted(row) for row in as_json] == [["orders", "summary_date"]] * 5
+    out = tmp_path / "daily.parquet"
+    written = cli(catalogued, "sql", query, "--format", "parquet", "--out", str(out))
+    assert written.returncode == 0, written.stderr
+    assert pl.read_parquet(out).height == 5
+    piped = cli(catalogued, "sql", "--format", "csv", stdin="SELECT 41 + 1 AS answer")
+    assert piped.stdout.splitlines() == ["answer", "42"]
+    bad = cli(catalogued, "sql", "SELEC oops FROM gold.fact_sales")
+    assert bad.returncode == 1
+    assert "Parser Error" in bad.stderr and "Traceback" not in bad.stderr
+    missing = cli(catalogued, "sql", "SELECT * FROM gold.nope")
+    assert missing.returncode == 1 and "Table with name nope does not exist" in missing.stderr
+    needs_out = cli(catalogued, "sql", query, "--format", "parquet")
+    assert needs_out.returncode == 1 and "--out" in needs_out.stderr
+    listed = cli(catalogued, "tables")
+    assert listed.returncode == 0 and "gold.fact_sales" in listed.stdout
+    assert "5 years" in listed.stdout
+
+
+def test_the_notebook_api_prunes_partitions_and_queries_the_catalog(
+    catalogued: Path, tmp_path: Path
+) -> None:
+    lake = Lake(private_copy(catalogued, tmp_path))
+    store = lake.store
+    days = store.partition_keys(tables.SILVER_APP_EVENTS)
+    window = lake.scan("silver.app_events", start=days[1], end=days[2]).collect()
+    assert sorted(window["event_date"].unique().cast(pl.String).to_list()) == days[1:3]
+    # Pruning: a broken file outside the range is never opened.
+    broken = Path(store.files(tables.SILVER_APP_EVENTS, [days[-1]])[0])
+    broken.write_bytes(b"not parquet")
+    assert lake.scan("silver.app_events", start=days[1], end=days[2]).collect().height == (
+        window.height
+    )
+    with pytest.raises(Exception, match="parquet"):
+        lake.scan("silver.app_events").collect()
+    revenue = lake.sql("SELECT sum(revenue_usd) AS revenue FROM gold.daily_summary")
+    assert isinstance(revenue, pl.DataFrame) and revenue["revenue"].item() > 0
+    assert "gold.fact_sales" in lake.tables()["name"].to_list()
+    with pytest.raises(KeyError, match="unknown table"):
+        lake.scan("gold.nope")
+
+
+def test_the_interactive_prompt_runs_statements_and_survives_errors(catalogued: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    typed = io.StringIO("SELECT count(*) AS n\n  FROM gold.daily_summary;\nSELEC 1;\n.quit\n")
+    with Lake(catalogued).connect() as con:
+        interactive(con, "table", typed, out, err)
+    assert "lakehouse> " in out.getvalue() and "...> " in out.getvalue()
+    assert re.search(r"│\s*5\s*│", out.getvalue()), out.getvalue()
+    assert "Parser Error" in err.getvalue()
