@@ -170,6 +170,41 @@ def _tables(args: argparse.Namespace) -> int:
     return tables_command(Lake())
 
 
+def _maintain(args: argparse.Namespace) -> int:
+    layout = settings.DataLayout(settings.data_dir())
+    os.environ.update(settings.dagster_env(layout))
+    import dagster as dg
+    import duckdb
+
+    from lakehouse.defs.maintenance import run_maintenance
+    from lakehouse.maintenance.run import OPERATIONS
+
+    operations = args.operations or list(OPERATIONS)
+    unknown = sorted(set(operations) - set(OPERATIONS))
+    if unknown:
+        print(
+            f"lakehouse maintain: unknown operation(s) {unknown}; use {OPERATIONS}", file=sys.stderr
+        )
+        return 2
+    config = {
+        "memory_limit": os.environ.get(settings.DUCKDB_MEMORY_LIMIT_ENV, "2GB"),
+        "threads": int(os.environ.get(settings.DUCKDB_THREADS_ENV, "2")),
+    }
+    with dg.DagsterInstance.get() as instance, duckdb.connect(config=config) as con:
+        actions = run_maintenance(
+            layout,
+            con,
+            instance,
+            operations,
+            dry_run=args.dry_run,
+            grace=dt.timedelta(days=args.grace_days),
+            target_bytes=args.target_mb * 2**20,
+        )
+    verb = "would change" if args.dry_run else "changed"
+    print(f"maintenance ({', '.join(operations)}): {verb} {len(actions)} item(s)")
+    return 0
+
+
 def _init_home(args: argparse.Namespace) -> int:
     env = settings.dagster_env(settings.DataLayout(settings.data_dir()))
     print(env["DAGSTER_HOME"])
@@ -241,6 +276,20 @@ def parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("tables", help="every table: owner, size, freshness, retention")
     listing.set_defaults(handler=_tables)
+
+    maintain = commands.add_parser(
+        "maintain", help="retention, compaction, clustering and vacuum of the lake, audited"
+    )
+    maintain.add_argument(
+        "operations",
+        nargs="*",
+        metavar="{retention,compact,cluster,vacuum}",
+        help="default: all, in that order",
+    )
+    maintain.add_argument("--dry-run", action="store_true", help="list what would change")
+    maintain.add_argument("--grace-days", type=float, default=7.0, help="vacuum grace (default 7)")
+    maintain.add_argument("--target-mb", type=int, default=128, help="compacted file size")
+    maintain.set_defaults(handler=_maintain)
 
     home = commands.add_parser("init-home", help="create the Dagster home (telemetry off)")
     home.set_defaults(handler=_init_home)

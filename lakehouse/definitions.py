@@ -9,6 +9,7 @@ from lakehouse.defs.executor import run_executor
 from lakehouse.defs.freshness import GOLD_FRESHNESS_CHECKS, freshness_sensor
 from lakehouse.defs.gold import GOLD_ASSETS
 from lakehouse.defs.landing_sensors import LANDING_SENSORS
+from lakehouse.defs.maintenance import maintenance_job, maintenance_schedule
 from lakehouse.defs.resources import build_resources
 from lakehouse.defs.schedules import daily_job, daily_schedule
 from lakehouse.defs.sensors import quality_alert_sensor
@@ -20,8 +21,8 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*BRONZE_ASSETS, *SILVER_ASSETS, *GOLD_ASSETS],
         asset_checks=GOLD_FRESHNESS_CHECKS,
-        jobs=[daily_job],
-        schedules=[daily_schedule],
+        jobs=[daily_job, maintenance_job],
+        schedules=[daily_schedule, maintenance_schedule],
         sensors=[
             *LANDING_SENSORS,
             automation_sensor(),

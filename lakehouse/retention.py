@@ -15,6 +15,7 @@ RETENTION_DAYS = {
     "gold": 5 * 365,
     "quarantine": 30,
     "quality": 365,
+    "lakehouse": 365,
 }
 
 

@@ -353,6 +353,29 @@ QUALITY_ALERTS = TableSpec(
     domain="quality",
 )
 
+MAINTENANCE_HISTORY = TableSpec(
+    layer="lakehouse",
+    name="maintenance_history",
+    schema={
+        "operation": pl.String(),
+        "table": pl.String(),
+        "partition": pl.String(),
+        "files_before": pl.Int64(),
+        "bytes_before": pl.Int64(),
+        "files_after": pl.Int64(),
+        "bytes_after": pl.Int64(),
+        "rows": pl.Int64(),
+        "detail": pl.String(),
+        "performed_at": UTC_TS,
+        "seconds": pl.Float64(),
+    },
+    partition_column="performed_date",
+    description="Every maintenance action (compact, cluster, retention, vacuum): what it "
+    "changed, files and bytes before and after, and when.",
+    owner="team:data-platform",
+    domain="operations",
+)
+
 QUARANTINE_TABLES = (
     *BRONZE_QUARANTINE.values(),
     SILVER_APP_EVENTS_QUARANTINE,
@@ -362,8 +385,16 @@ QUARANTINE_TABLES = (
     GOLD_FACT_SALES_QUARANTINE,
 )
 QUALITY_TABLES = (QUALITY_CHECK_RESULTS, QUALITY_ALERTS)
+OPERATIONS_TABLES = (MAINTENANCE_HISTORY,)
 #: Every table a user may query, in catalog order.
-ALL_TABLES = (*BRONZE_TABLES, *SILVER_TABLES, *GOLD_TABLES, *QUARANTINE_TABLES, *QUALITY_TABLES)
+ALL_TABLES = (
+    *BRONZE_TABLES,
+    *SILVER_TABLES,
+    *GOLD_TABLES,
+    *QUARANTINE_TABLES,
+    *QUALITY_TABLES,
+    *OPERATIONS_TABLES,
+)
 
 
 def find_table(name: str) -> TableSpec:

@@ -69,18 +69,24 @@ def stage_sorted(
         )
         source = parquet_source(store, [first_rows])
     order = [*spec.sort_by, *([keep_first.key] if keep_first else [])]
-    staged = stage_query(store, con, spec, key, _sorted_query(spec, source, order))
+    staged = stage_query(store, con, spec, key, sorted_query(spec, source, order), order)
     return SortedStage(staged, int(rows_in), int(distinct))
 
 
 def stage_query(
-    store: LakeStore, con: duckdb.DuckDBPyConnection, spec: TableSpec, key: str | None, query: str
+    store: LakeStore,
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    key: str | None,
+    query: str,
+    sorted_by: Sequence[str] = (),
 ) -> StagedPartition:
     """Stage the rows of a DuckDB query (the table's columns, in order), streamed batch by
-    batch; the query's sorts, windows and aggregates spill past DuckDB's memory limit."""
+    batch; the query's sorts, windows and aggregates spill past DuckDB's memory limit.
+    `sorted_by` declares the query's ORDER BY in the files' footers."""
     _spill_under_the_lake(store, con)
     reader = con.sql(query).to_arrow_reader(ROW_GROUP_ROWS)
-    return store.stage(spec, key, _batches(reader))
+    return store.stage(spec, key, _batches(reader), sorted_by=sorted_by)
 
 
 def duplicated_rows(
@@ -117,7 +123,7 @@ def parquet_source(store: LakeStore, files: Sequence[str]) -> str:
     return f"read_parquet([{paths}])"
 
 
-def _sorted_query(spec: TableSpec, source: str, order: Sequence[str]) -> str:
+def sorted_query(spec: TableSpec, source: str, order: Sequence[str]) -> str:
     query = f"SELECT {', '.join(ident(name) for name in spec.schema)} FROM {source}"
     if order:
         query += " ORDER BY " + ", ".join(ident(name) for name in order)

@@ -30,6 +30,9 @@ from lakehouse.storage.paths import (
 from lakehouse.storage.spec import TableSpec
 
 STAGING_DIR = "_staging"
+#: Under the staging folder: partitions replaced or retired by maintenance, kept for a grace
+#: period (to restore by hand if need be) until vacuum deletes them.
+TRASH_DIR = "_trash"
 PARQUET_SUFFIX = ".parquet"
 #: Rows per row group: large enough for scan throughput, small enough for min/max pruning.
 ROW_GROUP_ROWS = 122_880
@@ -37,6 +40,8 @@ ROW_GROUP_ROWS = 122_880
 MAX_FILE_ROWS = 8 * ROW_GROUP_ROWS
 #: Parquet bytes a step reads at once when it works part by part (about 1.3M bronze events).
 PART_BYTES = 24 * 2**20
+#: Footer key naming the columns a file's rows are sorted by (written by sorted stages).
+SORTED_BY_KEY = "lakehouse.sorted_by"
 #: A staging folder left by a live process is only taken for abandoned after this long.
 STALE_STAGING_SECONDS = 24 * 3600
 
@@ -161,8 +166,13 @@ class LakeStore:
         spec: TableSpec,
         key: str | None,
         data: pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame | pa.RecordBatch],
+        *,
+        sorted_by: Sequence[str] = (),
     ) -> StagedPartition:
         """Write and verify a partition's files in a staging folder; nothing is visible yet.
+
+        `sorted_by` declares (in each file's footer) the order the rows come in, for
+        maintenance to know a partition is clustered.
 
         Write-audit-publish: audit the staged files (`scan_staged`), then `commit` or
         `discard` them.
@@ -179,22 +189,28 @@ class LakeStore:
         label = posixpath.basename(target) if key is not None else "_table"
         staging = self._new_staging_dir(spec, label)
         try:
-            rows, files = self._write_files(spec, staging, batches)
+            rows, files = self._write_files(spec, staging, batches, sorted_by)
             size = self._verify(spec, files, rows)
         except BaseException:
             self.fs.delete_dir(staging)
             raise
         return StagedPartition(spec, key, staging, target, tuple(files), rows, size)
 
-    def commit(self, staged: StagedPartition) -> PublishedPartition:
-        """Swap a staged partition in atomically; the previous version is deleted."""
+    def commit(self, staged: StagedPartition, *, keep_previous: bool = False) -> PublishedPartition:
+        """Swap a staged partition in atomically; the previous version is deleted, or with
+        `keep_previous` moved to the trash (see `retire`) for vacuum to delete later."""
         old_holder = f"{staged.folder}.old"
         try:
             self.fs.publish_dir(staged.folder, staged.target, old_holder=old_holder)
         except BaseException:
             self.fs.delete_dir(staged.folder)
             raise
-        self.fs.delete_dir(old_holder)
+        if keep_previous and self.fs.exists(old_holder):
+            trash = self._trash_path(staged.spec, staged.key)
+            self.fs.makedirs(posixpath.dirname(trash))
+            self.fs.move(old_holder, trash)
+        else:
+            self.fs.delete_dir(old_holder)
         return PublishedPartition(
             staged.spec.qualified_name,
             staged.key,
@@ -204,9 +220,35 @@ class LakeStore:
             staged.bytes,
         )
 
+    def sorted_by(self, path: str) -> tuple[str, ...]:
+        """The columns a file declares its rows sorted by (empty when it declares none)."""
+        with self.fs.open_input(path) as handle:
+            metadata = pq.read_metadata(handle).metadata or {}
+        value = metadata.get(SORTED_BY_KEY.encode(), b"").decode()
+        return tuple(value.split(",")) if value else ()
+
     def scan_staged(self, staged: StagedPartition) -> pl.LazyFrame:
         """The staged files as the audit reads them: the table's file columns, lazily."""
         return pl.scan_parquet(list(staged.files), schema=staged.spec.polars_schema)
+
+    def retire(self, spec: TableSpec, key: str | None) -> str | None:
+        """Take a published partition out of the table in one rename (readers see it whole or
+        not at all); it waits in the trash until vacuum deletes it. Returns where it went."""
+        source = self.partition_dir(spec, key)
+        if not self.fs.exists(source):
+            return None
+        destination = self._trash_path(spec, key)
+        self.fs.makedirs(posixpath.dirname(destination))
+        self.fs.move(source, destination)
+        return destination
+
+    def trash_root(self) -> str:
+        return self.fs.path(STAGING_DIR, TRASH_DIR)
+
+    def _trash_path(self, spec: TableSpec, key: str | None) -> str:
+        label = key or "_table"
+        stamp = time.time_ns()
+        return posixpath.join(self.trash_root(), *spec.path, f"{label}.{stamp}.{uuid.uuid4().hex}")
 
     def discard(self, staged: StagedPartition) -> None:
         self.fs.delete_dir(staged.folder)
@@ -280,9 +322,16 @@ class LakeStore:
         return PublishedPartition(spec.qualified_name, key, target, rows, len(files), size)
 
     def _write_files(
-        self, spec: TableSpec, staging: str, batches: Iterable[pl.DataFrame]
+        self,
+        spec: TableSpec,
+        staging: str,
+        batches: Iterable[pl.DataFrame],
+        sorted_by: Sequence[str] = (),
     ) -> tuple[int, list[str]]:
         arrow_schema = _arrow_schema(spec)
+        footer_schema = arrow_schema
+        if sorted_by:
+            footer_schema = arrow_schema.with_metadata({SORTED_BY_KEY: ",".join(sorted_by)})
         files: list[str] = []
         writer: pq.ParquetWriter | None = None
         rows_total = rows_in_file = 0
@@ -290,7 +339,7 @@ class LakeStore:
         def open_writer() -> pq.ParquetWriter:
             path = posixpath.join(staging, f"part-{uuid.uuid4().hex}{PARQUET_SUFFIX}")
             files.append(path)
-            return self.parquet_writer(path, arrow_schema)
+            return self.parquet_writer(path, footer_schema)
 
         try:
             for batch in batches:

@@ -1,0 +1,129 @@
+"""Retention (whole expired partitions) and vacuum (leftovers past a grace period).
+
+Retention takes each partition older than its table's retention (`lakehouse.retention`) out of
+the table in one rename, then tells Dagster the partition is gone (wiped, not materialized).
+Vacuum deletes what no published partition uses: the trash of replaced and retired partitions,
+staging folders of dead writers, stray non-Parquet files and empty folders in tables, and
+temporary catalog files, once older than the grace period. A published `part-*.parquet` is never
+a vacuum candidate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from lakehouse.maintenance.actions import Action
+from lakehouse.retention import retention_days
+from lakehouse.storage import LakeStore, TableSpec
+from lakehouse.storage.filesystem import FileEntry
+from lakehouse.storage.store import PARQUET_SUFFIX, STAGING_DIR
+
+RETENTION, VACUUM = "retention", "vacuum"
+GRACE = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Expired:
+    spec: TableSpec
+    key: str
+    files: list[FileEntry]
+    cutoff: str
+
+
+def plan_retention(store: LakeStore, specs: Sequence[TableSpec], today: dt.date) -> list[Expired]:
+    """Partitions whose day is before `today - retention`, for tables that keep days."""
+    expired = []
+    for spec in specs:
+        days = retention_days(spec)
+        if days is None:
+            continue
+        cutoff = (today - dt.timedelta(days=days)).isoformat()
+        for key in store.partition_keys(spec):
+            if key < cutoff:
+                expired.append(Expired(spec, key, store.file_entries(spec, [key]), cutoff))
+    return expired
+
+
+def retire(store: LakeStore, item: Expired) -> Action:
+    """Take one expired partition out of its table (into the trash, for vacuum)."""
+    store.retire(item.spec, item.key)
+    return Action(
+        RETENTION,
+        item.spec.qualified_name,
+        item.key,
+        len(item.files),
+        sum(entry.size for entry in item.files),
+        detail=f"older than {item.cutoff}",
+    )
+
+
+@dataclass(frozen=True)
+class Leftover:
+    path: str
+    is_dir: bool
+    size: int
+    reason: str
+
+
+def plan_vacuum(
+    store: LakeStore, specs: Sequence[TableSpec], grace: dt.timedelta = GRACE
+) -> list[Leftover]:
+    """Everything vacuum would delete: only leftovers older than `grace`."""
+    horizon = time.time() - grace.total_seconds()
+    found = [
+        Leftover(path, True, size, "staging leftover past grace")
+        for path, size, newest in _holders(store, store.fs.path(STAGING_DIR))
+        if newest < horizon
+    ]
+    for spec in specs:
+        for entry in _walk(store, store.table_dir(spec)):
+            if entry.mtime_ns / 1e9 >= horizon:
+                continue
+            name = posixpath.basename(entry.path)
+            if entry.is_file and not (name.startswith("part-") and name.endswith(PARQUET_SUFFIX)):
+                found.append(Leftover(entry.path, False, entry.size, "not a part file"))
+            elif not entry.is_file and not store.fs.list_dir(entry.path):
+                found.append(Leftover(entry.path, True, 0, "empty folder"))
+    for entry in store.fs.list_dir(store.fs.root):
+        name = posixpath.basename(entry.path)
+        if entry.is_file and name.startswith(".catalog.duckdb.") and entry.mtime_ns / 1e9 < horizon:
+            found.append(Leftover(entry.path, False, entry.size, "unfinished catalog build"))
+    return found
+
+
+#: Folders a writer, a scratch area or the trash create: `<label>.<pid or ns>.<uuid hex>`.
+_HOLDER = re.compile(r"\.[0-9]+\.[0-9a-f]{32}(\.old)?$")
+
+
+def _holders(store: LakeStore, root: str) -> Iterator[tuple[str, int, float]]:
+    """Staging, scratch and trash folders under `root`, with their size and newest mtime."""
+    for entry in store.fs.list_dir(root):
+        if entry.is_file or posixpath.basename(entry.path) == "_duckdb_spill":
+            continue
+        if _HOLDER.search(posixpath.basename(entry.path)):
+            files = [item for item in _walk(store, entry.path) if item.is_file]
+            newest = max((item.mtime_ns for item in files), default=entry.mtime_ns) / 1e9
+            yield entry.path, sum(item.size for item in files), newest
+        else:
+            yield from _holders(store, entry.path)
+
+
+def _walk(store: LakeStore, root: str) -> Iterator[FileEntry]:
+    for entry in store.fs.list_dir(root):
+        yield entry
+        if not entry.is_file:
+            yield from _walk(store, entry.path)
+
+
+def remove(store: LakeStore, leftover: Leftover) -> Action:
+    if leftover.is_dir:
+        store.fs.delete_dir(leftover.path)
+    else:
+        store.fs.delete_file(leftover.path)
+    relative = posixpath.relpath(leftover.path, store.fs.root)
+    return Action(VACUUM, relative, None, 1, leftover.size, detail=leftover.reason)

@@ -1,0 +1,109 @@
+"""Run maintenance operations in order, or list what they would do (dry run)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+import duckdb
+
+from lakehouse import tables
+from lakehouse.maintenance import cleanup, compaction
+from lakehouse.maintenance.actions import Action, record
+from lakehouse.storage import LakeStore, TableSpec
+
+#: Retention first (nothing is compacted only to be deleted); compaction's replaced files wait in
+#: the trash for a later vacuum's grace period.
+OPERATIONS = (cleanup.RETENTION, compaction.COMPACT, compaction.CLUSTER, cleanup.VACUUM)
+
+
+def maintain(
+    store: LakeStore,
+    con: duckdb.DuckDBPyConnection,
+    operations: Sequence[str] = OPERATIONS,
+    *,
+    dry_run: bool = False,
+    today: dt.date | None = None,
+    grace: dt.timedelta = cleanup.GRACE,
+    target_bytes: int = compaction.TARGET_FILE_BYTES,
+    specs: Sequence[TableSpec] = tables.ALL_TABLES,
+    forget: Callable[[TableSpec, Sequence[str]], None] | None = None,
+    log: Callable[[str], None] = lambda line: None,
+) -> list[Action]:
+    """Each operation in turn; returns the actions taken (or, in a dry run, planned, with
+    nothing changed and nothing recorded). Taken actions go to the maintenance history."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    done: list[Action] = []
+    for operation in operations:
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown maintenance operation {operation!r}; use {OPERATIONS}")
+        actions = _run(store, con, operation, dry_run, today, grace, target_bytes, specs, forget)
+        for action in actions:
+            log(("would " if dry_run else "") + action.describe())
+        done.extend(actions)
+    if not dry_run:
+        record(store, done)
+    return done
+
+
+def _run(
+    store: LakeStore,
+    con: duckdb.DuckDBPyConnection,
+    operation: str,
+    dry_run: bool,
+    today: dt.date,
+    grace: dt.timedelta,
+    target_bytes: int,
+    specs: Sequence[TableSpec],
+    forget: Callable[[TableSpec, Sequence[str]], None] | None,
+) -> list[Action]:
+    if operation == cleanup.RETENTION:
+        expired = cleanup.plan_retention(store, specs, today)
+        if dry_run:
+            return [
+                Action(
+                    operation,
+                    item.spec.qualified_name,
+                    item.key,
+                    len(item.files),
+                    sum(entry.size for entry in item.files),
+                    detail=f"older than {item.cutoff}",
+                )
+                for item in expired
+            ]
+        retired = [cleanup.retire(store, item) for item in expired]
+        if forget is not None:
+            by_table: dict[str, list[cleanup.Expired]] = {}
+            for item in expired:
+                by_table.setdefault(item.spec.qualified_name, []).append(item)
+            for items in by_table.values():
+                forget(items[0].spec, [item.key for item in items])
+        return retired
+    if operation == cleanup.VACUUM:
+        leftovers = cleanup.plan_vacuum(store, specs, grace)
+        if dry_run:
+            return [
+                Action(operation, leftover.path, None, 1, leftover.size, detail=leftover.reason)
+                for leftover in leftovers
+            ]
+        return [cleanup.remove(store, leftover) for leftover in leftovers]
+    today_key = today.isoformat()
+    candidates = [
+        # A partition still being appended to (today's quality history) is left for tomorrow.
+        candidate
+        for candidate in compaction.plan(store, specs, operation, target_bytes)
+        if candidate.key is None or candidate.key < today_key
+    ]
+    if dry_run:
+        return [
+            Action(
+                operation,
+                c.spec.qualified_name,
+                c.key,
+                len(c.files),
+                sum(entry.size for entry in c.files),
+                detail=c.reason,
+            )
+            for c in candidates
+        ]
+    return [compaction.rewrite(store, con, c, operation, target_bytes) for c in candidates]

@@ -1,0 +1,215 @@
+"""Maintenance: compaction with a concurrent reader, clustering, retention, vacuum, dry runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from lakehouse import tables
+from lakehouse.bench.workloads import write_tiny_orders
+from lakehouse.defs.bronze import BRONZE_ASSETS
+from lakehouse.defs.maintenance import forget_in
+from lakehouse.maintenance import compaction
+from lakehouse.maintenance.run import maintain
+from lakehouse.partitions import DAILY, day_range, range_tags
+from lakehouse.storage import LakeStore, TableSpec
+from lakehouse.storage.store import STAGING_DIR
+from lakehouse_tests.conftest import resources_for
+
+FACTS = TableSpec(
+    layer="gold",
+    name="facts",
+    schema={"sale_id": pl.Int64(), "customer_id": pl.String(), "amount": pl.Float64()},
+    partition_column="sale_date",
+    sort_by=("customer_id",),
+)
+DAY = "2026-11-02"
+LATER = dt.date(2026, 12, 1)
+
+
+def small_files(store: LakeStore, count: int, rows: int = 40) -> pl.DataFrame:
+    parts = []
+    for index in range(count):
+        part = pl.DataFrame(
+            {
+                "sale_id": range(index * rows, (index + 1) * rows),
+                "customer_id": [f"C{(index * 7 + i) % 97:03d}" for i in range(rows)],
+                "amount": [float(i) for i in range(rows)],
+            }
+        )
+        store.append(FACTS, DAY, part)
+        parts.append(part)
+    return pl.concat(parts)
+
+
+def tree(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
+def test_compaction_keeps_every_row_while_a_reader_reads(tmp_path: Path) -> None:
+    store = LakeStore.local(tmp_path / "lake")
+    written = small_files(store, 300)
+    folder = Path(store.partition_dir(FACTS, DAY))
+    assert len(list(folder.glob("*.parquet"))) == 300
+    with duckdb.connect() as con:
+        expected = compaction.checksum(con, FACTS, f"read_parquet('{folder}/*.parquet')")
+    assert expected[0] == written.height
+
+    seen, failures, done = [], [], threading.Event()
+
+    def read_continuously() -> None:
+        with duckdb.connect() as reader:
+            while not done.is_set():
+                try:
+                    seen.append(
+                        compaction.checksum(reader, FACTS, f"read_parquet('{folder}/*.parquet')")
+                    )
+                except (duckdb.IOException, duckdb.InvalidInputException) as error:
+                    failures.append(str(error))  # a file listed just before the swap
+
+    thread = threading.Thread(target=read_continuously)
+    thread.start()
+    try:
+        with duckdb.connect() as con:
+            actions = maintain(store, con, ["compact"], specs=[FACTS], today=LATER)
+    finally:
+        done.set()
+        thread.join()
+    assert [(a.operation, a.partition, a.files_before, a.files_after) for a in actions] == [
+        ("compact", DAY, 300, 1)
+    ]
+    assert seen and all(result == expected for result in seen), "never missing or doubled rows"
+    assert len(failures) <= max(2, len(seen) // 10)
+    with duckdb.connect() as con:
+        assert compaction.checksum(con, FACTS, f"read_parquet('{folder}/*.parquet')") == expected
+    assert len(list(folder.glob("*.parquet"))) == 1
+    history = store.scan(tables.MAINTENANCE_HISTORY).collect()
+    assert history.select(
+        "operation", "table", "partition", "files_before", "files_after"
+    ).rows() == [("compact", "gold.facts", DAY, 300, 1)]
+    with duckdb.connect() as con:  # nothing left to do: a second run changes nothing
+        assert maintain(store, con, ["compact", "cluster"], specs=[FACTS], today=LATER) == []
+
+
+def test_clustering_sorts_a_partition_by_its_keys(tmp_path: Path) -> None:
+    store = LakeStore.local(tmp_path / "lake")
+    rows = pl.DataFrame(
+        {
+            "sale_id": range(5000),
+            "customer_id": [f"C{(i * 7919) % 500:03d}" for i in range(5000)],
+            "amount": [1.0] * 5000,
+        }
+    )
+    store.publish(FACTS, DAY, rows)
+    assert compaction.plan(store, [FACTS], "cluster")[0].reason.startswith("1 of 1 files")
+    with duckdb.connect() as con:
+        dry = maintain(store, con, ["cluster"], specs=[FACTS], today=LATER, dry_run=True)
+        assert [action.operation for action in dry] == ["cluster"]
+        maintain(store, con, ["cluster"], specs=[FACTS], today=LATER)
+    clustered = store.scan(FACTS, [DAY]).collect()
+    assert clustered["customer_id"].is_sorted()
+    assert clustered.height == 5000 and set(clustered["sale_id"]) == set(range(5000))
+    assert store.sorted_by(store.files(FACTS, [DAY])[0]) == ("customer_id",)
+    assert compaction.plan(store, [FACTS], "cluster") == []
+
+
+def test_retention_removes_exactly_the_expired_partitions_and_dagster_forgets_them(
+    tmp_path: Path,
+) -> None:
+    first = DAILY.start.date()
+    days = day_range(first.isoformat(), (first + dt.timedelta(days=4)).isoformat())
+    write_tiny_orders(tmp_path / "landing", days)
+    orders = next(a for a in BRONZE_ASSETS if a.key == dg.AssetKey(["bronze", "orders"]))
+    store = LakeStore.local(tmp_path / "lake")
+    today = first + dt.timedelta(days=90 + 3)  # bronze keeps 90 days: the first 3 expire
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [orders],
+            resources=resources_for(tmp_path),
+            instance=instance,
+            tags=range_tags(days[0], days[-1]),
+        )
+        assert result.success
+        before = tree(tmp_path / "lake" / "bronze")
+        with duckdb.connect() as con:
+            planned = maintain(store, con, ["retention"], today=today, dry_run=True)
+            assert tree(tmp_path / "lake" / "bronze") == before, "a dry run changes nothing"
+            done = maintain(store, con, ["retention"], today=today, forget=forget_in(instance))
+        expired = {(a.table, a.partition) for a in done if a.table == "bronze.orders"}
+        assert expired == {("bronze.orders", day) for day in days[:3]}
+        assert {(a.table, a.partition) for a in planned} == {(a.table, a.partition) for a in done}
+        assert store.partition_keys(tables.BRONZE_ORDERS) == days[3:]
+        materialized = instance.get_materialized_partitions(dg.AssetKey(["bronze", "orders"]))
+        assert materialized == set(days[3:])
+    history = store.scan(tables.MAINTENANCE_HISTORY).collect()
+    assert set(history.filter(pl.col("table") == "bronze.orders")["partition"]) == set(days[:3])
+
+
+def test_vacuum_deletes_old_leftovers_only_and_never_a_live_file(tmp_path: Path) -> None:
+    store = LakeStore.local(tmp_path / "lake")
+    small_files(store, 3)
+    live = {str(p) for p in (tmp_path / "lake" / "gold").rglob("part-*.parquet")}
+    old = time.time() - 8 * 86400
+    lake = tmp_path / "lake"
+    dead_writer = lake / STAGING_DIR / "gold" / "facts" / f"sale_date=2026-11-03.999999.{'a' * 32}"
+    dead_writer.mkdir(parents=True)
+    (dead_writer / "part-x.parquet").write_bytes(b"half written")
+    stray = Path(store.partition_dir(FACTS, DAY)) / "notes.txt"
+    stray.write_text("left by hand")
+    empty = Path(store.table_dir(FACTS)) / "sale_date=2026-11-09"
+    empty.mkdir()
+    fresh = lake / STAGING_DIR / "gold" / "facts" / f"sale_date=2026-11-04.999998.{'b' * 32}"
+    fresh.mkdir(parents=True)
+    (fresh / "part-y.parquet").write_bytes(b"a writer at work")
+    for path in [dead_writer / "part-x.parquet", dead_writer, stray, empty, *map(Path, live)]:
+        os.utime(path, (old, old))
+    with duckdb.connect() as con:
+        before = tree(lake)
+        planned = maintain(store, con, ["vacuum"], specs=[FACTS], dry_run=True)
+        assert tree(lake) == before, "a dry run changes nothing"
+        done = maintain(store, con, ["vacuum"], specs=[FACTS])
+    assert len(planned) == len(done) == 3
+    assert not dead_writer.exists() and not stray.exists() and not empty.exists()
+    assert fresh.exists(), "within the grace period"
+    assert {str(p) for p in (lake / "gold").rglob("part-*.parquet")} == live
+
+
+def test_the_maintenance_job_and_command_dry_run_change_nothing(tmp_path: Path) -> None:
+    from lakehouse.defs.maintenance import maintenance_job
+    from lakehouse_tests.test_cli import run
+
+    store = LakeStore.local(tmp_path / "lake")
+    small_files(store, 5)
+    stray = Path(store.partition_dir(tables.GOLD_FACT_SALES, DAY)) / "notes.txt"
+    stray.parent.mkdir(parents=True)
+    stray.write_text("old")
+    old = time.time() - 8 * 86400
+    os.utime(stray, (old, old))
+    before = tree(tmp_path / "lake")
+    with dg.instance_for_test() as instance:
+        result = maintenance_job.execute_in_process(
+            instance=instance,
+            resources=resources_for(tmp_path),
+            run_config={"ops": {"maintain_lake": {"config": {"dry_run": True}}}},
+        )
+    assert result.success
+    (step,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = step.event_specific_data.metadata
+    assert metadata["dry_run"].value is True and metadata["vacuum"].value == 1
+    assert tree(tmp_path / "lake") == before
+    listed = run(["maintain", "vacuum", "--dry-run"], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "would vacuum" in listed.stdout and "notes.txt" in listed.stdout
+    assert tree(tmp_path / "lake") == before
+    done = run(["maintain", "vacuum"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not stray.exists()
+    bad = run(["maintain", "shrink"], tmp_path)
+    assert bad.returncode == 2 and "unknown operation" in bad.stderr
