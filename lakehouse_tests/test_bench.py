@@ -62,6 +62,10 @@ def test_the_bench_harness_measures_everything_at_the_smoke_size(tmp_path: Path)
     assert results["incremental"]["incremental_s"] > 0
     queries = results["queries"]["queries"]
     assert len(queries) == 5 and all(q["rows"] > 0 and q["p95_ms"] > 0 for q in queries.values())
+    after = results["queries"]["queries_after_maintenance"]
+    assert {name: q["rows"] for name, q in after.items()} == {
+        name: q["rows"] for name, q in queries.items()
+    }, "compaction and clustering change no query result"
     assert results["sensor"]["files"] == size.sensor_files
     assert results["sensor"]["ticks_until_all_known"] >= 1
 

@@ -186,14 +186,23 @@ def markdown(results: dict) -> str:
         "",
         f"## 5. Gold queries ({queries['dataset']}, {queries['repetitions']} repetitions)",
         "",
-        "| query | rows | cold ms | p50 ms | p95 ms |",
-        "|---|---:|---:|---:|---:|",
+        "| query | rows | cold ms | p50 ms | p95 ms | p50 after | p95 after |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
+    after = queries.get("queries_after_maintenance", {})
     for name, row in queries["queries"].items():
+        later = after.get(name, {})
         lines.append(
             f"| {name} | {row['rows']} | {row['cold_ms']:.1f} | {row['p50_ms']:.1f} | "
-            f"{row['p95_ms']:.1f} |"
+            f"{row['p95_ms']:.1f} | {later.get('p50_ms', float('nan')):.1f} | "
+            f"{later.get('p95_ms', float('nan')):.1f} |"
         )
+    if "maintenance_s" in queries:
+        lines += [
+            "",
+            f'"after": once `lakehouse maintain compact cluster` ran '
+            f"({queries['maintenance_s']:.1f} s) on the same lake.",
+        ]
 
     sensor = results["sensor"]
     lines += [

@@ -254,12 +254,18 @@ class Bench:
         self.log(f"queries: building {dataset.label}")
         build = measure([_tool("lakehouse"), "build"], env)
         self.log("queries: timing")
-        run = measure(python_module(WORKLOADS, "queries", str(self.size.query_repetitions)), env)
+        timing = python_module(WORKLOADS, "queries", str(self.size.query_repetitions))
+        run = measure(timing, env)
+        self.log("queries: compaction and clustering, then timing again")
+        maintained = measure([_tool("lakehouse"), "maintain", "compact", "cluster"], env)
+        after = measure(timing, env)
         return {
             "dataset": dataset.label,
             "build_s": build.wall_s,
             "repetitions": self.size.query_repetitions,
             "queries": run.result,
+            "maintenance_s": maintained.wall_s,
+            "queries_after_maintenance": after.result,
         }
 
     def sensor(self) -> dict:

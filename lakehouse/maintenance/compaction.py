@@ -75,7 +75,8 @@ def _reason(
     if operation == COMPACT:
         needed = max(1, math.ceil(sum(entry.size for entry in files) / target_bytes))
         return f"{len(files)} files where {needed} will do" if len(files) > needed else None
-    unsorted = [entry for entry in files if store.sorted_by(entry.path) != spec.sort_by]
+    width = len(spec.sort_by)
+    unsorted = [entry for entry in files if store.sorted_by(entry.path)[:width] != spec.sort_by]
     if unsorted:
         return f"{len(unsorted)} of {len(files)} files not sorted by {', '.join(spec.sort_by)}"
     return None
