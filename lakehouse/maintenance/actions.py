@@ -28,12 +28,12 @@ class Action:
     performed_at: dt.datetime | None = None
     seconds: float = 0.0
 
-    def describe(self) -> str:
+    def describe(self, planned: bool = False) -> str:
+        """One line; a planned action shows what it would start from."""
         where = f"{self.table}" + (f" {self.partition}" if self.partition else "")
-        sizes = (
-            f"{self.files_before} files {self.bytes_before:,} B -> "
-            f"{self.files_after} files {self.bytes_after:,} B"
-        )
+        sizes = f"{self.files_before} files {self.bytes_before:,} B"
+        if not planned:
+            sizes += f" -> {self.files_after} files {self.bytes_after:,} B"
         return f"{self.operation:<9} {where}: {sizes}" + (
             f" ({self.detail})" if self.detail else ""
         )

@@ -39,7 +39,7 @@ def maintain(
             raise ValueError(f"unknown maintenance operation {operation!r}; use {OPERATIONS}")
         actions = _run(store, con, operation, dry_run, today, grace, target_bytes, specs, forget)
         for action in actions:
-            log(("would " if dry_run else "") + action.describe())
+            log(("would " if dry_run else "") + action.describe(planned=dry_run))
         done.extend(actions)
     if not dry_run:
         record(store, done)
