@@ -34,6 +34,17 @@ class Expired:
     files: list[FileEntry]
     cutoff: str
 
+    @property
+    def action(self) -> Action:
+        return Action(
+            RETENTION,
+            self.spec.qualified_name,
+            self.key,
+            len(self.files),
+            sum(entry.size for entry in self.files),
+            detail=f"older than {self.cutoff}",
+        )
+
 
 def plan_retention(store: LakeStore, specs: Sequence[TableSpec], today: dt.date) -> list[Expired]:
     """Partitions whose day is before `today - retention`, for tables that keep days."""
@@ -52,14 +63,7 @@ def plan_retention(store: LakeStore, specs: Sequence[TableSpec], today: dt.date)
 def retire(store: LakeStore, item: Expired) -> Action:
     """Take one expired partition out of its table (into the trash, for vacuum)."""
     store.retire(item.spec, item.key)
-    return Action(
-        RETENTION,
-        item.spec.qualified_name,
-        item.key,
-        len(item.files),
-        sum(entry.size for entry in item.files),
-        detail=f"older than {item.cutoff}",
-    )
+    return item.action
 
 
 @dataclass(frozen=True)

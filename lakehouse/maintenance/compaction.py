@@ -41,6 +41,13 @@ class Candidate:
     files: list[FileEntry]
     reason: str
 
+    def action(self, operation: str, detail: str) -> Action:
+        """The audit record, with what the partition held before."""
+        size = sum(entry.size for entry in self.files)
+        return Action(
+            operation, self.spec.qualified_name, self.key, len(self.files), size, detail=detail
+        )
+
 
 def plan(
     store: LakeStore,
@@ -120,24 +127,9 @@ def rewrite(
     if live != {posixpath.basename(path) for path in paths}:
         # A run republished the partition meanwhile: its rows win, this rewrite is dropped.
         store.discard(staged)
-        return Action(
-            operation,
-            spec.qualified_name,
-            key,
-            len(paths),
-            size,
-            detail="skipped: the partition was republished during the rewrite",
-        )
+        return candidate.action(operation, "skipped: the partition was republished meanwhile")
     store.commit(staged, keep_previous=True)
-    return Action(
-        operation,
-        spec.qualified_name,
-        key,
-        len(paths),
-        size,
-        len(staged.files),
-        staged.bytes,
-        before[0],
-        candidate.reason,
-        seconds=round(time.monotonic() - started, 3),
-    )
+    action = candidate.action(operation, candidate.reason)
+    action.files_after, action.bytes_after, action.rows = len(staged.files), staged.bytes, before[0]
+    action.seconds = round(time.monotonic() - started, 3)
+    return action

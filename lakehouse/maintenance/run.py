@@ -60,17 +60,7 @@ def _run(
     if operation == cleanup.RETENTION:
         expired = cleanup.plan_retention(store, specs, today)
         if dry_run:
-            return [
-                Action(
-                    operation,
-                    item.spec.qualified_name,
-                    item.key,
-                    len(item.files),
-                    sum(entry.size for entry in item.files),
-                    detail=f"older than {item.cutoff}",
-                )
-                for item in expired
-            ]
+            return [item.action for item in expired]
         retired = [cleanup.retire(store, item) for item in expired]
         if forget is not None:
             by_table: dict[str, list[cleanup.Expired]] = {}
@@ -95,15 +85,5 @@ def _run(
         if candidate.key is None or candidate.key < today_key
     ]
     if dry_run:
-        return [
-            Action(
-                operation,
-                c.spec.qualified_name,
-                c.key,
-                len(c.files),
-                sum(entry.size for entry in c.files),
-                detail=c.reason,
-            )
-            for c in candidates
-        ]
+        return [candidate.action(operation, candidate.reason) for candidate in candidates]
     return [compaction.rewrite(store, con, c, operation, target_bytes) for c in candidates]
