@@ -99,7 +99,11 @@ def stage_cleaned(
         )
         counts = {name: int(value or 0) for name, value in count_frame.row(0, named=True).items()}
         rejected = store.stage(quarantine, key, rejects)
-        clean = store.stage(spec, key, frame)
+        try:
+            clean = store.stage(spec, key, frame)
+        except BaseException:
+            store.discard(rejected)
+            raise
     counts |= {"rows_out": clean.rows, "quarantined": rejected.rows}
     accounting = accounting_metadata([counts])
     if not accounting["balanced"]:

@@ -114,7 +114,7 @@ def rewrite(
     bytes_per_row = size / max(1, before[0])
     rows_per_file = max(ROW_GROUP_ROWS, int(target_bytes / max(bytes_per_row, 1e-9)))
     writer = LakeStore(store.fs, max_file_rows=rows_per_file)
-    order = list(spec.sort_by) if operation == CLUSTER or spec.sort_by else []
+    order = list(spec.sort_by)  # compaction keeps (or sets) the table's order too
     staged = stage_query(writer, con, spec, key, sorted_query(spec, source, order), order)
     after = checksum(con, spec, parquet_source(store, list(staged.files)))
     if after != before:

@@ -9,12 +9,11 @@ the table's order, one Arrow batch at a time, into the staged partition.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 
 from lakehouse.storage.spec import TableSpec
 from lakehouse.storage.sqltext import ident, literal
@@ -86,7 +85,7 @@ def stage_query(
     `sorted_by` declares the query's ORDER BY in the files' footers."""
     _spill_under_the_lake(store, con)
     reader = con.sql(query).to_arrow_reader(ROW_GROUP_ROWS)
-    return store.stage(spec, key, _batches(reader), sorted_by=sorted_by)
+    return store.stage(spec, key, reader, sorted_by=sorted_by)
 
 
 def duplicated_rows(
@@ -128,7 +127,3 @@ def sorted_query(spec: TableSpec, source: str, order: Sequence[str]) -> str:
     if order:
         query += " ORDER BY " + ", ".join(ident(name) for name in order)
     return query
-
-
-def _batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-    yield from reader
