@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 
 from lakehouse import tables
-from lakehouse.storage import TableSpec
+from lakehouse.catalog import view_sql
+from lakehouse.storage import LakeStore
 
 GOLD_VIEWS = (
     tables.GOLD_FACT_SALES,
@@ -21,16 +22,6 @@ GOLD_VIEWS = (
     tables.GOLD_EVENT_METRICS_HOURLY,
     tables.GOLD_USER_SEGMENTS,
 )
-
-
-def _view_sql(lake: Path, spec: TableSpec) -> str:
-    files = lake.joinpath(*spec.path)
-    if spec.partition_column is None:
-        return f"CREATE VIEW {spec.name} AS SELECT * FROM read_parquet('{files}/*.parquet')"
-    return (
-        f"CREATE VIEW {spec.name} AS SELECT * FROM read_parquet('{files}/*/*.parquet', "
-        f"hive_partitioning = true, hive_types = {{'{spec.partition_column}': DATE}})"
-    )
 
 
 def analyst_queries(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -68,8 +59,10 @@ def time_queries(lake: Path, repetitions: int, threads: int = 2) -> dict[str, di
         con.execute("SET TimeZone = 'UTC'")
         # An analyst session re-reads the same footers: DuckDB keeps them between queries.
         con.execute("SET parquet_metadata_cache = true")
+        store = LakeStore.local(lake)
         for spec in GOLD_VIEWS:
-            con.execute(_view_sql(lake, spec))
+            # The catalog's view of the table, under its bare name as analysts write it.
+            con.execute(f"CREATE VIEW {spec.name} AS {view_sql(store, spec, has_files=True)}")
         for name, sql in analyst_queries(con).items():
             started = time.perf_counter()
             rows = len(con.sql(sql).fetchall())
