@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export LAKEHOUSE_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(LAKEHOUSE_DATA_DIR)/dagster_home
 
-.PHONY: install run test bench ui daemon lint format clean
+.PHONY: install run test bench ui daemon worker lint format clean
 
 install: $(STAMP)
 
@@ -39,6 +39,15 @@ ui: install
 daemon: install
 	$(BIN)/lakehouse init-home
 	$(BIN)/dagster-daemon run -w workspace.yaml
+
+# One Celery worker that runs steps of runs launched with LAKEHOUSE_EXECUTOR=celery; it reads
+# LAKEHOUSE_CELERY_BROKER and LAKEHOUSE_CELERY_BACKEND (README, "Scaling out").
+# `make worker NAME=w2` starts another beside it.
+NAME ?= worker1
+worker: install
+	$(BIN)/lakehouse init-home
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-celery worker start -A dagster_celery.app \
+		-y deploy/celery.yaml -n $(NAME) -- --concurrency=1
 
 lint: install
 	$(BIN)/ruff format --check .

@@ -23,7 +23,21 @@ SESSION_NEIGHBOUR_DAYS = 1
 # The partition set is part of the code location's identity: it is read when the code loads.
 DAILY = dg.DailyPartitionsDefinition(start_date=settings.start_date().isoformat())
 
+
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+
+def backfill_policy() -> dg.BackfillPolicy:
+    """One run per backfill on one machine; runs of `LAKEHOUSE_PARTITIONS_PER_RUN` partitions
+    when runs are spread over workers (see `settings.partitions_per_run`)."""
+    per_run = settings.partitions_per_run()
+    if per_run is None:
+        return SINGLE_RUN
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=per_run)
+
+
+#: The backfill policy of partitioned assets (unpartitioned ones always run once).
+BACKFILL_POLICY = backfill_policy()
 
 LATE_ARRIVAL_MAPPING = dg.TimeWindowPartitionMapping(
     start_offset=0, end_offset=LATE_ARRIVAL_DAYS, allow_nonexistent_upstream_partitions=True

@@ -25,12 +25,28 @@ ALERT_WEBHOOK_ENV = "LAKEHOUSE_ALERT_WEBHOOK_URL"
 SETTLE_SECONDS_ENV = "LAKEHOUSE_SETTLE_SECONDS"
 SENSOR_INTERVAL_ENV = "LAKEHOUSE_SENSOR_INTERVAL_SECONDS"
 EXECUTOR_ENV = "LAKEHOUSE_EXECUTOR"
+DAGSTER_POSTGRES_URL_ENV = "LAKEHOUSE_DAGSTER_POSTGRES_URL"
+CELERY_BROKER_ENV = "LAKEHOUSE_CELERY_BROKER"
+CELERY_BACKEND_ENV = "LAKEHOUSE_CELERY_BACKEND"
+PARTITIONS_PER_RUN_ENV = "LAKEHOUSE_PARTITIONS_PER_RUN"
 
 
 def sensor_interval_seconds() -> int:
     """How often the landing and automation sensors tick (default 30 s). Read when the code
     loads, like the partition set: the daemon picks it up on reload."""
     return int(os.environ.get(SENSOR_INTERVAL_ENV) or 30)
+
+
+def partitions_per_run() -> int | None:
+    """How many partitions one backfill run covers (`LAKEHOUSE_PARTITIONS_PER_RUN`). Unset, a
+    backfill is one run (cheapest on one machine); a number splits it into runs of that many
+    partitions that the run queue executes side by side. Read when the code loads."""
+    raw = os.environ.get(PARTITIONS_PER_RUN_ENV)
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{PARTITIONS_PER_RUN_ENV}={raw!r} is not a positive whole number")
+    return int(raw)
 
 
 def data_dir() -> Path:
@@ -68,8 +84,11 @@ class DataLayout:
         return self.root / "dagster_home"
 
 
+DAGSTER_YAML_MARKER = "# Written by lakehouse"
+
 DAGSTER_YAML = """\
-# Written by lakehouse: a local Dagster instance for this data root.
+# Written by lakehouse from its settings, and rewritten when they change: remove this first
+# line to keep your own edits.
 telemetry:
   enabled: false
 # A run that fails is retried once by the daemon (steps reading landing files also retry
@@ -77,18 +96,55 @@ telemetry:
 run_retries:
   enabled: true
   max_retries: 1
-# Keep a large backfill from overloading the machine: at most 2 runs at a time.
-run_queue:
-  max_concurrent_runs: 2
+# Keep a large backfill from overloading the machine: at most 2 runs at a time, and at most
+# 2 steps of one layer (each asset's pool is its layer) at a time across all runs.
+concurrency:
+  runs:
+    max_concurrent_runs: 2
+  pools:
+    default_limit: 2
+"""
+
+POSTGRES_STORAGE_YAML = f"""\
+# Runs, event logs, schedules and sensor ticks in PostgreSQL ({DAGSTER_POSTGRES_URL_ENV}).
+storage:
+  postgres:
+    postgres_url:
+      env: {DAGSTER_POSTGRES_URL_ENV}
 """
 
 
+def dagster_postgres_url() -> str | None:
+    """PostgreSQL URL of the Dagster instance's storage (`LAKEHOUSE_DAGSTER_POSTGRES_URL`);
+    unset, the instance keeps SQLite files in its home."""
+    url = os.environ.get(DAGSTER_POSTGRES_URL_ENV) or None
+    if url and not url.startswith("postgresql+psycopg2://"):
+        # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which dagster-postgres does
+        # not install; its driver is psycopg2.
+        scheme = url.split("://", 1)[0]
+        raise ValueError(
+            f"{DAGSTER_POSTGRES_URL_ENV} must start with postgresql+psycopg2:// (got {scheme}://)"
+        )
+    return url
+
+
+def dagster_yaml() -> str:
+    """The instance configuration the current settings ask for."""
+    if dagster_postgres_url():
+        return DAGSTER_YAML + POSTGRES_STORAGE_YAML
+    return DAGSTER_YAML
+
+
 def ensure_dagster_home(home: Path) -> Path:
-    """Create a Dagster home with telemetry off, keeping a dagster.yaml the user already has."""
+    """Create a Dagster home with telemetry off. A dagster.yaml lakehouse wrote follows the
+    settings; one the user wrote (without the marker line) is kept as it is."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
+    if config.exists() and not config.read_text().startswith(DAGSTER_YAML_MARKER):
+        return home
+    wanted = dagster_yaml()
+    if not config.exists() or config.read_text() != wanted:
+        config.write_text(wanted)
     return home
 
 

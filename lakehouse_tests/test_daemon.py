@@ -7,9 +7,6 @@ import gzip
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -20,35 +17,11 @@ from lakehouse.landing.contract import EVENT_TYPES
 from lakehouse.settings import ensure_dagster_home
 from lakehouse.storage import LakeStore
 from lakehouse_tests.conftest import SAMPLE
+from lakehouse_tests.servers import start_daemon, wait_for
 
-PROJECT = Path(__file__).resolve().parents[1]
 DAYS = [SAMPLE.date(i).isoformat() for i in range(2)]
 SILVER_EVENTS = dg.AssetKey(["silver", "app_events"])
 BRONZE_EVENTS = dg.AssetKey(["bronze", "app_events"])
-
-
-def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "dagster-daemon"),
-            "run",
-            "-w",
-            str(PROJECT / "workspace.yaml"),
-        ],
-        cwd=PROJECT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_sensors_ingest_everything_once_across_a_killed_daemon(
@@ -95,7 +68,7 @@ def test_sensors_ingest_everything_once_across_a_killed_daemon(
         finally:
             for daemon in daemons:
                 with contextlib.suppress(ProcessLookupError):
-                    daemon.send_signal(signal.SIGKILL)
+                    os.killpg(daemon.pid, signal.SIGKILL)  # with the code server it started
                 daemon.wait(timeout=60)
         runs = instance.get_runs()
         bronze_runs = [r for r in runs if r.asset_selection == {BRONZE_EVENTS}]

@@ -124,9 +124,37 @@ def test_the_generated_instance_config_is_valid(tmp_path: Path) -> None:
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
         assert not instance.telemetry_enabled
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.run_queue_config.max_concurrent_runs == 2
+        assert concurrency.pool_config.default_pool_limit == 2
 
 
-def test_runs_execute_steps_in_process_unless_multiprocess_is_asked_for(
+def test_the_instance_config_follows_the_settings_but_keeps_a_users_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakehouse.settings import DAGSTER_POSTGRES_URL_ENV, ensure_dagster_home
+
+    config = ensure_dagster_home(tmp_path / "home") / "dagster.yaml"
+    assert "postgres" not in config.read_text()
+    monkeypatch.setenv(DAGSTER_POSTGRES_URL_ENV, "postgresql+psycopg2://u@127.0.0.1:1/d")
+    ensure_dagster_home(tmp_path / "home")
+    assert f"env: {DAGSTER_POSTGRES_URL_ENV}" in config.read_text()
+    monkeypatch.setenv(DAGSTER_POSTGRES_URL_ENV, "postgresql://u@127.0.0.1:1/d")
+    with pytest.raises(ValueError, match="must start with postgresql\\+psycopg2://"):
+        ensure_dagster_home(tmp_path / "home")
+    config.write_text("telemetry:\n  enabled: false\n")
+    ensure_dagster_home(tmp_path / "home")
+    assert config.read_text() == "telemetry:\n  enabled: false\n"
+
+
+def test_each_asset_runs_in_its_layers_concurrency_pool() -> None:
+    for asset in defs().resolve_asset_graph().assets_defs:
+        if asset.keys:
+            [group] = set(asset.group_names_by_key.values())
+            assert asset.op.pool == group == asset.key.path[0], asset.key
+
+
+def test_runs_execute_steps_in_process_unless_another_executor_is_asked_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from lakehouse.defs.executor import run_executor
@@ -136,9 +164,25 @@ def test_runs_execute_steps_in_process_unless_multiprocess_is_asked_for(
     assert defs().executor is dg.in_process_executor
     monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "multiprocess")
     assert run_executor().name == "multiprocess"
+    monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "celery")
+    assert run_executor().name == "celery"
     monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "threads")
     with pytest.raises(ValueError, match="LAKEHOUSE_EXECUTOR='threads'"):
         run_executor()
+
+
+def test_backfills_are_one_run_unless_partitions_per_run_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lakehouse.partitions import backfill_policy
+
+    monkeypatch.delenv("LAKEHOUSE_PARTITIONS_PER_RUN", raising=False)
+    assert backfill_policy() == dg.BackfillPolicy.single_run()
+    monkeypatch.setenv("LAKEHOUSE_PARTITIONS_PER_RUN", "7")
+    assert backfill_policy().max_partitions_per_run == 7
+    monkeypatch.setenv("LAKEHOUSE_PARTITIONS_PER_RUN", "0")
+    with pytest.raises(ValueError, match="LAKEHOUSE_PARTITIONS_PER_RUN='0'"):
+        backfill_policy()
 
 
 def test_gold_column_lineage_names_real_columns_and_reaches_the_ui(built_lake) -> None:

@@ -12,7 +12,6 @@ import datetime as dt
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from dagster_graphql import DagsterGraphQLClient
 from lakehouse import tables
 from lakehouse.landing.generator import GeneratorConfig, generate
 from lakehouse.storage import LakeStore
+from lakehouse_tests.servers import free_port
 
 PROJECT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,12 +80,6 @@ class Webserver:
             dg.DagsterInstance.get() as instance,
         ):
             yield instance
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

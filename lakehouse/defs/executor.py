@@ -4,6 +4,12 @@ A step process costs an interpreter start and an import of Dagster and the proje
 each), which dwarfed the work of a whole day's partition. The engines are multi-threaded
 themselves, so one process uses the cores; `LAKEHOUSE_EXECUTOR=multiprocess` runs steps in
 processes forked from a preloaded server instead, for isolation or more cores.
+
+`LAKEHOUSE_EXECUTOR=celery` sends every step to Celery workers through a broker
+(`LAKEHOUSE_CELERY_BROKER`, e.g. redis://10.0.0.5:6379/0; results through
+`LAKEHOUSE_CELERY_BACKEND`): runs stay light processes on the host that launches them while the
+work spreads over the workers' machines. Workers start with `make worker` (`deploy/celery.yaml`)
+and need the project installed and the same settings (lake, Dagster instance).
 """
 
 import os
@@ -11,6 +17,14 @@ import os
 import dagster as dg
 
 from lakehouse import settings
+
+EXECUTORS = ("in_process", "multiprocess", "celery")
+#: Where the workers listen, read from the environment when a run starts (not when the code
+#: loads: the workers load the same code without needing it). Also `deploy/celery.yaml`.
+CELERY_CONFIG = {
+    "broker": {"env": settings.CELERY_BROKER_ENV},
+    "backend": {"env": settings.CELERY_BACKEND_ENV},
+}
 
 
 def run_executor() -> dg.ExecutorDefinition:
@@ -24,4 +38,10 @@ def run_executor() -> dg.ExecutorDefinition:
                 "start_method": {"forkserver": {"preload_modules": ["lakehouse.definitions"]}},
             }
         )
-    raise ValueError(f"{settings.EXECUTOR_ENV}={kind!r}: expected in_process or multiprocess")
+    if kind == "celery":
+        # Imported here: dagster-celery is an optional dependency (lakehouse[scale]).
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured(CELERY_CONFIG)
+    expected = ", ".join(EXECUTORS)
+    raise ValueError(f"{settings.EXECUTOR_ENV}={kind!r}: expected one of {expected}")

@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 
 from lakehouse.lineage import COLUMN_LINEAGE
-from lakehouse.partitions import DAILY, SINGLE_RUN
+from lakehouse.partitions import BACKFILL_POLICY, DAILY, SINGLE_RUN
 from lakehouse.storage import PublishedPartition, TableSpec
 
 
@@ -28,6 +28,8 @@ def asset_attributes(
     attributes: dict[str, Any] = {
         "key": dg.AssetKey(list(spec.path)),
         "group_name": spec.layer,
+        # Concurrency pool: the instance limits how many steps of one layer run at a time.
+        "pool": spec.layer,
         "owners": [spec.owner],
         "tags": tags,
         "kinds": kinds | {"parquet"},
@@ -35,7 +37,7 @@ def asset_attributes(
         "metadata": {"dagster/column_schema": table_schema(spec), **lineage_metadata(spec)},
         # Also on unpartitioned assets: a CLI partition range may then cover the whole graph
         # in one run, unpartitioned assets running once in it.
-        "backfill_policy": SINGLE_RUN,
+        "backfill_policy": BACKFILL_POLICY if spec.is_partitioned else SINGLE_RUN,
         "check_specs": list(checks),
         "automation_condition": automation,
     }

@@ -1,8 +1,9 @@
 """The lake's one file-system seam.
 
 Every read and write of landing files and lake files goes through `LakeFileSystem`, built on
-`pyarrow.fs`. Only `publish_dir` knows how a folder becomes visible atomically; a later object
-storage back end replaces that one method with a manifest-based commit.
+`pyarrow.fs`: a local folder, or S3 (`object_store.py`). On a local file system a partition
+becomes visible by renaming its folder (`publish_dir`); object storage has no rename, and the
+store commits through manifests written with the conditional writes below (`manifest.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import pyarrow.fs as pafs
 
 from lakehouse.storage import atomic
+from lakehouse.storage.object_store import S3Location
 
 
 @dataclass(frozen=True)
@@ -25,15 +27,85 @@ class FileEntry:
 
 
 class LakeFileSystem:
-    """Paths under one root on a pyarrow file system. Paths are '/'-joined strings."""
+    """Paths under one root on a pyarrow file system. Paths are '/'-joined strings (on S3,
+    `bucket/key` as Arrow names them)."""
 
-    def __init__(self, root: str, filesystem: pafs.FileSystem | None = None) -> None:
+    def __init__(
+        self,
+        root: str,
+        filesystem: pafs.FileSystem | None = None,
+        s3: S3Location | None = None,
+    ) -> None:
         self.filesystem = filesystem or pafs.LocalFileSystem()
         self.root = root.rstrip("/") or "/"
+        self.s3 = s3
+        self._objects = None
 
     @classmethod
     def local(cls, root: str) -> LakeFileSystem:
         return cls(posixpath.abspath(root), pafs.LocalFileSystem())
+
+    @classmethod
+    def from_url(cls, url: str) -> LakeFileSystem:
+        """A local folder (a path or file:// URL) or `s3://bucket/prefix`."""
+        if url.startswith("s3://"):
+            location = S3Location.from_url(url)
+            return cls(location.root, location.arrow_filesystem(), location)
+        if url.startswith("file://"):
+            url = url[len("file://") :]
+        return cls.local(url)
+
+    @property
+    def uses_manifests(self) -> bool:
+        """Whether partitions are committed through manifests (no atomic rename here)."""
+        return self.s3 is not None
+
+    def uri(self, path: str) -> str:
+        """The path as engines other than Arrow name it (`s3://bucket/key` on S3)."""
+        return f"s3://{path}" if self.s3 is not None else path
+
+    def storage_options(self) -> dict[str, str] | None:
+        """Polars' `storage_options` for this file system (None when local)."""
+        return self.s3.polars_options() if self.s3 is not None else None
+
+    # -- conditional writes (object storage) -----------------------------------------------
+
+    def _object_store(self):
+        if self.s3 is None:
+            raise NotImplementedError("conditional writes are used on object storage only")
+        if self._objects is None:
+            self._objects = self.s3.object_store()
+        return self._objects
+
+    def _key(self, path: str) -> str:
+        bucket = f"{self.s3.bucket}/"
+        if not path.startswith(bucket):
+            raise ValueError(f"{path} is not in bucket {self.s3.bucket}")
+        return path[len(bucket) :]
+
+    def read_versioned(self, path: str) -> tuple[bytes, str] | None:
+        """An object's bytes and ETag, or None when it does not exist."""
+        import obstore
+        from obstore.exceptions import NotFoundError
+
+        try:
+            result = obstore.get(self._object_store(), self._key(path))
+        except (NotFoundError, FileNotFoundError):
+            return None
+        return bytes(result.bytes()), result.meta["e_tag"]
+
+    def write_if(self, path: str, data: bytes, etag: str | None) -> bool:
+        """Write `data` only if the object is still at version `etag` (absent when None).
+        False when another writer got there first."""
+        import obstore
+        from obstore.exceptions import AlreadyExistsError, PreconditionError
+
+        mode = "create" if etag is None else {"e_tag": etag}
+        try:
+            obstore.put(self._object_store(), self._key(path), data, mode=mode)
+        except (AlreadyExistsError, PreconditionError):
+            return False
+        return True
 
     @property
     def is_local(self) -> bool:

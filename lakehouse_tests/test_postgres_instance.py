@@ -1,0 +1,87 @@
+"""The Dagster instance on a real PostgreSQL: runs, event logs, schedules and sensor ticks.
+
+The test starts a throwaway server (Debian's postgresql) on a loopback port, points
+`LAKEHOUSE_DAGSTER_POSTGRES_URL` at it, lets the daemon's landing sensor launch a run, then
+materializes in process against the same instance, and stops the server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+
+from lakehouse import tables
+from lakehouse.defs.silver import SILVER_ASSETS
+from lakehouse.settings import DAGSTER_POSTGRES_URL_ENV, ensure_dagster_home
+from lakehouse.storage import LakeStore
+from lakehouse_tests.conftest import SAMPLE, resources_for
+from lakehouse_tests.servers import postgres_server, start_daemon, stop_daemon, wait_for
+
+DAY = SAMPLE.date(0).isoformat()
+BRONZE_ORDERS = dg.AssetKey(["bronze", "orders"])
+SILVER_ORDERS = dg.AssetKey(["silver", "orders"])
+
+
+def test_runs_events_and_sensor_ticks_live_in_postgres(
+    tmp_path: Path, sample_landing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(sample_landing / "orders" / DAY, tmp_path / "landing" / "orders" / DAY)
+    with postgres_server() as url:
+        monkeypatch.setenv(DAGSTER_POSTGRES_URL_ENV, url)
+        home = ensure_dagster_home(tmp_path / "dagster_home")
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "LAKEHOUSE_DATA_DIR": str(tmp_path),
+            "LAKEHOUSE_SETTLE_SECONDS": "0",
+            "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "2",
+        }
+        log = tmp_path / "daemon.log"
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            assert isinstance(instance.run_storage, PostgresRunStorage)
+            assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+            assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
+            # Nothing in the home but the configuration: the state is in the database.
+            assert sorted(p.name for p in home.iterdir()) == ["dagster.yaml"]
+
+            daemon = start_daemon(env, log)
+            try:
+                wait_for(
+                    lambda: DAY in instance.get_materialized_partitions(BRONZE_ORDERS),
+                    180,
+                    f"the landing sensor to ingest {DAY} ({log})",
+                )
+            finally:
+                stop_daemon(daemon)
+
+            sensor_ticks = [
+                tick
+                for state in instance.all_instigator_state()
+                if state.instigator_name == "landing_orders"
+                for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id)
+            ]
+            assert any(tick.run_ids for tick in sensor_ticks), (
+                "no tick of the sensor launched a run"
+            )
+            [bronze_run] = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": DAY}))
+            assert bronze_run.is_success and bronze_run.asset_selection == {BRONZE_ORDERS}
+
+            # The same asset code in process, against the same Postgres instance.
+            silver_orders = [a for a in SILVER_ASSETS if a.key == SILVER_ORDERS]
+            result = dg.materialize(
+                silver_orders,
+                resources=resources_for(tmp_path),
+                instance=instance,
+                partition_key=DAY,
+            )
+            assert result.success
+            assert DAY in instance.get_materialized_partitions(SILVER_ORDERS)
+            latest = instance.get_latest_materialization_event(SILVER_ORDERS)
+            assert latest is not None and latest.run_id == result.run_id
+    store = LakeStore.local(tmp_path / "lake")
+    assert store.scan(tables.SILVER_ORDERS).collect().height > 0
