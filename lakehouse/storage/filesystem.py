@@ -143,6 +143,15 @@ class LakeFileSystem:
             entry for entry in self.list_dir(path) if entry.is_file and entry.path.endswith(suffix)
         ]
 
+    def list_tree(self, path: str) -> list[FileEntry]:
+        """Every file under a folder, at any depth; [] when absent."""
+        selector = pafs.FileSelector(path, allow_not_found=True, recursive=True)
+        return [
+            FileEntry(info.path, info.size or 0, info.mtime_ns or 0)
+            for info in self.filesystem.get_file_info(selector)
+            if info.type == pafs.FileType.File
+        ]
+
     def subdirs(self, path: str) -> Iterator[str]:
         selector = pafs.FileSelector(path, allow_not_found=True, recursive=False)
         for info in sorted(self.filesystem.get_file_info(selector), key=lambda i: i.path):

@@ -1,14 +1,17 @@
 """The lake store: the only code that writes or reads lake tables.
 
 Two verbs serve the whole graph: `publish(spec, key, frame)` replaces one partition atomically and
-`scan(spec, keys)` returns a lazy, partition-pruned Polars frame. A publish writes Parquet files
-into a staging folder on the same file system, checks their footers against the rows written, then
-swaps the folder in (see `atomic.py`), so readers never see a partial partition.
+`scan(spec, keys)` returns a lazy, partition-pruned Polars frame. A publish writes Parquet files,
+checks their footers against the rows written, then makes them visible in one step, so readers
+never see a partial partition: on a local file system the files go to a staging folder that is
+swapped in by a rename (`atomic.py`); on object storage they are written beside the partition's
+current files and a conditional write of its manifest commits them (`manifest.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import posixpath
 import time
@@ -21,6 +24,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakehouse.storage.filesystem import FileEntry, LakeFileSystem
+from lakehouse.storage.manifest import (
+    COMMIT_ATTEMPTS,
+    MANIFEST_NAME,
+    ConcurrentCommitError,
+    Manifest,
+    ManifestFile,
+    manifest_path,
+)
 from lakehouse.storage.paths import (
     InvalidPartitionKey,
     parse_partition_folder,
@@ -110,9 +121,18 @@ class LakeStore:
         """Published partition keys, sorted."""
         if spec.partition_column is None:
             return []
+        if self.fs.uses_manifests:
+            # A partition exists once its manifest does (one recursive listing).
+            folders = [
+                posixpath.dirname(entry.path)
+                for entry in self.fs.list_tree(self.table_dir(spec))
+                if posixpath.basename(entry.path) == MANIFEST_NAME
+            ]
+        else:
+            folders = list(self.fs.subdirs(self.table_dir(spec)))
         keys = (
             parse_partition_folder(spec.partition_column, posixpath.basename(folder))
-            for folder in self.fs.subdirs(self.table_dir(spec))
+            for folder in folders
         )
         return sorted(key for key in keys if key is not None)
 
@@ -127,7 +147,27 @@ class LakeStore:
         else:
             wanted = self.partition_keys(spec) if keys is None else sorted(set(keys))
             folders = [self.partition_dir(spec, key) for key in wanted]
+        if self.fs.uses_manifests:
+            return [entry for folder in folders for entry in self._committed_files(folder)]
         return [entry for folder in folders for entry in self.fs.list_files(folder, PARQUET_SUFFIX)]
+
+    def read_manifest(self, folder: str) -> tuple[Manifest | None, str | None]:
+        """A partition folder's manifest and its version (object storage)."""
+        found = self.fs.read_versioned(manifest_path(folder))
+        if found is None:
+            return None, None
+        data, etag = found
+        return Manifest.from_json(data, manifest_path(folder)), etag
+
+    def _committed_files(self, folder: str) -> list[FileEntry]:
+        manifest, _ = self.read_manifest(folder)
+        if manifest is None:
+            return []
+        mtime_ns = int(dt.datetime.fromisoformat(manifest.committed_at).timestamp() * 1e9)
+        return [
+            FileEntry(posixpath.join(folder, file.name), file.size, mtime_ns)
+            for file in manifest.files
+        ]
 
     def scan(self, spec: TableSpec, keys: Iterable[str] | None = None) -> pl.LazyFrame:
         """A lazy frame over the given partitions; only their files are ever opened."""
@@ -138,7 +178,8 @@ class LakeStore:
             return pl.LazyFrame(schema=spec.read_schema)
         hive = spec.partition_column is not None
         return pl.scan_parquet(
-            files,
+            [self.fs.uri(path) for path in files],
+            storage_options=self.fs.storage_options(),
             hive_partitioning=hive,
             hive_schema={spec.partition_column: pl.Date()} if hive else None,
             schema=spec.polars_schema,
@@ -185,20 +226,38 @@ class LakeStore:
             if spec.partition_column is not None:
                 validate_day_key(key)
             batches = (_conform_batch(spec, key, part) for part in data)
-        self.remove_abandoned_staging(spec)
-        label = posixpath.basename(target) if key is not None else "_table"
-        staging = self._new_staging_dir(spec, label)
+        if self.fs.uses_manifests:
+            # New uuid-named files beside the current ones: invisible until the manifest names
+            # them (see manifest.py).
+            staging = target
+        else:
+            self.remove_abandoned_staging(spec)
+            label = posixpath.basename(target) if key is not None else "_table"
+            staging = self._new_staging_dir(spec, label)
+        files: list[str] = []
         try:
-            rows, files = self._write_files(spec, staging, batches, sorted_by)
+            rows = self._write_files(spec, staging, batches, files, sorted_by)
             size = self._verify(spec, files, rows)
         except BaseException:
-            self.fs.delete_dir(staging)
+            self._delete_staged(staging, files)
             raise
         return StagedPartition(spec, key, staging, target, tuple(files), rows, size)
 
+    def _delete_staged(self, folder: str, files: Sequence[str]) -> None:
+        if self.fs.uses_manifests:
+            for path in files:
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.delete_file(path)
+        else:
+            self.fs.delete_dir(folder)
+
     def commit(self, staged: StagedPartition, *, keep_previous: bool = False) -> PublishedPartition:
         """Swap a staged partition in atomically; the previous version is deleted, or with
-        `keep_previous` moved to the trash (see `retire`) for vacuum to delete later."""
+        `keep_previous` moved to the trash (see `retire`) for vacuum to delete later. On
+        object storage the previous files always stay until vacuum (see manifest.py)."""
+        if self.fs.uses_manifests:
+            self._commit_manifest(staged)
+            return self._published(staged)
         old_holder = f"{staged.folder}.old"
         try:
             self.fs.publish_dir(staged.folder, staged.target, old_holder=old_holder)
@@ -211,6 +270,10 @@ class LakeStore:
             self.fs.move(old_holder, trash)
         else:
             self.fs.delete_dir(old_holder)
+        return self._published(staged)
+
+    @staticmethod
+    def _published(staged: StagedPartition) -> PublishedPartition:
         return PublishedPartition(
             staged.spec.qualified_name,
             staged.key,
@@ -218,6 +281,36 @@ class LakeStore:
             staged.rows,
             len(staged.files),
             staged.bytes,
+        )
+
+    def _commit_manifest(self, staged: StagedPartition) -> None:
+        """Name the staged files, and only them, in the partition's manifest."""
+        new_files = self._manifest_files(staged.files)
+        try:
+            self._swap_manifest(staged.target, lambda _current: new_files)
+        except BaseException:
+            self._delete_staged(staged.folder, staged.files)
+            raise
+
+    def _manifest_files(self, paths: Sequence[str]) -> list[ManifestFile]:
+        files = []
+        for path in paths:
+            with self.fs.open_input(path) as handle:
+                size = handle.size()
+                rows = pq.read_metadata(handle).num_rows
+            files.append(ManifestFile(posixpath.basename(path), size, rows))
+        return files
+
+    def _swap_manifest(self, folder: str, files_after) -> Manifest:
+        """Read-modify-write of a manifest under a conditional write, retried when another
+        writer committed in between. `files_after(current_files)` gives the new file list."""
+        for _ in range(COMMIT_ATTEMPTS):
+            current, etag = self.read_manifest(folder)
+            manifest = Manifest.of(files_after(list(current.files) if current else []))
+            if self.fs.write_if(manifest_path(folder), manifest.to_json(), etag):
+                return manifest
+        raise ConcurrentCommitError(
+            f"{folder}: {COMMIT_ATTEMPTS} conditional writes of the manifest lost to other writers"
         )
 
     def sorted_by(self, path: str) -> tuple[str, ...]:
@@ -229,12 +322,22 @@ class LakeStore:
 
     def scan_staged(self, staged: StagedPartition) -> pl.LazyFrame:
         """The staged files as the audit reads them: the table's file columns, lazily."""
-        return pl.scan_parquet(list(staged.files), schema=staged.spec.polars_schema)
+        return pl.scan_parquet(
+            [self.fs.uri(path) for path in staged.files],
+            storage_options=self.fs.storage_options(),
+            schema=staged.spec.polars_schema,
+        )
 
     def retire(self, spec: TableSpec, key: str | None) -> str | None:
         """Take a published partition out of the table in one rename (readers see it whole or
         not at all); it waits in the trash until vacuum deletes it. Returns where it went."""
         source = self.partition_dir(spec, key)
+        if self.fs.uses_manifests:
+            # Without its manifest the partition is gone for readers; its files wait for vacuum.
+            if self.read_manifest(source)[0] is None:
+                return None
+            self.fs.delete_file(manifest_path(source))
+            return source
         if not self.fs.exists(source):
             return None
         destination = self._trash_path(spec, key)
@@ -251,7 +354,7 @@ class LakeStore:
         return posixpath.join(self.trash_root(), *spec.path, f"{label}.{stamp}.{uuid.uuid4().hex}")
 
     def discard(self, staged: StagedPartition) -> None:
-        self.fs.delete_dir(staged.folder)
+        self._delete_staged(staged.folder, staged.files)
 
     @contextlib.contextmanager
     def scratch(self, spec: TableSpec, label: str) -> Iterator[str]:
@@ -310,29 +413,40 @@ class LakeStore:
         target = self.partition_dir(spec, key)
         frame = _conform(spec, key, data)
         staging = self.fs.path(STAGING_DIR, *spec.path, f"append.{os.getpid()}.{uuid.uuid4().hex}")
+        if self.fs.uses_manifests:
+            staging = target
         self.fs.makedirs(staging)
+        files: list[str] = []
         try:
-            rows, files = self._write_files(spec, staging, [frame.collect()])
+            rows = self._write_files(spec, staging, [frame.collect()], files)
             size = self._verify(spec, files, rows)
-            self.fs.makedirs(target)
-            for path in files:
-                self.fs.move(path, posixpath.join(target, posixpath.basename(path)))
+            written = len(files)
+            if self.fs.uses_manifests:
+                added = self._manifest_files(files)
+                self._swap_manifest(target, lambda current: [*current, *added])
+                files.clear()  # committed: nothing to clean up
+            else:
+                self.fs.makedirs(target)
+                for path in files:
+                    self.fs.move(path, posixpath.join(target, posixpath.basename(path)))
         finally:
-            self.fs.delete_dir(staging)
-        return PublishedPartition(spec.qualified_name, key, target, rows, len(files), size)
+            self._delete_staged(staging, files)
+        return PublishedPartition(spec.qualified_name, key, target, rows, written, size)
 
     def _write_files(
         self,
         spec: TableSpec,
         staging: str,
         batches: Iterable[pl.DataFrame],
+        files: list[str],
         sorted_by: Sequence[str] = (),
-    ) -> tuple[int, list[str]]:
+    ) -> int:
+        """Write the batches into new files in `folder`, appending each path to `files` as it
+        is opened (so a caller can clean up after a failure). Returns the rows written."""
         arrow_schema = _arrow_schema(spec)
         footer_schema = arrow_schema
         if sorted_by:
             footer_schema = arrow_schema.with_metadata({SORTED_BY_KEY: ",".join(sorted_by)})
-        files: list[str] = []
         writer: pq.ParquetWriter | None = None
         rows_total = rows_in_file = 0
 
@@ -360,7 +474,7 @@ class LakeStore:
         finally:
             if writer is not None:
                 writer.close()
-        return rows_total, files
+        return rows_total
 
     def _verify(self, spec: TableSpec, files: Sequence[str], expected_rows: int) -> int:
         """Read every staged footer back; the rows must add up. Returns the bytes written."""
