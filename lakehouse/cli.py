@@ -83,9 +83,8 @@ def _quality(args: argparse.Namespace) -> int:
     import json
 
     from lakehouse.quality.report import format_report, plot_report, quality_report
-    from lakehouse.storage import LakeStore
 
-    store = LakeStore.local(settings.DataLayout(settings.data_dir()).lake)
+    store = settings.lake_store(settings.DataLayout(settings.data_dir()))
     report = quality_report(store, args.days)
     if args.plot:
         print(f"wrote {plot_report(report, Path(args.plot))}", file=sys.stderr)
@@ -95,7 +94,6 @@ def _quality(args: argparse.Namespace) -> int:
 
 def _profile(args: argparse.Namespace) -> int:
     from lakehouse.quality.profile import format_profile, profile, starter_model
-    from lakehouse.storage import LakeStore
     from lakehouse.tables import find_table
 
     try:
@@ -103,7 +101,7 @@ def _profile(args: argparse.Namespace) -> int:
     except KeyError as error:
         print(f"lakehouse profile: {error.args[0]}", file=sys.stderr)
         return 2
-    store = LakeStore.local(settings.DataLayout(settings.data_dir()).lake)
+    store = settings.lake_store(settings.DataLayout(settings.data_dir()))
     frame = store.scan(spec, args.partition or None)
     if spec.partition_column is not None:
         frame = frame.drop(spec.partition_column)
@@ -119,9 +117,8 @@ def _state(args: argparse.Namespace) -> int:
     import json
 
     from lakehouse.landing.state import all_states, format_states
-    from lakehouse.storage import LakeStore
 
-    states = all_states(LakeStore.local(settings.DataLayout(settings.data_dir()).lake))
+    states = all_states(settings.lake_store(settings.DataLayout(settings.data_dir())))
     print(json.dumps(states, indent=2, default=str) if args.json else format_states(states))
     return 0
 

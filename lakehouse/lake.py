@@ -20,7 +20,7 @@ import polars as pl
 
 from lakehouse import settings
 from lakehouse.catalog import catalog_path
-from lakehouse.storage import LakeStore
+from lakehouse.storage.duckdb_access import register as register_filesystem
 from lakehouse.tables import find_table
 
 Day = str | dt.date
@@ -36,11 +36,11 @@ class Lake:
     def __init__(self, data_dir: str | Path | None = None) -> None:
         root = Path(data_dir).resolve() if data_dir else settings.data_dir()
         self.layout = settings.DataLayout(root)
-        self.store = LakeStore.local(self.layout.lake)
+        self.store = settings.lake_store(self.layout)
 
     @property
     def catalog(self) -> Path:
-        return catalog_path(self.layout.lake)
+        return catalog_path(self.layout.catalog_dir)
 
     def scan(self, table: str, start: Day | None = None, end: Day | None = None) -> pl.LazyFrame:
         """A table as a lazy frame over the partitions from `start` to `end` (inclusive)."""
@@ -63,7 +63,10 @@ class Lake:
             raise CatalogMissing(
                 f"no catalog at {self.catalog}: run `lakehouse catalog` (or `make run`) first"
             )
-        return duckdb.connect(str(self.catalog), read_only=True)
+        con = duckdb.connect(str(self.catalog), read_only=True)
+        if self.store.fs.uses_manifests:
+            register_filesystem(con, self.store.fs.filesystem)
+        return con
 
     def sql(self, query: str) -> pl.DataFrame:
         """Run SQL on the catalog's views; the result comes back as a Polars frame."""

@@ -18,6 +18,7 @@ SAMPLE_EVENTS_PER_DAY = 100_000
 SAMPLE_SEED = 42
 
 DATA_DIR_ENV = "LAKEHOUSE_DATA_DIR"
+LAKE_URL_ENV = "LAKEHOUSE_LAKE_URL"
 START_DATE_ENV = "LAKEHOUSE_START_DATE"
 DUCKDB_MEMORY_LIMIT_ENV = "LAKEHOUSE_DUCKDB_MEMORY_LIMIT"
 DUCKDB_THREADS_ENV = "LAKEHOUSE_DUCKDB_THREADS"
@@ -77,7 +78,23 @@ class DataLayout:
 
     @property
     def lake(self) -> Path:
+        """The local lake folder (used unless `LAKEHOUSE_LAKE_URL` moves the lake)."""
         return self.root / "lake"
+
+    @property
+    def lake_url(self) -> str:
+        """Where the lake is: `LAKEHOUSE_LAKE_URL` (e.g. s3://bucket/prefix), else `lake`."""
+        return os.environ.get(LAKE_URL_ENV) or str(self.lake)
+
+    @property
+    def catalog_dir(self) -> Path:
+        """Where the DuckDB catalog file is built: a local file even when the lake is not."""
+        return self.lake if self.lake_url == str(self.lake) else self.root
+
+    @property
+    def scratch(self) -> Path:
+        """Local scratch space of a lake on object storage (DuckDB spills, sort files)."""
+        return self.root / "scratch"
 
     @property
     def dagster_home(self) -> Path:
@@ -133,6 +150,13 @@ def dagster_yaml() -> str:
     if dagster_postgres_url():
         return DAGSTER_YAML + POSTGRES_STORAGE_YAML
     return DAGSTER_YAML
+
+
+def lake_store(layout: DataLayout):
+    """The lake store of a data root, wherever its lake is."""
+    from lakehouse.storage import LakeStore
+
+    return LakeStore.from_url(layout.lake_url, scratch_dir=layout.scratch)
 
 
 def ensure_dagster_home(home: Path) -> Path:

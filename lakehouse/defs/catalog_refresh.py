@@ -9,7 +9,6 @@ import dagster as dg
 from lakehouse import settings, tables
 from lakehouse.catalog import CatalogBuild, build_catalog
 from lakehouse.defs.resources import LakeResource
-from lakehouse.storage import LakeStore
 
 
 def materialized_at(instance: dg.DagsterInstance) -> dict[str, dt.datetime]:
@@ -26,7 +25,7 @@ def refresh_catalog(
     layout: settings.DataLayout, instance: dg.DagsterInstance | None = None
 ) -> CatalogBuild:
     materialized = materialized_at(instance) if instance is not None else {}
-    return build_catalog(LakeStore.local(layout.lake), layout.lake, materialized)
+    return build_catalog(settings.lake_store(layout), layout.catalog_dir, materialized)
 
 
 @dg.run_status_sensor(

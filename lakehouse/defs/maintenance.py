@@ -15,7 +15,7 @@ from lakehouse.maintenance.actions import Action
 from lakehouse.maintenance.cleanup import GRACE
 from lakehouse.maintenance.compaction import TARGET_FILE_BYTES
 from lakehouse.maintenance.run import OPERATIONS, maintain
-from lakehouse.storage import LakeStore, TableSpec
+from lakehouse.storage import TableSpec
 
 ASSET_TABLES = {spec.qualified_name for spec in tables.BRONZE_TABLES + tables.SILVER_TABLES}
 ASSET_TABLES |= {spec.qualified_name for spec in tables.GOLD_TABLES}
@@ -59,7 +59,7 @@ def run_maintenance(
     target_bytes: int = TARGET_FILE_BYTES,
     log: Callable[[str], None] = print,
 ) -> list[Action]:
-    store = LakeStore.local(layout.lake)
+    store = settings.lake_store(layout)
     actions = maintain(
         store,
         con,

@@ -16,13 +16,16 @@ class LakeResource(dg.ConfigurableResource):
     """The data root: landing files in, lake tables out, all through one file-system seam."""
 
     data_dir: str
+    #: The lake's location when it is not `<data_dir>/lake`: `s3://bucket/prefix`.
+    lake_url: str = ""
 
     @property
     def layout(self) -> settings.DataLayout:
         return settings.DataLayout(Path(self.data_dir).resolve())
 
     def store(self) -> LakeStore:
-        return LakeStore.local(self.layout.lake)
+        layout = self.layout
+        return LakeStore.from_url(self.lake_url or layout.lake, scratch_dir=layout.scratch)
 
     def landing(self) -> LakeFileSystem:
         return LakeFileSystem.local(str(self.layout.landing))
@@ -60,8 +63,9 @@ def build_resources() -> dict[str, object]:
     webhook = (
         dg.EnvVar(settings.ALERT_WEBHOOK_ENV) if os.environ.get(settings.ALERT_WEBHOOK_ENV) else ""
     )
+    lake_url = dg.EnvVar(settings.LAKE_URL_ENV) if os.environ.get(settings.LAKE_URL_ENV) else ""
     return {
-        "lake": LakeResource(data_dir=data_dir),
+        "lake": LakeResource(data_dir=data_dir, lake_url=lake_url),
         "landing_watch": LandingWatchResource(
             settle_seconds=float(os.environ.get(settings.SETTLE_SECONDS_ENV, "10"))
         ),

@@ -17,7 +17,7 @@ import polars as pl
 
 from lakehouse.storage.spec import TableSpec
 from lakehouse.storage.sqltext import ident, literal
-from lakehouse.storage.store import ROW_GROUP_ROWS, STAGING_DIR, LakeStore, StagedPartition
+from lakehouse.storage.store import ROW_GROUP_ROWS, LakeStore, StagedPartition
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def stage_sorted(
     """Stage the rows of `rows_file` (a scratch Parquet file of the table's columns) sorted by
     `spec.sort_by`, deduplicated by `keep_first` when given, holding at most DuckDB's memory
     limit plus a batch."""
-    _spill_under_the_lake(store, con)
+    store.prepare_duckdb(con)
     source = parquet_source(store, [rows_file])
     counted = f"count(DISTINCT {ident(keep_first.key)})" if keep_first else "count(*)"
     rows_in, distinct = con.sql(f"SELECT count(*), {counted} FROM {source}").fetchall()[0]
@@ -64,7 +64,7 @@ def stage_sorted(
         con.execute(
             f"COPY (SELECT * FROM {source} QUALIFY row_number() OVER "
             f"(PARTITION BY {ident(keep_first.key)} ORDER BY {prefer}) = 1) "
-            f"TO {literal(store.fs.local_path(first_rows))} (FORMAT parquet)"
+            f"TO {literal(store.duckdb_path(first_rows))} (FORMAT parquet)"
         )
         source = parquet_source(store, [first_rows])
     order = [*spec.sort_by, *([keep_first.key] if keep_first else [])]
@@ -83,7 +83,7 @@ def stage_query(
     """Stage the rows of a DuckDB query (the table's columns, in order), streamed batch by
     batch; the query's sorts, windows and aggregates spill past DuckDB's memory limit.
     `sorted_by` declares the query's ORDER BY in the files' footers."""
-    _spill_under_the_lake(store, con)
+    store.prepare_duckdb(con)
     reader = con.sql(query).to_arrow_reader(ROW_GROUP_ROWS)
     return store.stage(spec, key, reader, sorted_by=sorted_by)
 
@@ -97,7 +97,7 @@ def duplicated_rows(
 ) -> tuple[int, pl.DataFrame | None]:
     """Rows of `files` whose `columns` value occurs more than once (a spilling aggregate), and
     up to `sample` of them."""
-    _spill_under_the_lake(store, con)
+    store.prepare_duckdb(con)
     source = parquet_source(store, files)
     key = ", ".join(ident(name) for name in columns)
     copies = f"SELECT {key} FROM {source} GROUP BY {key} HAVING count(*) > 1"
@@ -107,18 +107,9 @@ def duplicated_rows(
     return int(count), rows
 
 
-def _spill_under_the_lake(store: LakeStore, con: duckdb.DuckDBPyConnection) -> None:
-    """Spill to the lake's staging area rather than DuckDB's default `.tmp` in the working
-    directory, unless the connection was given a temp directory."""
-    (current,) = con.sql("SELECT current_setting('temp_directory')").fetchall()[0]
-    if current in ("", ".tmp"):
-        folder = store.fs.local_path(store.fs.path(STAGING_DIR, "_duckdb_spill"))
-        con.execute(f"SET temp_directory = {literal(folder)}")
-
-
 def parquet_source(store: LakeStore, files: Sequence[str]) -> str:
     """A DuckDB table function reading `files` (at least one)."""
-    paths = ", ".join(literal(store.fs.local_path(path)) for path in files)
+    paths = ", ".join(literal(store.duckdb_path(path)) for path in files)
     return f"read_parquet([{paths}])"
 
 

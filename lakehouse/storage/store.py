@@ -14,15 +14,19 @@ import contextlib
 import datetime as dt
 import os
 import posixpath
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lakehouse.storage.duckdb_access import duckdb_uri
+from lakehouse.storage.duckdb_access import register as register_filesystem
 from lakehouse.storage.filesystem import FileEntry, LakeFileSystem
 from lakehouse.storage.manifest import (
     COMMIT_ATTEMPTS,
@@ -39,6 +43,7 @@ from lakehouse.storage.paths import (
     validate_day_key,
 )
 from lakehouse.storage.spec import TableSpec
+from lakehouse.storage.sqltext import literal
 
 STAGING_DIR = "_staging"
 #: Under the staging folder: partitions replaced or retired by maintenance, kept for a grace
@@ -89,13 +94,63 @@ class PublishedPartition:
 
 
 class LakeStore:
-    def __init__(self, fs: LakeFileSystem, *, max_file_rows: int = MAX_FILE_ROWS) -> None:
+    def __init__(
+        self,
+        fs: LakeFileSystem,
+        *,
+        max_file_rows: int = MAX_FILE_ROWS,
+        scratch_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.fs = fs
         self.max_file_rows = max_file_rows
+        # Scratch files and DuckDB's spill stay on a local disk: under the lake's staging
+        # area when the lake is local, else in `scratch_dir` (default: the system temp dir).
+        if fs.uses_manifests:
+            scratch_root = scratch_dir or posixpath.join(tempfile.gettempdir(), "lakehouse")
+            self.scratch_fs = LakeFileSystem.local(os.fspath(scratch_root))
+        else:
+            self.scratch_fs = fs
 
     @classmethod
     def local(cls, lake_root: str | os.PathLike[str]) -> LakeStore:
         return cls(LakeFileSystem.local(os.fspath(lake_root)))
+
+    @classmethod
+    def from_url(
+        cls, url: str | os.PathLike[str], scratch_dir: str | os.PathLike[str] | None = None
+    ) -> LakeStore:
+        """The lake at a local path or an `s3://bucket/prefix` URL."""
+        return cls(LakeFileSystem.from_url(os.fspath(url)), scratch_dir=scratch_dir)
+
+    @property
+    def url(self) -> str:
+        """Where the lake is, as a user would name it."""
+        return self.fs.uri(self.fs.root)
+
+    # -- DuckDB --------------------------------------------------------------------------------
+
+    def _fs_for(self, path: str) -> LakeFileSystem:
+        """The scratch file system for scratch paths, else the lake's."""
+        if self.scratch_fs is not self.fs and path.startswith(self.scratch_fs.root + "/"):
+            return self.scratch_fs
+        return self.fs
+
+    def duckdb_path(self, path: str) -> str:
+        """The name DuckDB opens a lake or scratch file by (see `prepare_duckdb`)."""
+        if self._fs_for(path).uses_manifests:
+            return duckdb_uri(path)
+        return path
+
+    def prepare_duckdb(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Let `con` read lake files (object storage through the lake's own file system) and
+        spill to the local scratch area rather than DuckDB's default `.tmp` in the working
+        directory, unless the connection was given a temp directory."""
+        if self.fs.uses_manifests:
+            register_filesystem(con, self.fs.filesystem)
+        (current,) = con.sql("SELECT current_setting('temp_directory')").fetchall()[0]
+        if current in ("", ".tmp"):
+            folder = self.scratch_fs.path(STAGING_DIR, "_duckdb_spill")
+            con.execute(f"SET temp_directory = {literal(folder)}")
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -112,8 +167,8 @@ class LakeStore:
             return self.table_dir(spec)
         return posixpath.join(self.table_dir(spec), partition_folder(spec.partition_column, key))
 
-    def _staging_root(self, spec: TableSpec) -> str:
-        return self.fs.path(STAGING_DIR, *spec.path)
+    def _staging_root(self, spec: TableSpec, fs: LakeFileSystem | None = None) -> str:
+        return (fs or self.fs).path(STAGING_DIR, *spec.path)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -360,11 +415,11 @@ class LakeStore:
     def scratch(self, spec: TableSpec, label: str) -> Iterator[str]:
         """A private staging folder for a step's intermediate files, deleted when done (and by
         `remove_abandoned_staging` if the process dies)."""
-        folder = self._new_staging_dir(spec, f"scratch-{label}")
+        folder = self._new_staging_dir(spec, f"scratch-{label}", self.scratch_fs)
         try:
             yield folder
         finally:
-            self.fs.delete_dir(folder)
+            self.scratch_fs.delete_dir(folder)
 
     def scan_in_parts(
         self, spec: TableSpec, keys: Iterable[str], part_bytes: int = PART_BYTES
@@ -390,21 +445,24 @@ class LakeStore:
         return pq.ParquetWriter(
             path,
             schema,
-            filesystem=self.fs.filesystem,
+            filesystem=self._fs_for(path).filesystem,
             compression="lz4" if scratch else "zstd",
             write_statistics=not scratch,
         )
 
     def read_batches(self, path: str) -> Iterator[pa.RecordBatch]:
         """A Parquet file's rows, one row group's worth at a time."""
-        with self.fs.open_input(path) as handle:
+        with self._fs_for(path).open_input(path) as handle:
             yield from pq.ParquetFile(handle).iter_batches(batch_size=ROW_GROUP_ROWS)
 
-    def _new_staging_dir(self, spec: TableSpec, label: str) -> str:
+    def _new_staging_dir(
+        self, spec: TableSpec, label: str, fs: LakeFileSystem | None = None
+    ) -> str:
+        fs = fs or self.fs
         staging = posixpath.join(
-            self._staging_root(spec), f"{label}.{os.getpid()}.{uuid.uuid4().hex}"
+            self._staging_root(spec, fs), f"{label}.{os.getpid()}.{uuid.uuid4().hex}"
         )
-        self.fs.makedirs(staging)
+        fs.makedirs(staging)
         return staging
 
     def append(self, spec: TableSpec, key: str | None, data: pl.DataFrame) -> PublishedPartition:
