@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from lakehouse.defs.bronze import BRONZE_ASSETS
@@ -18,6 +19,7 @@ from lakehouse.defs.silver import SILVER_ASSETS
 from lakehouse.landing.generator import MANIFEST_NAME, GeneratorConfig, generate
 from lakehouse.partitions import DAILY, range_tags
 from lakehouse.storage import LakeStore
+from lakehouse.tables import ALL_TABLES
 
 ALL_ASSETS = [*BRONZE_ASSETS, *SILVER_ASSETS, *GOLD_ASSETS]
 SAMPLE = GeneratorConfig(start=DAILY.start.date(), days=5, events_per_day=2400, seed=7)
@@ -89,3 +91,31 @@ def catalogued(built_lake, tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = catalog_sensor(context)
     assert "catalog rebuilt" in str(result.skip_message)
     return root
+
+
+#: Written by every run with its own clock or identity: not part of a table's contents.
+RUN_COLUMNS = {"_ingested_at", "_quarantined_at"}
+#: Run histories and the maintenance log differ between any two builds by design.
+HISTORY_LAYERS = {"quality", "lakehouse"}
+
+
+def table_contents(store: LakeStore, names: set[str], days: list[str]) -> dict[str, pl.DataFrame]:
+    """The rows of the given days of each named table, in a canonical order, without the
+    columns that differ between two runs: what two builds of the same data must agree on."""
+    contents = {}
+    for spec in ALL_TABLES:
+        if spec.qualified_name not in names:
+            continue
+        frame = store.scan(spec, days if spec.is_partitioned else None).collect()
+        frame = frame.drop([c for c in frame.columns if c in RUN_COLUMNS])
+        contents[spec.qualified_name] = frame.sort(frame.columns, nulls_last=True)
+    return contents
+
+
+def written_tables(store: LakeStore) -> set[str]:
+    """Tables of the lake with files, run histories left out."""
+    return {
+        spec.qualified_name
+        for spec in ALL_TABLES
+        if spec.layer not in HISTORY_LAYERS and store.files(spec)
+    }

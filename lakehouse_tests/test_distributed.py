@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 from dagster_graphql import DagsterGraphQLClient
 from dagster_graphql.client.query import LAUNCH_PARTITION_BACKFILL_MUTATION
 
@@ -21,8 +20,7 @@ from lakehouse import settings
 from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.settings import ensure_dagster_home
 from lakehouse.storage import LakeStore
-from lakehouse.tables import ALL_TABLES
-from lakehouse_tests.conftest import SAMPLE, copy_landing
+from lakehouse_tests.conftest import SAMPLE, copy_landing, table_contents, written_tables
 from lakehouse_tests.servers import celery_workers, dagster_dev, redis_server
 
 DAYS = [SAMPLE.date(i).isoformat() for i in range(SAMPLE.days)]
@@ -33,33 +31,6 @@ BACKFILLED = [
     dg.AssetKey(["silver", "app_events"]),
     dg.AssetKey(["silver", "orders"]),
 ]
-#: Written by every run with its own clock or identity: not part of a table's contents.
-RUN_COLUMNS = {"_ingested_at", "_quarantined_at"}
-#: Run histories and the maintenance log differ between any two builds by design.
-HISTORY_LAYERS = {"quality", "lakehouse"}
-
-
-def table_contents(store: LakeStore, names: set[str]) -> dict[str, pl.DataFrame]:
-    """The rows of the sample's days of each named table, in a canonical order."""
-    contents = {}
-    for spec in ALL_TABLES:
-        if spec.qualified_name not in names:
-            continue
-        keys = DAYS if spec.is_partitioned else None
-        frame = store.scan(spec, keys).collect()
-        frame = frame.drop([c for c in frame.columns if c in RUN_COLUMNS])
-        contents[spec.qualified_name] = frame.sort(frame.columns, nulls_last=True)
-    return contents
-
-
-def written_tables(store: LakeStore) -> set[str]:
-    return {
-        spec.qualified_name
-        for spec in ALL_TABLES
-        if spec.layer not in HISTORY_LAYERS and store.files(spec)
-    }
-
-
 BACKFILL_STATUS_QUERY = """
 query($backfillId: String!) {
   partitionBackfillOrError(backfillId: $backfillId) {
@@ -152,7 +123,8 @@ def test_a_backfill_on_two_celery_workers_builds_the_same_lake(
     assert len(step_pids) == 2 and not step_pids & run_pids, (step_pids, run_pids)
     store = LakeStore.local(root / "lake")
     names = written_tables(store)
-    actual, expected = table_contents(store, names), table_contents(built_lake.store, names)
+    actual = table_contents(store, names, DAYS)
+    expected = table_contents(built_lake.store, names, DAYS)
     for key in BACKFILLED:
         assert actual[".".join(key.path)].height > 0, key
     for name, frame in actual.items():
