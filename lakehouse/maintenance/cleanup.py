@@ -10,6 +10,7 @@ a vacuum candidate.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import posixpath
 import re
@@ -21,6 +22,7 @@ from lakehouse.maintenance.actions import Action
 from lakehouse.retention import retention_days
 from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.storage.filesystem import FileEntry
+from lakehouse.storage.manifest import MANIFEST_NAME
 from lakehouse.storage.store import PARQUET_SUFFIX, STAGING_DIR
 
 RETENTION, VACUUM = "retention", "vacuum"
@@ -72,6 +74,8 @@ class Leftover:
     is_dir: bool
     size: int
     reason: str
+    #: The partition folder whose manifest lists this file as retired (object storage).
+    manifest_folder: str | None = None
 
 
 def plan_vacuum(
@@ -85,6 +89,9 @@ def plan_vacuum(
         if newest < horizon
     ]
     for spec in specs:
+        if store.fs.uses_manifests:
+            found += _unreferenced_objects(store, spec, horizon)
+            continue
         for entry in _walk(store, store.table_dir(spec)):
             if entry.mtime_ns / 1e9 >= horizon:
                 continue
@@ -97,6 +104,27 @@ def plan_vacuum(
         name = posixpath.basename(entry.path)
         if entry.is_file and name.startswith(".catalog.duckdb.") and entry.mtime_ns / 1e9 < horizon:
             found.append(Leftover(entry.path, False, entry.size, "unfinished catalog build"))
+    return found
+
+
+def _unreferenced_objects(store: LakeStore, spec: TableSpec, horizon: float) -> list[Leftover]:
+    """On object storage: files replaced (or dropped by retention) more than the grace period
+    ago, and files no manifest mentions (a writer that died) older than that."""
+    found, mentioned = [], set()
+    for folder in store.manifest_folders(spec):
+        manifest, _ = store.read_manifest(folder)
+        mentioned.update(posixpath.join(folder, file.name) for file in manifest.files)
+        for file in manifest.retired:
+            path = posixpath.join(folder, file.name)
+            mentioned.add(path)
+            if dt.datetime.fromisoformat(file.since).timestamp() < horizon:
+                found.append(Leftover(path, False, 0, "replaced before the grace period", folder))
+    for entry in store.fs.list_tree(store.table_dir(spec)):
+        name = posixpath.basename(entry.path)
+        if name == MANIFEST_NAME or entry.path in mentioned or entry.mtime_ns / 1e9 >= horizon:
+            continue
+        reason = "named by no manifest" if name.startswith("part-") else "not a part file"
+        found.append(Leftover(entry.path, False, entry.size, reason))
     return found
 
 
@@ -128,6 +156,9 @@ def remove(store: LakeStore, leftover: Leftover) -> Action:
     if leftover.is_dir:
         store.fs.delete_dir(leftover.path)
     else:
-        store.fs.delete_file(leftover.path)
+        with contextlib.suppress(FileNotFoundError):
+            store.fs.delete_file(leftover.path)
+    if leftover.manifest_folder is not None:
+        store.forget_retired(leftover.manifest_folder, {posixpath.basename(leftover.path)})
     relative = posixpath.relpath(leftover.path, store.fs.root)
     return Action(VACUUM, relative, None, 1, leftover.size, detail=leftover.reason)

@@ -23,7 +23,7 @@ from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.storage.filesystem import FileEntry
 from lakehouse.storage.sorting import parquet_source, sorted_query, stage_query
 from lakehouse.storage.sqltext import ident
-from lakehouse.storage.store import ROW_GROUP_ROWS
+from lakehouse.storage.store import ROW_GROUP_ROWS, PartitionChanged
 
 #: Files of a compacted partition are cut near this size.
 TARGET_FILE_BYTES = 128 * 2**20
@@ -108,12 +108,13 @@ def rewrite(
     started = time.monotonic()
     spec, key = candidate.spec, candidate.key
     paths = [entry.path for entry in candidate.files]
+    store.prepare_duckdb(con)
     source = parquet_source(store, paths)
     before = checksum(con, spec, source)
     size = sum(entry.size for entry in candidate.files)
     bytes_per_row = size / max(1, before[0])
     rows_per_file = max(ROW_GROUP_ROWS, int(target_bytes / max(bytes_per_row, 1e-9)))
-    writer = LakeStore(store.fs, max_file_rows=rows_per_file)
+    writer = LakeStore(store.fs, max_file_rows=rows_per_file, scratch_dir=store.scratch_fs.root)
     order = list(spec.sort_by)  # compaction keeps (or sets) the table's order too
     staged = stage_query(writer, con, spec, key, sorted_query(spec, source, order), order)
     after = checksum(con, spec, parquet_source(store, list(staged.files)))
@@ -123,12 +124,13 @@ def rewrite(
             f"{spec.qualified_name} {key}: rewritten rows {after} differ from {before}; "
             "the partition is unchanged"
         )
-    live = {posixpath.basename(entry.path) for entry in store.file_entries(spec, _keys(key))}
-    if live != {posixpath.basename(path) for path in paths}:
-        # A run republished the partition meanwhile: its rows win, this rewrite is dropped.
-        store.discard(staged)
+    try:
+        # Only over the files it read: a run that republished the partition meanwhile wins.
+        store.commit(
+            staged, keep_previous=True, expect_files={posixpath.basename(p) for p in paths}
+        )
+    except PartitionChanged:
         return candidate.action(operation, "skipped: the partition was republished meanwhile")
-    store.commit(staged, keep_previous=True)
     action = candidate.action(operation, candidate.reason)
     action.files_after, action.bytes_after, action.rows = len(staged.files), staged.bytes, before[0]
     action.seconds = round(time.monotonic() - started, 3)

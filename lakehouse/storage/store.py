@@ -35,6 +35,7 @@ from lakehouse.storage.manifest import (
     Manifest,
     ManifestFile,
     manifest_path,
+    successor,
 )
 from lakehouse.storage.paths import (
     InvalidPartitionKey,
@@ -64,6 +65,10 @@ STALE_STAGING_SECONDS = 24 * 3600
 
 class SchemaMismatch(ValueError):
     """A frame whose columns do not match the table's contract."""
+
+
+class PartitionChanged(RuntimeError):
+    """A conditional commit found the partition republished since it was read."""
 
 
 class PublishVerificationError(RuntimeError):
@@ -177,11 +182,11 @@ class LakeStore:
         if spec.partition_column is None:
             return []
         if self.fs.uses_manifests:
-            # A partition exists once its manifest does (one recursive listing).
+            # A partition exists once its manifest does, until retention leaves a tombstone.
             folders = [
-                posixpath.dirname(entry.path)
-                for entry in self.fs.list_tree(self.table_dir(spec))
-                if posixpath.basename(entry.path) == MANIFEST_NAME
+                folder
+                for folder in self.manifest_folders(spec)
+                if not self.read_manifest(folder)[0].is_tombstone
             ]
         else:
             folders = list(self.fs.subdirs(self.table_dir(spec)))
@@ -213,6 +218,21 @@ class LakeStore:
             return None, None
         data, etag = found
         return Manifest.from_json(data, manifest_path(folder)), etag
+
+    def manifest_folders(self, spec: TableSpec) -> list[str]:
+        """Folders of a table holding a manifest, tombstones included (object storage)."""
+        return sorted(
+            posixpath.dirname(entry.path)
+            for entry in self.fs.list_tree(self.table_dir(spec))
+            if posixpath.basename(entry.path) == MANIFEST_NAME
+        )
+
+    def forget_retired(self, folder: str, names: set[str]) -> None:
+        """Drop deleted retired files from a manifest (vacuum); a lost race leaves them listed
+        for the next vacuum, which is harmless."""
+        current, etag = self.read_manifest(folder)
+        if current is not None:
+            self.fs.write_if(manifest_path(folder), current.without_retired(names).to_json(), etag)
 
     def _committed_files(self, folder: str) -> list[FileEntry]:
         manifest, _ = self.read_manifest(folder)
@@ -306,13 +326,28 @@ class LakeStore:
         else:
             self.fs.delete_dir(folder)
 
-    def commit(self, staged: StagedPartition, *, keep_previous: bool = False) -> PublishedPartition:
+    def commit(
+        self,
+        staged: StagedPartition,
+        *,
+        keep_previous: bool = False,
+        expect_files: set[str] | None = None,
+    ) -> PublishedPartition:
         """Swap a staged partition in atomically; the previous version is deleted, or with
         `keep_previous` moved to the trash (see `retire`) for vacuum to delete later. On
-        object storage the previous files always stay until vacuum (see manifest.py)."""
+        object storage the previous files always stay until vacuum (see manifest.py).
+
+        `expect_files` (file names) makes the commit conditional on the partition still being
+        made of exactly those files, else `PartitionChanged` (maintenance rewrites)."""
         if self.fs.uses_manifests:
-            self._commit_manifest(staged)
+            self._commit_manifest(staged, expect_files)
             return self._published(staged)
+        if expect_files is not None:
+            entries = self.file_entries(staged.spec, _keys(staged.key))
+            live = {posixpath.basename(entry.path) for entry in entries}
+            if live != expect_files:
+                self.discard(staged)
+                raise PartitionChanged(f"{staged.target} was republished meanwhile")
         old_holder = f"{staged.folder}.old"
         try:
             self.fs.publish_dir(staged.folder, staged.target, old_holder=old_holder)
@@ -338,11 +373,17 @@ class LakeStore:
             staged.bytes,
         )
 
-    def _commit_manifest(self, staged: StagedPartition) -> None:
+    def _commit_manifest(self, staged: StagedPartition, expect_files: set[str] | None) -> None:
         """Name the staged files, and only them, in the partition's manifest."""
         new_files = self._manifest_files(staged.files)
+
+        def files_after(current: list[ManifestFile]) -> list[ManifestFile]:
+            if expect_files is not None and {f.name for f in current} != expect_files:
+                raise PartitionChanged(f"{staged.target} was republished meanwhile")
+            return new_files
+
         try:
-            self._swap_manifest(staged.target, lambda _current: new_files)
+            self._swap_manifest(staged.target, files_after)
         except BaseException:
             self._delete_staged(staged.folder, staged.files)
             raise
@@ -361,7 +402,7 @@ class LakeStore:
         writer committed in between. `files_after(current_files)` gives the new file list."""
         for _ in range(COMMIT_ATTEMPTS):
             current, etag = self.read_manifest(folder)
-            manifest = Manifest.of(files_after(list(current.files) if current else []))
+            manifest = successor(current, files_after(list(current.files) if current else []))
             if self.fs.write_if(manifest_path(folder), manifest.to_json(), etag):
                 return manifest
         raise ConcurrentCommitError(
@@ -388,10 +429,11 @@ class LakeStore:
         not at all); it waits in the trash until vacuum deletes it. Returns where it went."""
         source = self.partition_dir(spec, key)
         if self.fs.uses_manifests:
-            # Without its manifest the partition is gone for readers; its files wait for vacuum.
-            if self.read_manifest(source)[0] is None:
+            # A tombstone: gone for readers at once, its files retired for vacuum's grace.
+            current = self.read_manifest(source)[0]
+            if current is None or current.is_tombstone:
                 return None
-            self.fs.delete_file(manifest_path(source))
+            self._swap_manifest(source, lambda _files: [])
             return source
         if not self.fs.exists(source):
             return None
@@ -564,6 +606,10 @@ class LakeStore:
                 self.fs.delete_dir(folder)
                 removed.append(folder)
         return removed
+
+
+def _keys(key: str | None) -> list[str] | None:
+    return None if key is None else [key]
 
 
 def _is_abandoned(folder_name: str, entries: Sequence) -> bool:
