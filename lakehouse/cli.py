@@ -67,7 +67,7 @@ def _build(args: argparse.Namespace) -> int:
                 )
                 return 1
         built = refresh_catalog(layout, instance)
-    print(gold_summary(layout.lake))
+    print(gold_summary(settings.lake_store(layout)))
     print(f"catalog: {built.path} ({built.tables} tables); try `lakehouse tables`")
     return 0
 
@@ -75,7 +75,7 @@ def _build(args: argparse.Namespace) -> int:
 def _summary(args: argparse.Namespace) -> int:
     from lakehouse.summary import gold_summary
 
-    print(gold_summary(settings.DataLayout(settings.data_dir()).lake))
+    print(gold_summary(settings.lake_store(settings.DataLayout(settings.data_dir()))))
     return 0
 
 

@@ -2,37 +2,33 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 
 from lakehouse import tables
+from lakehouse.storage import LakeStore
+from lakehouse.storage.sorting import parquet_source
 
 
-def gold_summary(lake: Path) -> str:
-    con = duckdb.connect(":memory:")
-    lines = ["gold tables:"]
-    for spec in tables.GOLD_TABLES:
-        folder = lake.joinpath(*spec.path)
-        if not folder.exists():
-            lines.append(f"  {spec.qualified_name:<28} (not built)")
-            continue
-        glob = str(folder / "**" / "*.parquet")
-        count, files = con.execute(
-            "SELECT count(*), count(DISTINCT filename) "
-            "FROM read_parquet(?, hive_partitioning = true, filename = true)",
-            [glob],
-        ).fetchall()[0]
-        lines.append(f"  {spec.qualified_name:<28} {count:>10,} rows in {files} files")
-    daily = lake / "gold" / "daily_summary"
-    if daily.exists():
-        lines.append("")
-        lines.append("gold.daily_summary:")
-        relation = con.sql(
-            "SELECT summary_date, revenue_usd, orders, avg_order_value_usd, active_users, "
-            "round(conversion_rate, 4) AS conversion_rate, new_customers "
-            "FROM read_parquet($glob, hive_partitioning = true) ORDER BY summary_date",
-            params={"glob": str(daily / "**" / "*.parquet")},
-        )
-        lines.append(str(relation))
+def gold_summary(store: LakeStore) -> str:
+    """Rows and files of each gold table and the daily summary, wherever the lake is."""
+    with duckdb.connect(":memory:") as con:
+        store.prepare_duckdb(con)
+        lines = ["gold tables:"]
+        for spec in tables.GOLD_TABLES:
+            files = store.files(spec)
+            if not files:
+                lines.append(f"  {spec.qualified_name:<28} (not built)")
+                continue
+            query = f"SELECT count(*) FROM {parquet_source(store, files)}"
+            (count,) = con.sql(query).fetchall()[0]
+            lines.append(f"  {spec.qualified_name:<28} {count:>10,} rows in {len(files)} files")
+        daily = store.files(tables.GOLD_DAILY_SUMMARY)
+        if daily:
+            source = parquet_source(store, daily, hive=True)
+            relation = con.sql(
+                "SELECT summary_date, revenue_usd, orders, avg_order_value_usd, active_users, "
+                "round(conversion_rate, 4) AS conversion_rate, new_customers "
+                f"FROM {source} ORDER BY summary_date"
+            )
+            lines += ["", "gold.daily_summary:", str(relation)]
     return "\n".join(lines)

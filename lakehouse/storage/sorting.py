@@ -107,10 +107,11 @@ def duplicated_rows(
     return int(count), rows
 
 
-def parquet_source(store: LakeStore, files: Sequence[str]) -> str:
-    """A DuckDB table function reading `files` (at least one)."""
+def parquet_source(store: LakeStore, files: Sequence[str], *, hive: bool = False) -> str:
+    """A DuckDB table function reading `files` (at least one); with `hive`, the partition
+    column comes from the folder names."""
     paths = ", ".join(literal(store.duckdb_path(path)) for path in files)
-    return f"read_parquet([{paths}])"
+    return f"read_parquet([{paths}]{', hive_partitioning = true' if hive else ''})"
 
 
 def sorted_query(spec: TableSpec, source: str, order: Sequence[str]) -> str:
