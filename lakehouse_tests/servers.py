@@ -41,6 +41,17 @@ def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
     )
 
 
+def daemon_env(root: Path, home: Path) -> dict[str, str]:
+    """Settings for a daemon on `root`: landing files read at once, sensors every 2 s."""
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "LAKEHOUSE_DATA_DIR": str(root),
+        "LAKEHOUSE_SETTLE_SECONDS": "0",
+        "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "2",
+    }
+
+
 def stop_daemon(daemon: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(daemon.pid, signal.SIGTERM)
@@ -196,12 +207,13 @@ def celery_workers(env: dict[str, str], folder: Path, workers: int = 2) -> Itera
 
 
 @contextlib.contextmanager
-def dagster_dev(env: dict[str, str], log: Path) -> Iterator[int]:
-    """`dagster dev` (webserver and daemon, as `make ui` runs them) on a free loopback port;
-    yields the port once the webserver answers."""
+def dagster_web(command: str, env: dict[str, str], log: Path) -> Iterator[int]:
+    """`dagster dev` (webserver and daemon, as `make ui` runs them) or `dagster-webserver` on a
+    free loopback port; yields the port once the webserver answers."""
     port = free_port()
-    command = [program("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1"]
-    with background([*command, "-p", str(port)], env, log) as process:
+    args = [program("dagster"), "dev"] if command == "dagster dev" else [program(command)]
+    args += ["-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    with background(args, env, log) as process:
         deadline = time.monotonic() + 180
         while True:
             try:
@@ -210,7 +222,7 @@ def dagster_dev(env: dict[str, str], log: Path) -> Iterator[int]:
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"dagster dev did not start: {log.read_text()[-3000:]}")
+                pytest.fail(f"{command} did not start: {log.read_text()[-3000:]}")
             time.sleep(0.5)
         yield port
 

@@ -17,7 +17,7 @@ from lakehouse.landing.contract import EVENT_TYPES
 from lakehouse.settings import ensure_dagster_home
 from lakehouse.storage import LakeStore
 from lakehouse_tests.conftest import SAMPLE
-from lakehouse_tests.servers import start_daemon, wait_for
+from lakehouse_tests.servers import daemon_env, start_daemon, wait_for
 
 DAYS = [SAMPLE.date(i).isoformat() for i in range(2)]
 SILVER_EVENTS = dg.AssetKey(["silver", "app_events"])
@@ -31,13 +31,7 @@ def test_sensors_ingest_everything_once_across_a_killed_daemon(
         for day in DAYS:
             shutil.copytree(sample_landing / source / day, tmp_path / "landing" / source / day)
     home = ensure_dagster_home(tmp_path / "dagster_home")
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "LAKEHOUSE_DATA_DIR": str(tmp_path),
-        "LAKEHOUSE_SETTLE_SECONDS": "0",
-        "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "2",
-    }
+    env = daemon_env(tmp_path, home)
     log = tmp_path / "daemon.log"
     with dg.DagsterInstance.from_config(str(home)) as instance:
 

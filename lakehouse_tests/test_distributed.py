@@ -21,7 +21,7 @@ from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.settings import ensure_dagster_home
 from lakehouse.storage import LakeStore
 from lakehouse_tests.conftest import SAMPLE, copy_landing, table_contents, written_tables
-from lakehouse_tests.servers import celery_workers, dagster_dev, redis_server
+from lakehouse_tests.servers import celery_workers, dagster_web, redis_server
 
 DAYS = [SAMPLE.date(i).isoformat() for i in range(SAMPLE.days)]
 #: Bronze and the silver facts: two levels of the graph, each a wait for the backfill daemon's
@@ -68,6 +68,17 @@ def wait_for_backfill(port: int, backfill_id: str, timeout: float) -> str:
     raise AssertionError(f"backfill {backfill_id} did not finish within {timeout} s")
 
 
+def event_pids(
+    instance: dg.DagsterInstance, runs: list[dg.DagsterRun], kind: dg.DagsterEventType
+) -> set[int]:
+    """The processes that logged events of `kind` in `runs`."""
+    return {
+        record.event_log_entry.dagster_event.pid
+        for run in runs
+        for record in instance.get_records_for_run(run.run_id, of_type=kind).records
+    }
+
+
 def test_a_backfill_on_two_celery_workers_builds_the_same_lake(
     built_lake, sample_landing: Path, tmp_path: Path
 ) -> None:
@@ -89,7 +100,7 @@ def test_a_backfill_on_two_celery_workers_builds_the_same_lake(
             # Created first: the instance's SQLite files, before other processes open them.
             dg.DagsterInstance.from_config(str(home)) as instance,
             celery_workers(env, tmp_path, workers=2),
-            dagster_dev(env, tmp_path / "dagster-dev.log") as port,
+            dagster_web("dagster dev", env, tmp_path / "dagster-dev.log") as port,
         ):
             backfill_id = launch_backfill(port, BACKFILLED, DAYS)
             status = wait_for_backfill(port, backfill_id, timeout=400)
@@ -97,20 +108,8 @@ def test_a_backfill_on_two_celery_workers_builds_the_same_lake(
                 dg.RunsFilter(tags={"dagster/backfill": backfill_id})
             )
             runs = [record.dagster_run for record in records]
-            step_pids = {
-                record.event_log_entry.dagster_event.pid
-                for run in runs
-                for record in instance.get_records_for_run(
-                    run.run_id, of_type=dg.DagsterEventType.STEP_START
-                ).records
-            }
-            run_pids = {
-                record.event_log_entry.dagster_event.pid
-                for run in runs
-                for record in instance.get_records_for_run(
-                    run.run_id, of_type=dg.DagsterEventType.RUN_START
-                ).records
-            }
+            step_pids = event_pids(instance, runs, dg.DagsterEventType.STEP_START)
+            run_pids = event_pids(instance, runs, dg.DagsterEventType.RUN_START)
     assert status == "COMPLETED_SUCCESS", status
     assert len(runs) > 1 and all(run.is_success for run in runs)
     # Runs of at most 2 days each, some of them side by side.

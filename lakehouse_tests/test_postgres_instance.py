@@ -7,7 +7,6 @@ materializes in process against the same instance, and stops the server.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -20,7 +19,13 @@ from lakehouse.defs.silver import SILVER_ASSETS
 from lakehouse.settings import DAGSTER_POSTGRES_URL_ENV, ensure_dagster_home
 from lakehouse.storage import LakeStore
 from lakehouse_tests.conftest import SAMPLE, resources_for
-from lakehouse_tests.servers import postgres_server, start_daemon, stop_daemon, wait_for
+from lakehouse_tests.servers import (
+    daemon_env,
+    postgres_server,
+    start_daemon,
+    stop_daemon,
+    wait_for,
+)
 
 DAY = SAMPLE.date(0).isoformat()
 BRONZE_ORDERS = dg.AssetKey(["bronze", "orders"])
@@ -34,13 +39,7 @@ def test_runs_events_and_sensor_ticks_live_in_postgres(
     with postgres_server() as url:
         monkeypatch.setenv(DAGSTER_POSTGRES_URL_ENV, url)
         home = ensure_dagster_home(tmp_path / "dagster_home")
-        env = {
-            **os.environ,
-            "DAGSTER_HOME": str(home),
-            "LAKEHOUSE_DATA_DIR": str(tmp_path),
-            "LAKEHOUSE_SETTLE_SECONDS": "0",
-            "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "2",
-        }
+        env = daemon_env(tmp_path, home)
         log = tmp_path / "daemon.log"
         with dg.DagsterInstance.from_config(str(home)) as instance:
             assert isinstance(instance.run_storage, PostgresRunStorage)

@@ -11,11 +11,7 @@ import contextlib
 import datetime as dt
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +25,8 @@ from dagster_graphql import DagsterGraphQLClient
 from lakehouse import tables
 from lakehouse.landing.generator import GeneratorConfig, generate
 from lakehouse.storage import LakeStore
-from lakehouse_tests.servers import free_port
+from lakehouse_tests.servers import dagster_web
 
-PROJECT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -89,53 +84,14 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
     home = root / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(INSTANCE_YAML)
-    port = free_port()
     env = {
         **os.environ,
         "LAKEHOUSE_DATA_DIR": str(root),
         "DAGSTER_HOME": str(home),
         "LAKEHOUSE_START_DATE": TINY.start.isoformat(),
     }
-    log = (root / "webserver.log").open("w")
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "dagster-webserver"),
-            "-w",
-            "workspace.yaml",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=PROJECT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/server_info", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"dagster-webserver did not start: {(root / 'webserver.log').read_text()}"
-                )
-            time.sleep(0.5)
-        yield Webserver(url, port, root, home)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
+    with dagster_web("dagster-webserver", env, root / "webserver.log") as port:
+        yield Webserver(f"http://127.0.0.1:{port}", port, root, home)
 
 
 def wait_for_run(server: Webserver, run_id: str) -> dg.DagsterRun:
