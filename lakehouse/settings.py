@@ -152,11 +152,11 @@ def dagster_yaml() -> str:
     return DAGSTER_YAML
 
 
-def lake_store(layout: DataLayout):
-    """The lake store of a data root, wherever its lake is."""
+def lake_store(layout: DataLayout, lake_url: str | None = None):
+    """The lake store of a data root, wherever its lake is (`lake_url`, else the setting)."""
     from lakehouse.storage import LakeStore
 
-    return LakeStore.from_url(layout.lake_url, scratch_dir=layout.scratch)
+    return LakeStore.from_url(lake_url or layout.lake_url, scratch_dir=layout.scratch)
 
 
 def ensure_dagster_home(home: Path) -> Path:
@@ -164,10 +164,11 @@ def ensure_dagster_home(home: Path) -> Path:
     settings; one the user wrote (without the marker line) is kept as it is."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if config.exists() and not config.read_text().startswith(DAGSTER_YAML_MARKER):
+    current = config.read_text() if config.exists() else None
+    if current is not None and not current.startswith(DAGSTER_YAML_MARKER):
         return home
     wanted = dagster_yaml()
-    if not config.exists() or config.read_text() != wanted:
+    if current != wanted:
         config.write_text(wanted)
     return home
 

@@ -7,12 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,7 +37,7 @@ from lakehouse_tests.conftest import (
     written_tables,
 )
 from lakehouse_tests.servers import moto_s3
-from lakehouse_tests.test_storage import SPEC, UNPARTITIONED, frame
+from lakehouse_tests.test_storage import SPEC, UNPARTITIONED, frame, kill_writers
 
 DAY = "2026-11-01"
 
@@ -161,43 +156,10 @@ def test_unpartitioned_tables_are_replaced_whole(store: LakeStore) -> None:
     assert store.scan(UNPARTITIONED).collect()["id"].to_list() == [9]
 
 
-WRITER = textwrap.dedent(
-    """
-    import sys
-    from lakehouse.storage import LakeFileSystem, LakeStore
-    from lakehouse_tests.test_storage import SPEC, frame
-    store = LakeStore(LakeFileSystem.from_url(sys.argv[1]))
-    version = int(sys.argv[2])
-    print("ready", flush=True)
-    while True:
-        version += 1
-        store.publish(SPEC, "2026-11-01", frame(version, 150_000 + version))
-    """
-)
-
-
 def test_a_writer_killed_while_publishing_leaves_a_whole_partition(
     store: LakeStore, lake_url: str
 ) -> None:
-    store.publish(SPEC, DAY, frame(1, 1000))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    seen = set()
-    for delay in (0.5, 1.0, 1.5, 2.2, 3.0):
-        writer = subprocess.Popen(
-            [sys.executable, "-c", WRITER, lake_url, str(len(seen) * 1000)],
-            stdout=subprocess.PIPE,
-            env=env,
-        )
-        assert writer.stdout.readline().strip() == b"ready"
-        time.sleep(delay)
-        writer.send_signal(signal.SIGKILL)
-        writer.wait()
-        data = store.scan(SPEC, [DAY]).collect()
-        [version] = data["version"].unique().to_list()
-        assert data.height == (150_000 + version if version > 1 else 1000)
-        assert data["id"].n_unique() == data.height
-        seen.add(version)
-    assert len(seen) > 1, "the writer never committed: kill timing is off"
+    kill_writers(store, lake_url, (0.5, 1.0, 1.5, 2.2, 3.0))
     # What killed writers left is unnamed litter: more files than the manifest names.
     assert len(parquet_files(store)) >= len(store.files(SPEC, [DAY])) == 1
 

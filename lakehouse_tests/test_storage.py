@@ -101,10 +101,9 @@ def test_a_write_that_fails_midway_keeps_the_previous_partition(store: LakeStore
 WRITER = textwrap.dedent(
     """
     import sys
-    import polars as pl
     from lakehouse.storage import LakeStore
     from lakehouse_tests.test_storage import SPEC, frame
-    store = LakeStore.local(sys.argv[1])
+    store = LakeStore.from_url(sys.argv[1])
     version = int(sys.argv[2])
     print("ready", flush=True)
     while True:
@@ -123,14 +122,16 @@ def _assert_whole(store: LakeStore) -> int:
     return versions[0]
 
 
-def test_a_writer_killed_while_publishing_leaves_a_whole_partition(store: LakeStore) -> None:
+def kill_writers(store: LakeStore, lake_url: str, delays: tuple[float, ...]) -> set[int]:
+    """Start a writer that republishes 2026-11-01 in a loop and SIGKILL it after each delay;
+    after each kill the partition must be whole. Returns the versions seen (needs more than
+    one: a writer that never published proves nothing)."""
     store.publish(SPEC, "2026-11-01", frame(1, 1000))
-    lake = store.fs.root
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     seen = set()
-    for delay in (0.3, 0.7, 1.1, 1.6, 2.2):
+    for delay in delays:
         writer = subprocess.Popen(
-            [sys.executable, "-c", WRITER, lake, str(len(seen) * 1000)],
+            [sys.executable, "-c", WRITER, lake_url, str(len(seen) * 1000)],
             stdout=subprocess.PIPE,
             env=env,
         )
@@ -140,6 +141,12 @@ def test_a_writer_killed_while_publishing_leaves_a_whole_partition(store: LakeSt
         writer.wait()
         seen.add(_assert_whole(store))
     assert len(seen) > 1, "the writer never published: kill timing is off"
+    return seen
+
+
+def test_a_writer_killed_while_publishing_leaves_a_whole_partition(store: LakeStore) -> None:
+    lake = store.fs.root
+    kill_writers(store, lake, (0.3, 0.7, 1.1, 1.6, 2.2))
     # The next write removes what the killed writers left in staging.
     store.publish(SPEC, "2026-11-02", frame(1, 1))
     assert not any(Path(lake, STAGING_DIR).rglob("*.parquet"))

@@ -24,8 +24,7 @@ class LakeResource(dg.ConfigurableResource):
         return settings.DataLayout(Path(self.data_dir).resolve())
 
     def store(self) -> LakeStore:
-        layout = self.layout
-        return LakeStore.from_url(self.lake_url or layout.lake, scratch_dir=layout.scratch)
+        return settings.lake_store(self.layout, self.lake_url or str(self.layout.lake))
 
     def landing(self) -> LakeFileSystem:
         return LakeFileSystem.local(str(self.layout.landing))

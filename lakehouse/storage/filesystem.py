@@ -111,12 +111,6 @@ class LakeFileSystem:
     def is_local(self) -> bool:
         return isinstance(self.filesystem, pafs.LocalFileSystem)
 
-    def local_path(self, path: str) -> str:
-        """The path DuckDB opens: local files only until the lake moves to object storage."""
-        if not self.is_local:
-            raise NotImplementedError("DuckDB reads local lake files only")
-        return path
-
     def path(self, *parts: str) -> str:
         return posixpath.join(self.root, *parts)
 

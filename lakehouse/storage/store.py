@@ -86,6 +86,8 @@ class StagedPartition:
     files: tuple[str, ...]
     rows: int
     bytes: int
+    #: Name, size and rows of each file, as its verified footer gave them.
+    manifest_files: tuple[ManifestFile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,11 +128,6 @@ class LakeStore:
     ) -> LakeStore:
         """The lake at a local path or an `s3://bucket/prefix` URL."""
         return cls(LakeFileSystem.from_url(os.fspath(url)), scratch_dir=scratch_dir)
-
-    @property
-    def url(self) -> str:
-        """Where the lake is, as a user would name it."""
-        return self.fs.uri(self.fs.root)
 
     # -- DuckDB --------------------------------------------------------------------------------
 
@@ -182,12 +179,7 @@ class LakeStore:
         if spec.partition_column is None:
             return []
         if self.fs.uses_manifests:
-            # A partition exists once its manifest does, until retention leaves a tombstone.
-            folders = [
-                folder
-                for folder in self.manifest_folders(spec)
-                if not self.read_manifest(folder)[0].is_tombstone
-            ]
+            folders = [folder for folder, _ in self._live_manifests(spec)]
         else:
             folders = list(self.fs.subdirs(self.table_dir(spec)))
         keys = (
@@ -202,13 +194,17 @@ class LakeStore:
 
     def file_entries(self, spec: TableSpec, keys: Iterable[str] | None = None) -> list[FileEntry]:
         """Like `files`, with each file's size and modification time."""
+        if self.fs.uses_manifests:
+            return [
+                entry
+                for folder, manifest in self._live_manifests(spec, keys)
+                for entry in _committed_files(folder, manifest)
+            ]
         if spec.partition_column is None:
             folders = [self.table_dir(spec)]
         else:
             wanted = self.partition_keys(spec) if keys is None else sorted(set(keys))
             folders = [self.partition_dir(spec, key) for key in wanted]
-        if self.fs.uses_manifests:
-            return [entry for folder in folders for entry in self._committed_files(folder)]
         return [entry for folder in folders for entry in self.fs.list_files(folder, PARQUET_SUFFIX)]
 
     def read_manifest(self, folder: str) -> tuple[Manifest | None, str | None]:
@@ -234,15 +230,24 @@ class LakeStore:
         if current is not None:
             self.fs.write_if(manifest_path(folder), current.without_retired(names).to_json(), etag)
 
-    def _committed_files(self, folder: str) -> list[FileEntry]:
-        manifest, _ = self.read_manifest(folder)
-        if manifest is None:
-            return []
-        mtime_ns = int(dt.datetime.fromisoformat(manifest.committed_at).timestamp() * 1e9)
-        return [
-            FileEntry(posixpath.join(folder, file.name), file.size, mtime_ns)
-            for file in manifest.files
-        ]
+    def _live_manifests(
+        self, spec: TableSpec, keys: Iterable[str] | None = None
+    ) -> list[tuple[str, Manifest]]:
+        """(folder, manifest) of the given partitions (all when None) that exist and are not
+        tombstones, in key order; one read of each manifest."""
+        if spec.partition_column is None:
+            folders = [self.table_dir(spec)]
+        elif keys is None:
+            # A partition exists once its manifest does, until retention leaves a tombstone.
+            folders = self.manifest_folders(spec)
+        else:
+            folders = [self.partition_dir(spec, key) for key in sorted(set(keys))]
+        live = []
+        for folder in folders:
+            manifest, _ = self.read_manifest(folder)
+            if manifest is not None and not manifest.is_tombstone:
+                live.append((folder, manifest))
+        return live
 
     def scan(self, spec: TableSpec, keys: Iterable[str] | None = None) -> pl.LazyFrame:
         """A lazy frame over the given partitions; only their files are ever opened."""
@@ -312,11 +317,14 @@ class LakeStore:
         files: list[str] = []
         try:
             rows = self._write_files(spec, staging, batches, files, sorted_by)
-            size = self._verify(spec, files, rows)
+            verified = self._verify(spec, files, rows)
         except BaseException:
             self._delete_staged(staging, files)
             raise
-        return StagedPartition(spec, key, staging, target, tuple(files), rows, size)
+        size = sum(file.size for file in verified)
+        return StagedPartition(
+            spec, key, staging, target, tuple(files), rows, size, manifest_files=tuple(verified)
+        )
 
     def _delete_staged(self, folder: str, files: Sequence[str]) -> None:
         if self.fs.uses_manifests:
@@ -343,7 +351,7 @@ class LakeStore:
             self._commit_manifest(staged, expect_files)
             return self._published(staged)
         if expect_files is not None:
-            entries = self.file_entries(staged.spec, _keys(staged.key))
+            entries = self.file_entries(staged.spec, partition_keys_of(staged.key))
             live = {posixpath.basename(entry.path) for entry in entries}
             if live != expect_files:
                 self.discard(staged)
@@ -375,7 +383,7 @@ class LakeStore:
 
     def _commit_manifest(self, staged: StagedPartition, expect_files: set[str] | None) -> None:
         """Name the staged files, and only them, in the partition's manifest."""
-        new_files = self._manifest_files(staged.files)
+        new_files = list(staged.manifest_files)
 
         def files_after(current: list[ManifestFile]) -> list[ManifestFile]:
             if expect_files is not None and {f.name for f in current} != expect_files:
@@ -387,15 +395,6 @@ class LakeStore:
         except BaseException:
             self._delete_staged(staged.folder, staged.files)
             raise
-
-    def _manifest_files(self, paths: Sequence[str]) -> list[ManifestFile]:
-        files = []
-        for path in paths:
-            with self.fs.open_input(path) as handle:
-                size = handle.size()
-                rows = pq.read_metadata(handle).num_rows
-            files.append(ManifestFile(posixpath.basename(path), size, rows))
-        return files
 
     def _swap_manifest(self, folder: str, files_after) -> Manifest:
         """Read-modify-write of a manifest under a conditional write, retried when another
@@ -512,17 +511,18 @@ class LakeStore:
         as the quality history). The file is staged and verified, then renamed into place."""
         target = self.partition_dir(spec, key)
         frame = _conform(spec, key, data)
-        staging = self.fs.path(STAGING_DIR, *spec.path, f"append.{os.getpid()}.{uuid.uuid4().hex}")
         if self.fs.uses_manifests:
-            staging = target
+            staging = target  # invisible until the manifest names the file
+        else:
+            label = f"append.{os.getpid()}.{uuid.uuid4().hex}"
+            staging = self.fs.path(STAGING_DIR, *spec.path, label)
         self.fs.makedirs(staging)
         files: list[str] = []
         try:
             rows = self._write_files(spec, staging, [frame.collect()], files)
-            size = self._verify(spec, files, rows)
-            written = len(files)
+            added = self._verify(spec, files, rows)
+            size, written = sum(file.size for file in added), len(files)
             if self.fs.uses_manifests:
-                added = self._manifest_files(files)
                 self._swap_manifest(target, lambda current: [*current, *added])
                 files.clear()  # committed: nothing to clean up
             else:
@@ -541,7 +541,7 @@ class LakeStore:
         files: list[str],
         sorted_by: Sequence[str] = (),
     ) -> int:
-        """Write the batches into new files in `folder`, appending each path to `files` as it
+        """Write the batches into new files in `staging`, appending each path to `files` as it
         is opened (so a caller can clean up after a failure). Returns the rows written."""
         arrow_schema = _arrow_schema(spec)
         footer_schema = arrow_schema
@@ -576,27 +576,31 @@ class LakeStore:
                 writer.close()
         return rows_total
 
-    def _verify(self, spec: TableSpec, files: Sequence[str], expected_rows: int) -> int:
-        """Read every staged footer back; the rows must add up. Returns the bytes written."""
-        rows = size = 0
+    def _verify(
+        self, spec: TableSpec, files: Sequence[str], expected_rows: int
+    ) -> list[ManifestFile]:
+        """Read every staged footer back; the rows must add up. Returns each file's name, size
+        and rows (what a manifest records)."""
+        verified = []
         expected_columns = list(spec.schema)
         for path in files:
             with self.fs.open_input(path) as handle:
-                size += handle.size()
+                size = handle.size()
                 metadata = pq.read_metadata(handle)
-            rows += metadata.num_rows
+            verified.append(ManifestFile(posixpath.basename(path), size, metadata.num_rows))
             columns = metadata.schema.to_arrow_schema().names
             if columns != expected_columns:
                 raise PublishVerificationError(
                     f"{spec.qualified_name}: staged file {path} has columns {columns}, "
                     f"expected {expected_columns}"
                 )
+        rows = sum(file.rows for file in verified)
         if rows != expected_rows:
             raise PublishVerificationError(
                 f"{spec.qualified_name}: staged files hold {rows} rows; "
                 f"{expected_rows} were written"
             )
-        return size
+        return verified
 
     def remove_abandoned_staging(self, spec: TableSpec) -> list[str]:
         """Delete staging folders of this table left by writers that died."""
@@ -608,7 +612,15 @@ class LakeStore:
         return removed
 
 
-def _keys(key: str | None) -> list[str] | None:
+def _committed_files(folder: str, manifest: Manifest) -> list[FileEntry]:
+    mtime_ns = int(dt.datetime.fromisoformat(manifest.committed_at).timestamp() * 1e9)
+    return [
+        FileEntry(posixpath.join(folder, file.name), file.size, mtime_ns) for file in manifest.files
+    ]
+
+
+def partition_keys_of(key: str | None) -> list[str] | None:
+    """The `keys` argument that selects one partition (None: the unpartitioned table)."""
     return None if key is None else [key]
 
 
