@@ -6,8 +6,10 @@ Every test gets its own prefix in one bucket of one moto server started for this
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from unittest import mock
 import dagster as dg
 import duckdb
 import polars as pl
+import pyarrow.fs as pafs
 import pytest
 
 from lakehouse import settings, tables
@@ -26,7 +29,9 @@ from lakehouse.maintenance import cleanup
 from lakehouse.maintenance.run import maintain
 from lakehouse.partitions import range_tags
 from lakehouse.storage import LakeFileSystem, LakeStore
+from lakehouse.storage.duckdb_access import PositionalReader
 from lakehouse.storage.manifest import MANIFEST_NAME, ConcurrentCommitError
+from lakehouse.storage.sorting import parquet_source
 from lakehouse_tests.conftest import (
     ALL_ASSETS,
     FIRST_DAY,
@@ -229,3 +234,45 @@ def test_maintenance_compacts_retires_and_vacuums_on_object_storage(store: LakeS
     manifest, _ = store.read_manifest(store.partition_dir(SPEC, DAY))
     assert manifest.retired == ()
     assert store.scan(SPEC, [DAY]).collect().sort(["version", "id"]).equals(before)
+
+
+def test_threads_sharing_a_lake_file_each_read_their_own_range(tmp_path: Path) -> None:
+    """DuckDB reads a range as seek-then-read on one shared handle from several threads."""
+    data = bytes(range(256)) * 4096
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    reader = PositionalReader(pafs.LocalFileSystem().open_input_file(str(path)))
+    start = threading.Barrier(8)
+    wrong: list[object] = []
+
+    def read_ranges(thread: int) -> None:
+        start.wait()
+        try:
+            for i in range(500):
+                offset = (thread * 7919 + i * 104_729) % (len(data) - 100)
+                reader.seek(offset)
+                time.sleep(0)  # let the other threads seek in between
+                if reader.read(100) != data[offset : offset + 100]:
+                    wrong.append((thread, offset))
+        except Exception as error:  # a thread's failure must fail the test
+            wrong.append(error)
+
+    threads = [threading.Thread(target=read_ranges, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not wrong, wrong[:5]
+    reader.seek(-10, io.SEEK_END)
+    assert reader.read() == data[-10:] and reader.tell() == len(data)
+
+
+def test_duckdb_reads_a_freshly_written_lake_file_exactly(store: LakeStore) -> None:
+    store.publish(SPEC, DAY, frame(1, 300_000))
+    [path] = store.files(SPEC, [DAY])
+    expected = store.scan(SPEC, [DAY]).select(pl.col("id").sum(), pl.len()).collect().row(0)
+    for _ in range(5):
+        with duckdb.connect(config={"threads": 4}) as con:
+            store.prepare_duckdb(con)
+            source = parquet_source(store, [path])
+            assert con.sql(f"SELECT sum(id), count(*) FROM {source}").fetchall()[0] == expected

@@ -7,7 +7,11 @@ storage are named `lakes3://bucket/key` for DuckDB, a protocol only this registr
 
 from __future__ import annotations
 
+import io
+import threading
+
 import duckdb
+import pyarrow as pa
 import pyarrow.fs as pafs
 from fsspec.implementations.arrow import ArrowFSWrapper
 
@@ -26,6 +30,68 @@ class LakeObjectFileSystem(ArrowFSWrapper):
         if path.startswith(PREFIX):
             path = path[len(PREFIX) :]
         return path.rstrip("/")
+
+    def _open(self, path, mode="rb", *args, **kwargs):
+        if "r" in mode:
+            return PositionalReader(self.fs.open_input_file(self._strip_protocol(path)))
+        return super()._open(path, mode, *args, **kwargs)
+
+
+class PositionalReader:
+    """A read-only file DuckDB may share between its threads.
+
+    DuckDB reads a range as `seek` then `read` on one handle, from several threads at once: on
+    an ordinary file object another thread's `seek` can land in between, and the read returns
+    bytes from the wrong offset (found as wrong checksums and zstd errors reading a freshly
+    compacted file). Here each thread keeps its own position and reads with Arrow's
+    thread-safe `read_at`.
+    """
+
+    def __init__(self, handle: pa.NativeFile) -> None:
+        self._handle = handle
+        self._size = handle.size()
+        self._position = threading.local()
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def tell(self) -> int:
+        return getattr(self._position, "offset", 0)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.tell(), io.SEEK_END: self._size}[whence]
+        self._position.offset = base + offset
+        return self._position.offset
+
+    def read(self, size: int = -1) -> bytes:
+        start = self.tell()
+        if size is None or size < 0:
+            size = self._size - start
+        data = self._handle.read_at(max(0, min(size, self._size - start)), start)
+        if not isinstance(data, bytes):
+            data = data.to_pybytes()
+        self._position.offset = start + len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self._handle.closed
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> PositionalReader:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 def duckdb_uri(path: str) -> str:
