@@ -166,6 +166,8 @@ def test_runs_execute_steps_in_process_unless_another_executor_is_asked_for(
     assert run_executor().name == "multiprocess"
     monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "celery")
     assert run_executor().name == "celery"
+    monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "k8s")
+    assert run_executor().name == "k8s"
     monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "threads")
     with pytest.raises(ValueError, match="LAKEHOUSE_EXECUTOR='threads'"):
         run_executor()
