@@ -110,6 +110,18 @@ def rendered_postgres_db(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def rendered_secrets_and_volumes(entry: dict[str, Any]) -> dict[str, Any]:
+    """envSecrets, volumes and volumeMounts, rendered alike for the run launcher and for the
+    code location's container context."""
+    rendered: dict[str, Any] = {}
+    if entry.get("envSecrets"):
+        rendered["env_secrets"] = names(entry["envSecrets"])
+    for key, name in (("volumes", "volumes"), ("volumeMounts", "volume_mounts")):
+        if entry.get(key):
+            rendered[name] = entry[key]
+    return rendered
+
+
 def rendered_run_launcher(values: dict[str, Any]) -> dict[str, Any]:
     launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
     config: dict[str, Any] = {
@@ -123,11 +135,7 @@ def rendered_run_launcher(values: dict[str, Any]) -> dict[str, Any]:
     }
     if launcher.get("envConfigMaps"):
         config["env_config_maps"] = names(launcher["envConfigMaps"])
-    if launcher.get("envSecrets"):
-        config["env_secrets"] = names(launcher["envSecrets"])
-    for key, name in (("volumes", "volumes"), ("volumeMounts", "volume_mounts")):
-        if launcher.get(key):
-            config[name] = launcher[key]
+    config |= rendered_secrets_and_volumes(launcher)
     if launcher.get("failPodOnRunFailure"):
         config["fail_pod_on_run_failure"] = True
     if launcher.get("runK8sConfig"):
@@ -193,11 +201,7 @@ def rendered_code_location_context(deployment: dict[str, Any]) -> dict[str, Any]
         "service_account_name": f"{RELEASE}-dagster-user-deployments-user-deployments",
         "run_k8s_config": {"pod_spec_config": {"automount_service_account_token": True}},
     }
-    if deployment.get("envSecrets"):
-        k8s["env_secrets"] = names(deployment["envSecrets"])
-    for key, name in (("volumes", "volumes"), ("volumeMounts", "volume_mounts")):
-        if deployment.get(key):
-            k8s[name] = deployment[key]
+    k8s |= rendered_secrets_and_volumes(deployment)
     if deployment.get("resources"):
         k8s["resources"] = deployment["resources"]
     return {"k8s": k8s}
