@@ -11,7 +11,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from unittest import mock
 
@@ -104,21 +105,19 @@ def test_a_write_that_fails_midway_keeps_the_previous_partition(store: LakeStore
     assert len(parquet_files(store)) == 1, "the failed write's files were not removed"
 
 
+def failures_in_threads(target: Callable[[int], None], count: int) -> list[BaseException]:
+    """Run `target(0)` ... `target(count - 1)` in threads side by side; what they raised."""
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        futures = [pool.submit(target, n) for n in range(count)]
+    return [future.exception() for future in futures if future.exception() is not None]
+
+
 def test_concurrent_appends_never_lose_one_another(store: LakeStore) -> None:
-    errors: list[BaseException] = []
-
     def append_many(version: int) -> None:
-        try:
-            for _ in range(6):
-                store.append(SPEC, DAY, frame(version, 1))
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-            errors.append(error)
+        for _ in range(6):
+            store.append(SPEC, DAY, frame(version, 1))
 
-    threads = [threading.Thread(target=append_many, args=(v,)) for v in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = failures_in_threads(append_many, 4)
     assert not errors, errors
     data = store.scan(SPEC, [DAY]).collect()
     assert sorted(data["version"].value_counts()["count"].to_list()) == [6, 6, 6, 6]
@@ -243,26 +242,19 @@ def test_threads_sharing_a_lake_file_each_read_their_own_range(tmp_path: Path) -
     path.write_bytes(data)
     reader = PositionalReader(pafs.LocalFileSystem().open_input_file(str(path)))
     start = threading.Barrier(8)
-    wrong: list[object] = []
+    wrong: list[tuple[int, int]] = []
 
     def read_ranges(thread: int) -> None:
         start.wait()
-        try:
-            for i in range(500):
-                offset = (thread * 7919 + i * 104_729) % (len(data) - 100)
-                reader.seek(offset)
-                time.sleep(0)  # let the other threads seek in between
-                if reader.read(100) != data[offset : offset + 100]:
-                    wrong.append((thread, offset))
-        except Exception as error:  # a thread's failure must fail the test
-            wrong.append(error)
+        for i in range(500):
+            offset = (thread * 7919 + i * 104_729) % (len(data) - 100)
+            reader.seek(offset)
+            time.sleep(0)  # let the other threads seek in between
+            if reader.read(100) != data[offset : offset + 100]:
+                wrong.append((thread, offset))
 
-    threads = [threading.Thread(target=read_ranges, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not wrong, wrong[:5]
+    errors = failures_in_threads(read_ranges, 8)  # a thread's failure must fail the test
+    assert not errors and not wrong, (errors, wrong[:5])
     reader.seek(-10, io.SEEK_END)
     assert reader.read() == data[-10:] and reader.tell() == len(data)
 
