@@ -23,7 +23,7 @@ from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.storage.filesystem import FileEntry
 from lakehouse.storage.sorting import parquet_source, sorted_query, stage_query
 from lakehouse.storage.sqltext import ident
-from lakehouse.storage.store import ROW_GROUP_ROWS, PartitionChanged, partition_keys_of
+from lakehouse.storage.store import ROW_GROUP_ROWS, PartitionChanged
 
 #: Files of a compacted partition are cut near this size.
 TARGET_FILE_BYTES = 128 * 2**20
@@ -61,11 +61,7 @@ def plan(
     for spec in specs:
         if operation == CLUSTER and not spec.sort_by:
             continue
-        keys = store.partition_keys(spec) if spec.is_partitioned else [None]
-        for key in keys:
-            files = store.file_entries(spec, partition_keys_of(key))
-            if not files:
-                continue
+        for key, files in store.files_by_partition(spec).items():
             reason = _reason(store, spec, files, operation, target_bytes)
             if reason:
                 candidates.append(Candidate(spec, key, files, reason))

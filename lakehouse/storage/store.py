@@ -207,6 +207,18 @@ class LakeStore:
             folders = [self.partition_dir(spec, key) for key in wanted]
         return [entry for folder in folders for entry in self.fs.list_files(folder, PARQUET_SUFFIX)]
 
+    def files_by_partition(self, spec: TableSpec) -> dict[str | None, list[FileEntry]]:
+        """Each published partition's files in key order (key None for an unpartitioned table),
+        from one listing: on object storage one read of each manifest."""
+        grouped: dict[str | None, list[FileEntry]] = {}
+        for entry in self.file_entries(spec):
+            key = None
+            if spec.partition_column is not None:
+                folder = posixpath.basename(posixpath.dirname(entry.path))
+                key = parse_partition_folder(spec.partition_column, folder)
+            grouped.setdefault(key, []).append(entry)
+        return grouped
+
     def read_manifest(self, folder: str) -> tuple[Manifest | None, str | None]:
         """A partition folder's manifest and its version (object storage)."""
         found = self.fs.read_versioned(manifest_path(folder))
