@@ -8,6 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -166,6 +169,35 @@ def test_a_writer_killed_while_publishing_leaves_a_whole_partition(
     kill_writers(store, lake_url, (0.5, 1.0, 1.5, 2.2, 3.0))
     # What killed writers left is unnamed litter: more files than the manifest names.
     assert len(parquet_files(store)) >= len(store.files(SPEC, [DAY])) == 1
+
+
+KILLED_IN_SCRATCH = """
+import os, signal, sys
+from lakehouse.storage import LakeStore
+from lakehouse_tests.test_storage import SPEC
+store = LakeStore.from_url(sys.argv[1], scratch_dir=sys.argv[2])
+with store.scratch(SPEC, "2026-11-01") as folder:
+    with open(os.path.join(folder, "rows.parquet"), "wb") as rows:
+        rows.write(b"half a sort")
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_local_scratch_of_a_killed_step_is_removed_by_the_next_write(
+    lake_url: str, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_IN_SCRATCH, lake_url, str(scratch)], env=env, check=False
+    )
+    assert killed.returncode == -signal.SIGKILL
+    left = list(scratch.rglob("rows.parquet"))
+    assert len(left) == 1, left
+    store = LakeStore.from_url(lake_url, scratch_dir=scratch)
+    store.publish(SPEC, DAY, frame(1, 3))
+    assert not left[0].parent.exists(), "the killed step's scratch folder is still there"
+    assert store.scan(SPEC, [DAY]).collect().height == 3
 
 
 def test_the_whole_graph_catalog_and_notebook_api_run_on_object_storage(

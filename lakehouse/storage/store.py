@@ -318,12 +318,12 @@ class LakeStore:
             if spec.partition_column is not None:
                 validate_day_key(key)
             batches = (_conform_batch(spec, key, part) for part in data)
+        self.remove_abandoned_staging(spec)
         if self.fs.uses_manifests:
             # New uuid-named files beside the current ones: invisible until the manifest names
             # them (see manifest.py).
             staging = target
         else:
-            self.remove_abandoned_staging(spec)
             label = posixpath.basename(target) if key is not None else "_table"
             staging = self._new_staging_dir(spec, label)
         files: list[str] = []
@@ -615,11 +615,14 @@ class LakeStore:
         return verified
 
     def remove_abandoned_staging(self, spec: TableSpec) -> list[str]:
-        """Delete staging folders of this table left by writers that died."""
+        """Delete staging and scratch folders of this table left by writers that died. They
+        live on the local scratch file system (the lake's own when the lake is local; on
+        object storage staged files are uuid-named litter that vacuum deletes)."""
+        fs = self.scratch_fs
         removed = []
-        for folder in self.fs.subdirs(self._staging_root(spec)):
-            if _is_abandoned(posixpath.basename(folder), self.fs.list_dir(folder)):
-                self.fs.delete_dir(folder)
+        for folder in fs.subdirs(self._staging_root(spec, fs)):
+            if _is_abandoned(posixpath.basename(folder), fs.list_dir(folder)):
+                fs.delete_dir(folder)
                 removed.append(folder)
         return removed
 
