@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -61,6 +62,9 @@ PART_BYTES = 24 * 2**20
 SORTED_BY_KEY = "lakehouse.sorted_by"
 #: A staging folder left by a live process is only taken for abandoned after this long.
 STALE_STAGING_SECONDS = 24 * 3600
+#: Manifests read at once on object storage: each read is a round trip, so a table's worth
+#: (a year of partitions) is read side by side rather than one after another.
+MANIFEST_READERS = 16
 
 
 class SchemaMismatch(ValueError):
@@ -254,12 +258,13 @@ class LakeStore:
             folders = self.manifest_folders(spec)
         else:
             folders = [self.partition_dir(spec, key) for key in sorted(set(keys))]
-        live = []
-        for folder in folders:
-            manifest, _ = self.read_manifest(folder)
-            if manifest is not None and not manifest.is_tombstone:
-                live.append((folder, manifest))
-        return live
+        with ThreadPoolExecutor(min(MANIFEST_READERS, max(1, len(folders)))) as readers:
+            manifests = list(readers.map(self.read_manifest, folders))
+        return [
+            (folder, manifest)
+            for folder, (manifest, _) in zip(folders, manifests, strict=True)
+            if manifest is not None and not manifest.is_tombstone
+        ]
 
     def scan(self, spec: TableSpec, keys: Iterable[str] | None = None) -> pl.LazyFrame:
         """A lazy frame over the given partitions; only their files are ever opened."""
