@@ -56,9 +56,10 @@ def plan_retention(store: LakeStore, specs: Sequence[TableSpec], today: dt.date)
         if days is None:
             continue
         cutoff = (today - dt.timedelta(days=days)).isoformat()
-        for key in store.partition_keys(spec):
-            if key < cutoff:
-                expired.append(Expired(spec, key, store.file_entries(spec, [key]), cutoff))
+        # One listing of the table (on object storage one read of each manifest).
+        for key, files in store.files_by_partition(spec).items():
+            if key is not None and key < cutoff:
+                expired.append(Expired(spec, key, files, cutoff))
     return expired
 
 
