@@ -20,7 +20,7 @@ from lakehouse.maintenance import compaction
 from lakehouse.maintenance.run import maintain
 from lakehouse.partitions import DAILY, day_range, range_tags
 from lakehouse.storage import LakeStore, TableSpec
-from lakehouse.storage.store import STAGING_DIR
+from lakehouse.storage.store import HOST, STAGING_DIR
 from lakehouse_tests.conftest import resources_for
 
 FACTS = TableSpec(
@@ -158,14 +158,15 @@ def test_vacuum_deletes_old_leftovers_only_and_never_a_live_file(tmp_path: Path)
     live = {str(p) for p in (tmp_path / "lake" / "gold").rglob("part-*.parquet")}
     old = time.time() - 8 * 86400
     lake = tmp_path / "lake"
-    dead_writer = lake / STAGING_DIR / "gold" / "facts" / f"sale_date=2026-11-03.999999.{'a' * 32}"
+    staging = lake / STAGING_DIR / "gold" / "facts"
+    dead_writer = staging / f"sale_date=2026-11-03.999999@{HOST}.{'a' * 32}"
     dead_writer.mkdir(parents=True)
     (dead_writer / "part-x.parquet").write_bytes(b"half written")
     stray = Path(store.partition_dir(FACTS, DAY)) / "notes.txt"
     stray.write_text("left by hand")
     empty = Path(store.table_dir(FACTS)) / "sale_date=2026-11-09"
     empty.mkdir()
-    fresh = lake / STAGING_DIR / "gold" / "facts" / f"sale_date=2026-11-04.999998.{'b' * 32}"
+    fresh = staging / f"sale_date=2026-11-04.999998@{HOST}.{'b' * 32}"
     fresh.mkdir(parents=True)
     (fresh / "part-y.parquet").write_bytes(b"a writer at work")
     for path in [dead_writer / "part-x.parquet", dead_writer, stray, empty, *map(Path, live)]:

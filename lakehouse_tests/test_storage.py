@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -18,7 +19,7 @@ import pytest
 from lakehouse.storage import InvalidPartitionKey, LakeStore, SchemaMismatch, TableSpec
 from lakehouse.storage.paths import HIVE_NULL_FOLDER
 from lakehouse.storage.sorting import KeepFirst, stage_sorted
-from lakehouse.storage.store import STAGING_DIR, arrow_schema
+from lakehouse.storage.store import HOST, STAGING_DIR, STALE_STAGING_SECONDS, arrow_schema
 
 SPEC = TableSpec(
     layer="silver",
@@ -151,6 +152,33 @@ def test_a_writer_killed_while_publishing_leaves_a_whole_partition(store: LakeSt
     store.publish(SPEC, "2026-11-02", frame(1, 1))
     assert not any(Path(lake, STAGING_DIR).rglob("*.parquet"))
     _assert_whole(store)
+
+
+def test_staging_of_other_hosts_is_removed_only_once_stale(store: LakeStore) -> None:
+    """Process ids mean something only on their own host: pods sharing a scratch volume must
+    not take each other's live folders for a dead writer's."""
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True
+    )
+    dead = int(finished.stdout)
+    root = Path(store.fs.root, STAGING_DIR, *SPEC.path)
+
+    def holder(owner: str, age: float = 0.0) -> Path:
+        folder = root / f"2026-11-01.{owner}.{uuid.uuid4().hex}"
+        folder.mkdir(parents=True)
+        (folder / "part.parquet").write_bytes(b"half")
+        stamp = time.time() - age
+        os.utime(folder / "part.parquet", (stamp, stamp))
+        return folder
+
+    ours_dead = holder(f"{dead}@{HOST}")
+    theirs_fresh = holder(f"{dead}@other-pod")
+    theirs_stale = holder(f"{dead}@other-pod", age=STALE_STAGING_SECONDS + 60)
+    store.publish(SPEC, "2026-11-02", frame(1, 1))
+    assert not ours_dead.exists() and not theirs_stale.exists()
+    assert theirs_fresh.exists(), "another host's live writer lost its staging folder"
+    with store.scratch(SPEC, "2026-11-01") as folder:
+        assert f".{os.getpid()}@{HOST}." in folder
 
 
 @pytest.mark.parametrize(

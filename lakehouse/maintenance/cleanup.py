@@ -129,8 +129,8 @@ def _unreferenced_objects(store: LakeStore, spec: TableSpec, horizon: float) -> 
     return found
 
 
-#: Folders a writer, a scratch area or the trash create: `<label>.<pid or ns>.<uuid hex>`.
-_HOLDER = re.compile(r"\.[0-9]+\.[0-9a-f]{32}(\.old)?$")
+#: Folders a writer, a scratch area or the trash create: `<label>.<pid@host or ns>.<uuid hex>`.
+_HOLDER = re.compile(r"\.[0-9]+(@[A-Za-z0-9-]+)?\.[0-9a-f]{32}(\.old)?$")
 
 
 def _holders(store: LakeStore, root: str) -> Iterator[tuple[str, int, float]]:

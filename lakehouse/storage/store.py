@@ -14,6 +14,8 @@ import contextlib
 import datetime as dt
 import os
 import posixpath
+import re
+import socket
 import tempfile
 import time
 import uuid
@@ -62,6 +64,9 @@ PART_BYTES = 24 * 2**20
 SORTED_BY_KEY = "lakehouse.sorted_by"
 #: A staging folder left by a live process is only taken for abandoned after this long.
 STALE_STAGING_SECONDS = 24 * 3600
+#: This machine in the names of the staging folders it creates: a process id means something
+#: only on the host that issued it (pods sharing a scratch volume each count from 1).
+HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "localhost"
 #: Manifests read at once on object storage: each read is a round trip, so a table's worth
 #: (a year of partitions) is read side by side rather than one after another.
 MANIFEST_READERS = 16
@@ -155,7 +160,10 @@ class LakeStore:
             register_filesystem(con, self.fs.filesystem)
         (current,) = con.sql("SELECT current_setting('temp_directory')").fetchall()[0]
         if current in ("", ".tmp"):
-            folder = self.scratch_fs.path(STAGING_DIR, "_duckdb_spill")
+            # DuckDB names its spill files by process id: one folder per host keeps the
+            # processes of two hosts sharing a volume apart.
+            folder = self.scratch_fs.path(STAGING_DIR, "_duckdb_spill", HOST)
+            self.scratch_fs.makedirs(folder)  # DuckDB creates only the last level
             con.execute(f"SET temp_directory = {literal(folder)}")
 
     # -- paths ---------------------------------------------------------------------------------
@@ -517,9 +525,7 @@ class LakeStore:
         self, spec: TableSpec, label: str, fs: LakeFileSystem | None = None
     ) -> str:
         fs = fs or self.fs
-        staging = posixpath.join(
-            self._staging_root(spec, fs), f"{label}.{os.getpid()}.{uuid.uuid4().hex}"
-        )
+        staging = posixpath.join(self._staging_root(spec, fs), _holder_name(label))
         fs.makedirs(staging)
         return staging
 
@@ -531,8 +537,7 @@ class LakeStore:
         if self.fs.uses_manifests:
             staging = target  # invisible until the manifest names the file
         else:
-            label = f"append.{os.getpid()}.{uuid.uuid4().hex}"
-            staging = self.fs.path(STAGING_DIR, *spec.path, label)
+            staging = self.fs.path(STAGING_DIR, *spec.path, _holder_name("append"))
         self.fs.makedirs(staging)
         files: list[str] = []
         try:
@@ -644,13 +649,19 @@ def partition_keys_of(key: str | None) -> list[str] | None:
     return None if key is None else [key]
 
 
+def _holder_name(label: str) -> str:
+    """`<label>.<pid>@<host>.<uuid hex>`: a staging folder its writer owns while it lives."""
+    return f"{label}.{os.getpid()}@{HOST}.{uuid.uuid4().hex}"
+
+
 def _is_abandoned(folder_name: str, entries: Sequence) -> bool:
+    """A folder whose writer died on this host, or (whoever wrote it) untouched for a day:
+    another host's process cannot be asked whether it is alive."""
     parts = folder_name.split(".")
-    try:
-        pid = int(parts[1])
-    except (IndexError, ValueError):
+    pid, _, host = parts[1].partition("@") if len(parts) > 2 else ("", "", "")
+    if not pid.isdigit():
         return True
-    if not _process_alive(pid):
+    if host == HOST and not _process_alive(int(pid)):
         return True
     newest = max((entry.mtime_ns for entry in entries), default=0) / 1e9
     return newest > 0 and time.time() - newest > STALE_STAGING_SECONDS
