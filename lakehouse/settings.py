@@ -30,6 +30,7 @@ DAGSTER_POSTGRES_URL_ENV = "LAKEHOUSE_DAGSTER_POSTGRES_URL"
 CELERY_BROKER_ENV = "LAKEHOUSE_CELERY_BROKER"
 CELERY_BACKEND_ENV = "LAKEHOUSE_CELERY_BACKEND"
 PARTITIONS_PER_RUN_ENV = "LAKEHOUSE_PARTITIONS_PER_RUN"
+SCRATCH_DIR_ENV = "LAKEHOUSE_SCRATCH_DIR"
 
 
 def sensor_interval_seconds() -> int:
@@ -93,8 +94,9 @@ class DataLayout:
 
     @property
     def scratch(self) -> Path:
-        """Local scratch space of a lake on object storage (DuckDB spills, sort files)."""
-        return self.root / "scratch"
+        """Local scratch space of a lake on object storage (DuckDB spills, sort files):
+        `LAKEHOUSE_SCRATCH_DIR` (a pod's own fast disk, say), else `scratch`."""
+        return Path(os.environ.get(SCRATCH_DIR_ENV) or self.root / "scratch")
 
     @property
     def dagster_home(self) -> Path:

@@ -332,8 +332,10 @@ def test_a_run_pod_gets_the_image_settings_secrets_volume_and_its_size(tmp_path:
     assert "lakehouse-settings" in config_maps
     assert secrets == {"lakehouse-credentials"}
     assert {(m.name, m.mount_path) for m in container.volume_mounts} >= {
-        ("lakehouse-data", "/data")
+        ("lakehouse-data", "/data"),
+        ("scratch", "/scratch"),
     }
+    assert {v.name for v in pod.volumes if v.empty_dir} == {"scratch"}  # the pod's own disk
     claims = {
         v.persistent_volume_claim.claim_name for v in pod.volumes if v.persistent_volume_claim
     }
@@ -369,11 +371,12 @@ def test_the_k8s_executor_runs_each_step_in_a_pod_of_its_own_size(
             run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(executor_config["step_k8s_config"])
         )
     )
-    _, container = pod_container(step_context, launcher, run)
+    pod, container = pod_container(step_context, launcher, run)
     assert container.resources.requests == STEP_RESOURCES["requests"]
     assert container.resources.limits == STEP_RESOURCES["limits"]
     config_maps, secrets = env_sources(container)
     assert "lakehouse-settings" in config_maps and secrets == {"lakehouse-credentials"}
+    assert {v.name for v in pod.volumes if v.empty_dir} == {"scratch"}  # its own scratch disk
 
 
 def test_the_manifests_hold_what_the_values_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -385,7 +388,7 @@ def test_the_manifests_hold_what_the_values_name(monkeypatch: pytest.MonkeyPatch
         assert ("Secret", secret) in manifests
     postgres_secret = manifests["Secret", values["global"]["postgresqlSecretName"]]
     assert "postgresql-password" in postgres_secret["stringData"]
-    [volume] = deployment["volumes"]
+    [volume] = [v for v in deployment["volumes"] if "persistentVolumeClaim" in v]
     claim = manifests["PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"]]
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # every pod mounts it
     assert deployment["includeConfigInLaunchedRuns"]["enabled"]
@@ -399,6 +402,7 @@ def test_the_manifests_hold_what_the_values_name(monkeypatch: pytest.MonkeyPatch
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     assert settings.data_dir() == Path("/data")
+    assert settings.DataLayout(settings.data_dir()).scratch == Path("/scratch")
     assert settings.DataLayout(settings.data_dir()).lake_url.startswith("s3://")
     assert settings.partitions_per_run() == 7
 
