@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import posixpath
-import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from lakehouse.retention import retention_days
 from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.storage.filesystem import FileEntry
 from lakehouse.storage.manifest import MANIFEST_NAME
-from lakehouse.storage.store import PARQUET_SUFFIX, STAGING_DIR
+from lakehouse.storage.store import HOLDER_NAME, PARQUET_SUFFIX, STAGING_DIR
 
 RETENTION, VACUUM = "retention", "vacuum"
 GRACE = dt.timedelta(days=7)
@@ -129,16 +128,12 @@ def _unreferenced_objects(store: LakeStore, spec: TableSpec, horizon: float) -> 
     return found
 
 
-#: Folders a writer, a scratch area or the trash create: `<label>.<pid@host or ns>.<uuid hex>`.
-_HOLDER = re.compile(r"\.[0-9]+(@[A-Za-z0-9-]+)?\.[0-9a-f]{32}(\.old)?$")
-
-
 def _holders(store: LakeStore, root: str) -> Iterator[tuple[str, int, float]]:
     """Staging, scratch and trash folders under `root`, with their size and newest mtime."""
     for entry in store.fs.list_dir(root):
         if entry.is_file or posixpath.basename(entry.path) == "_duckdb_spill":
             continue
-        if _HOLDER.search(posixpath.basename(entry.path)):
+        if HOLDER_NAME.search(posixpath.basename(entry.path)):
             files = [item for item in _walk(store, entry.path) if item.is_file]
             newest = max((item.mtime_ns for item in files), default=entry.mtime_ns) / 1e9
             yield entry.path, sum(item.size for item in files), newest

@@ -70,6 +70,10 @@ HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "localhost"
 #: Manifests read at once on object storage: each read is a round trip, so a table's worth
 #: (a year of partitions) is read side by side rather than one after another.
 MANIFEST_READERS = 16
+#: The end of a folder a writer owns while it lives: `<label>.<pid>@<host>.<uuid hex>` for
+#: staging and scratch (`_holder_name`), `<label>.<ns>.<uuid hex>` for the trash, `.old` added
+#: to a replaced partition on its way out.
+HOLDER_NAME = re.compile(r"\.(?P<pid>[0-9]+)(@(?P<host>[A-Za-z0-9-]+))?\.[0-9a-f]{32}(\.old)?$")
 
 
 class SchemaMismatch(ValueError):
@@ -657,11 +661,10 @@ def _holder_name(label: str) -> str:
 def _is_abandoned(folder_name: str, entries: Sequence) -> bool:
     """A folder whose writer died on this host, or (whoever wrote it) untouched for a day:
     another host's process cannot be asked whether it is alive."""
-    parts = folder_name.split(".")
-    pid, _, host = parts[1].partition("@") if len(parts) > 2 else ("", "", "")
-    if not pid.isdigit():
+    owner = HOLDER_NAME.search(folder_name)
+    if owner is None:
         return True
-    if host == HOST and not _process_alive(int(pid)):
+    if owner["host"] == HOST and not _process_alive(int(owner["pid"])):
         return True
     newest = max((entry.mtime_ns for entry in entries), default=0) / 1e9
     return newest > 0 and time.time() - newest > STALE_STAGING_SECONDS
