@@ -23,6 +23,12 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+def project_env() -> dict[str, str]:
+    """The environment now, with the project (lakehouse_tests too) importable by a child
+    Python process."""
+    return {**os.environ, "PYTHONPATH": str(PROJECT)}
+
+
 def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
     """`dagster-daemon run` on the project's workspace (sensors, schedules, run queue)."""
     return subprocess.Popen(

@@ -45,7 +45,7 @@ from lakehouse_tests.conftest import (
     table_contents,
     written_tables,
 )
-from lakehouse_tests.servers import moto_s3
+from lakehouse_tests.servers import moto_s3, project_env
 from lakehouse_tests.test_storage import SPEC, UNPARTITIONED, frame, kill_writers
 
 DAY = "2026-11-01"
@@ -187,7 +187,7 @@ def test_the_local_scratch_of_a_killed_step_is_removed_by_the_next_write(
     lake_url: str, tmp_path: Path
 ) -> None:
     scratch = tmp_path / "scratch"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = project_env()
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_IN_SCRATCH, lake_url, str(scratch)], env=env, check=False
     )

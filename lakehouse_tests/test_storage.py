@@ -20,6 +20,7 @@ from lakehouse.storage import InvalidPartitionKey, LakeStore, SchemaMismatch, Ta
 from lakehouse.storage.paths import HIVE_NULL_FOLDER
 from lakehouse.storage.sorting import KeepFirst, stage_sorted
 from lakehouse.storage.store import HOST, STAGING_DIR, STALE_STAGING_SECONDS, arrow_schema
+from lakehouse_tests.servers import project_env
 
 SPEC = TableSpec(
     layer="silver",
@@ -128,7 +129,7 @@ def kill_writers(store: LakeStore, lake_url: str, delays: tuple[float, ...]) -> 
     after each kill the partition must be whole. Returns the versions seen (needs more than
     one: a writer that never published proves nothing)."""
     store.publish(SPEC, "2026-11-01", frame(1, 1000))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = project_env()
     seen = set()
     for delay in delays:
         writer = subprocess.Popen(
