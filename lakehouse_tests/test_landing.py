@@ -164,6 +164,38 @@ def test_csv_rows_with_wrong_shape_or_types_are_quarantined(tmp_path: Path) -> N
     assert rejected["_column"].to_list() == [None, "quantity", "unit_price"]
 
 
+def test_files_starting_with_a_utf8_byte_order_mark_load_their_first_line(tmp_path: Path) -> None:
+    """Windows tools write a BOM first: it is not part of the first line, and a later line
+    that is not UTF-8 still goes to quarantine with its number."""
+    bom = b"\xef\xbb\xbf"
+    events = tmp_path / "landing" / "app_events" / FIRST_DAY
+    events.mkdir(parents=True)
+    lines = [json.dumps(event(n)).encode() for n in (1, 2)] + [b'{"event_id": "e-\xff"}']
+    (events / "events-00.jsonl").write_bytes(bom + b"\r\n".join(lines) + b"\r\n")
+    zipped = bom + json.dumps(event(4)).encode() + b"\n"
+    (events / "events-01.jsonl.gz").write_bytes(gzip.compress(zipped, mtime=0))
+    orders = tmp_path / "landing" / "orders" / FIRST_DAY
+    orders.mkdir(parents=True)
+    header = (
+        "order_id,customer_id,product_id,quantity,unit_price,currency,status,order_ts,updated_at"
+    )
+    ts = f"{FIRST_DAY}T10:00:00Z"
+    (orders / "orders-1.csv").write_bytes(
+        bom + f"{header}\nO1,C1,P1,2,9.99,USD,paid,{ts},{ts}\n".encode()
+    )
+    with dg.instance_for_test() as instance:
+        assert materialize([BRONZE_EVENTS, BRONZE_ORDERS], tmp_path, instance).success
+    store = LakeStore.local(tmp_path / "lake")
+    bronze = store.scan(tables.BRONZE_APP_EVENTS).collect().sort("event_id")
+    assert bronze["event_id"].to_list() == ["e-1", "e-2", "e-4"]
+    assert bronze.filter(pl.col("event_id") == "e-1")["_source_line"].item() == 1
+    rejected = store.scan(tables.BRONZE_QUARANTINE["app_events"]).collect()
+    assert rejected["_source_line"].to_list() == [3]
+    assert rejected["_reason"].item().startswith("line is not valid UTF-8")
+    assert store.scan(tables.BRONZE_ORDERS).collect()["order_id"].to_list() == ["O1"]
+    assert store.scan(tables.BRONZE_QUARANTINE["orders"]).collect().height == 0
+
+
 def test_bad_product_rows_are_quarantined_not_dropped(tmp_path: Path) -> None:
     from lakehouse.defs.silver import silver_products
 

@@ -10,6 +10,7 @@ raw text and the reason. Only a file that cannot be read at all (a truncated gzi
 from __future__ import annotations
 
 import csv
+import codecs
 import gzip
 import io
 import json
@@ -140,6 +141,8 @@ def _read_text(fs: LakeFileSystem, path: str, relative: str) -> tuple[str, list[
             data = gzip.decompress(data)
         except (EOFError, OSError, zlib.error) as error:
             raise LandingFileError(f"{relative}: cannot read gzip data ({error})") from error
+    # A byte-order mark (what many Windows tools write first) is not part of the first line.
+    data = data.removeprefix(codecs.BOM_UTF8)
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError:
