@@ -9,8 +9,8 @@ raw text and the reason. Only a file that cannot be read at all (a truncated gzi
 
 from __future__ import annotations
 
-import csv
 import codecs
+import csv
 import gzip
 import io
 import json
