@@ -22,7 +22,10 @@ run: install
 	$(BIN)/lakehouse generate
 	$(BIN)/lakehouse build
 
+# The Debian packages the tests need (Chromium, PostgreSQL, redis-server) are installed first when
+# missing; without root or sudo it stops here and prints the apt-get line to run.
 test: install
+	bash .ci/system-packages
 	$(BIN)/python -m pytest
 
 # Benchmarks against raw DuckDB, Polars and pandas: `make bench SIZE=S|M|L` (default M).

@@ -21,6 +21,9 @@ from lakehouse.partitions import DAILY, range_tags
 from lakehouse.storage import LakeStore
 from lakehouse.tables import ALL_TABLES
 
+# Session hooks: a process a test started and did not stop fails the run.
+from lakehouse_tests.leaks import pytest_configure, pytest_sessionfinish  # noqa: F401
+
 ALL_ASSETS = [*BRONZE_ASSETS, *SILVER_ASSETS, *GOLD_ASSETS]
 SAMPLE = GeneratorConfig(start=DAILY.start.date(), days=5, events_per_day=2400, seed=7)
 FIRST_DAY = SAMPLE.start.isoformat()

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from lakehouse_tests.conftest import FIRST_DAY
+from lakehouse_tests.servers import project_env
 
 BIN = Path(sys.executable).parent
 TINY = ["--days", "3", "--events-per-day", "480", "--seed", "11"]
@@ -115,3 +116,29 @@ def test_a_new_arrival_day_rebuilds_the_days_its_late_rows_belong_to(tmp_path: P
     assert full.returncode == 0, full.stderr[-3000:]
     assert partition_rows(tmp_path) == after_incremental
     assert f"silver/app_events/event_date={new_day}" in after_incremental
+
+
+def test_a_process_left_running_by_a_test_fails_the_session(tmp_path: Path) -> None:
+    """The suite's own guard: a server a test starts in its own session and never stops is
+    named at the end, killed, and the run fails."""
+    (tmp_path / "conftest.py").write_text(
+        "from lakehouse_tests.leaks import pytest_configure, pytest_sessionfinish  # noqa\n"
+    )
+    (tmp_path / "test_leaky.py").write_text(
+        "import subprocess\n\n"
+        "def test_starts_a_server():\n"
+        "    subprocess.Popen(['sh', '-c', 'sleep 600 & exit 0'], start_new_session=True)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    assert "still alive at the end" in result.stdout and "sleep 600" in result.stdout
+    survivors = subprocess.run(["pgrep", "-f", "^sleep 600$"], capture_output=True, text=True)
+    assert survivors.stdout == ""
