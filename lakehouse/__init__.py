@@ -15,3 +15,8 @@ warnings.filterwarnings(
 # Freshness *checks* (with their sensor) are superseded by FreshnessPolicy but still supported;
 # we use them because they show as failing checks and can be evaluated in tests.
 warnings.filterwarnings("ignore", message=r"Function `build_\w+freshness_checks` is superseded")
+
+# Blocked steps sleep until their next claim instead of spinning (see the module).
+from lakehouse.runs import claim_backoff  # noqa: E402
+
+claim_backoff.install()

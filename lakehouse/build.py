@@ -11,6 +11,8 @@ silver and gold days their rows can change (the late window) are rebuilt in a se
 from __future__ import annotations
 
 import datetime as dt
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +20,17 @@ from pathlib import Path
 import dagster as dg
 
 from lakehouse.landing.contract import SOURCES
-from lakehouse.partitions import LATE_ARRIVAL_DAYS, range_tags
+from lakehouse.partitions import LATE_ARRIVAL_DAYS, RANGE_END_TAG, RANGE_START_TAG, range_tags
+from lakehouse.runs.health import full_pools, process_tags, release_dead_runs
 from lakehouse.storage.paths import InvalidPartitionKey, validate_day_key
 
 BRONZE = "bronze"
 ALL_ASSETS = "every asset"
 DOWNSTREAM = "silver and gold"
+#: The parts of the graph each kind of planned run builds.
+SELECTIONS = {BRONZE: (BRONZE,), DOWNSTREAM: (DOWNSTREAM,), ALL_ASSETS: (BRONZE, DOWNSTREAM)}
+#: Marks the runs `lakehouse build` starts, with their selection.
+BUILD_TAG = "lakehouse/build"
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,10 @@ class PlannedRun:
     first: str
     last: str
     reason: str
+
+    def pools(self, graph) -> list[str]:
+        """The concurrency pools its steps claim."""
+        return sorted({pool for key in self.asset_keys(graph) for pool in graph.get(key).pools})
 
     def asset_keys(self, graph) -> list[dg.AssetKey]:
         keys = sorted(graph.get_all_asset_keys())
@@ -72,7 +83,9 @@ def landing_days(landing: Path) -> tuple[list[str], list[str]]:
 def plan_build(
     instance: dg.DagsterInstance, defs: dg.Definitions, days: list[str], *, full: bool = False
 ) -> BuildPlan:
-    """The runs that bring every asset up to date with the landing days."""
+    """The runs that bring every asset up to date with the landing days: the days not yet
+    materialized, and the days of earlier builds' runs that failed or were killed (their
+    partitions may hold what the run before them wrote, or nothing new)."""
     if not days:
         return BuildPlan([], "the landing folder has no arrival days")
     if full:
@@ -89,9 +102,14 @@ def plan_build(
         missing |= absent
         if key.path[0] == BRONZE:
             missing_bronze |= absent
+    owed = unfinished_days(instance, days)
+    missing |= owed[BRONZE] | owed[DOWNSTREAM]
+    missing_bronze |= owed[BRONZE]
     if missing:
         first, last = min(missing), max(missing)
         reason = f"{len(missing)} days not yet materialized"
+        if owed[BRONZE] or owed[DOWNSTREAM]:
+            reason += " or left unfinished by a failed or killed build"
         reach = days_reaching_back(min(missing_bronze), days[0]) if missing_bronze else first
         if min(reach, first) == days[0] or not missing_bronze:
             return BuildPlan([PlannedRun(ALL_ASSETS, min(reach, first), last, reason)], reason)
@@ -114,6 +132,36 @@ def plan_build(
     return BuildPlan([], "every asset is materialized for every landing day")
 
 
+def unfinished_days(
+    instance: dg.DagsterInstance, days: list[str], lookback: int = 50
+) -> dict[str, set[str]]:
+    """The days, of bronze and of silver and gold, that earlier builds' runs were to build
+    but did not finish, and no later successful build run covered. A killed run is failed
+    before planning (`wait_for_pools` releases dead runs) so it counts here."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(tags={BUILD_TAG: list(SELECTIONS)}), limit=lookback
+    )
+    covered = {BRONZE: set(), DOWNSTREAM: set()}
+    owed = {BRONZE: set(), DOWNSTREAM: set()}
+    for record in records:  # newest first
+        run = record.dagster_run
+        span = _days_between(
+            days, run.tags.get(RANGE_START_TAG, ""), run.tags.get(RANGE_END_TAG, "")
+        )
+        parts = SELECTIONS.get(run.tags.get(BUILD_TAG, ""), ())
+        if run.status == dg.DagsterRunStatus.SUCCESS:
+            for part in parts:
+                covered[part] |= span
+        elif run.is_finished:
+            for part in parts:
+                owed[part] |= span - covered[part]
+    return owed
+
+
+def _days_between(days: list[str], first: str, last: str) -> set[str]:
+    return {day for day in days if first <= day <= last}
+
+
 def days_reaching_back(first_new: str, first_landing: str) -> str:
     """The earliest partition a new arrival day can change: rows arrive up to
     LATE_ARRIVAL_DAYS late, and a session reaches one day further back."""
@@ -121,22 +169,64 @@ def days_reaching_back(first_new: str, first_landing: str) -> str:
     return max(reach.isoformat(), first_landing)
 
 
+class PoolsBusy(Exception):
+    """The pools a run needs stayed full, held by live runs, for the whole wait."""
+
+
+def wait_for_pools(
+    instance: dg.DagsterInstance,
+    pools: list[str],
+    wait_seconds: float,
+    report: Callable[[str], None],
+    poll_seconds: float = 5.0,
+) -> None:
+    """Return once each of `pools` has a free slot. Dead runs' slots are released first; slots
+    of live runs are waited for, saying whose they are, sleeping between looks, for at most
+    `wait_seconds` (then PoolsBusy)."""
+    deadline = time.monotonic() + wait_seconds
+    said = None
+    while True:
+        for action in release_dead_runs(instance, failed_by="lakehouse build"):
+            report(action)
+        held = full_pools(instance, pools)
+        if not held:
+            return
+        holders = "; ".join(
+            f"pool {h.pool} held by run {h.run_id} (step {h.step_key})" for h in held
+        )
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise PoolsBusy(f"gave up after {wait_seconds:g} s: {holders}")
+        if holders != said:
+            report(f"waiting up to {left:.0f} s for a free slot: {holders}")
+            said = holders
+        time.sleep(min(poll_seconds, left))
+
+
 def execute_run(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
     run: PlannedRun,
     report: Callable[[str], None] = print,
+    run_id: str | None = None,
 ) -> bool:
     """One run of the planned selection over its range, in this process; True when it
     succeeded. Step failures are reported with their messages (the file and line, for a bad
-    landing file)."""
+    landing file). The run is tagged with this host and process, so a later build can tell
+    if it died; whatever stops it, its concurrency slots are freed."""
     job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(
-        instance=instance,
-        asset_selection=run.asset_keys(defs.resolve_asset_graph()),
-        tags=range_tags(run.first, run.last),
-        raise_on_error=False,
-    )
+    run_id = run_id or str(uuid.uuid4())
+    try:
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=run.asset_keys(defs.resolve_asset_graph()),
+            tags={**range_tags(run.first, run.last), **process_tags(), BUILD_TAG: run.selection},
+            raise_on_error=False,
+            run_id=run_id,
+        )
+    finally:
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error

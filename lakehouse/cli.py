@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -38,34 +39,71 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    """`lakehouse build`; SIGTERM stops it like Ctrl-C: the run in progress is marked failed,
+    its slots are freed, and the command exits with 128 + the signal's number."""
+    stopped_by: list[int] = []
+
+    def stop(signum: int, frame) -> None:
+        stopped_by.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = _build_lake(args, stopped_by)
+    except KeyboardInterrupt:
+        code = None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stopped_by:
+        name = signal.Signals(stopped_by[0]).name
+        print(f"lakehouse build: stopped by {name}", file=sys.stderr)
+        return 128 + stopped_by[0]
+    return 130 if code is None else code
+
+
+def _build_lake(args: argparse.Namespace, stopped_by: list[int]) -> int:
     layout = settings.DataLayout(settings.data_dir())
     # Before anything imports the partitions: they are built from the environment.
     os.environ.update(settings.dagster_env(layout))
     import dagster as dg
 
-    from lakehouse.build import execute_run, landing_days, plan_build
+    from lakehouse.build import PoolsBusy, execute_run, landing_days, plan_build, wait_for_pools
     from lakehouse.definitions import defs
     from lakehouse.defs.catalog_refresh import refresh_catalog
+    from lakehouse.runs.health import release_dead_runs
     from lakehouse.summary import gold_summary
+
+    def report(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
 
     days, odd = landing_days(layout.landing)
     for problem in odd:
-        print(f"warning: skipping landing folder {problem}", file=sys.stderr)
+        report(f"warning: skipping landing folder {problem}")
     definitions = defs()
+    graph = definitions.resolve_asset_graph()
     with dg.DagsterInstance.get() as instance:
+        # Runs killed earlier are failed first: their days are planned again.
+        for action in release_dead_runs(instance, failed_by="lakehouse build"):
+            report(action)
         plan = plan_build(instance, definitions, days, full=args.full)
         if not plan.needed:
             print(f"nothing to materialize: {plan.reason}")
         for run in plan.runs:
+            try:
+                wait_for_pools(instance, run.pools(graph), args.wait_seconds, report)
+            except PoolsBusy as busy:
+                report(f"lakehouse build: {busy}")
+                return 3
             span = f"{run.first}...{run.last}"
-            print(f"materializing {run.selection} for {span} in one run ({run.reason})")
-            if not execute_run(
-                definitions, instance, run, lambda line: print(line, file=sys.stderr)
-            ):
-                print(
-                    f"lakehouse build: the run for {run.first}...{run.last} failed", file=sys.stderr
-                )
+            print(f"materializing {run.selection} for {span} in one run ({run.reason})", flush=True)
+            succeeded = execute_run(definitions, instance, run, report)
+            if stopped_by:
+                return 128 + stopped_by[0]
+            if not succeeded:
+                report(f"lakehouse build: the run for {span} failed")
                 return 1
+        print("refreshing the catalog", flush=True)
         built = refresh_catalog(layout, instance)
     print(gold_summary(settings.lake_store(layout)))
     print(f"catalog: {built.path} ({built.tables} tables); try `lakehouse tables`")
@@ -223,6 +261,16 @@ def parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="materialize the lake through the dagster CLI")
     build.add_argument("--full", action="store_true", help="rebuild every landing day")
+    build.add_argument(
+        "--verbose", action="store_true", help="print Dagster's whole event log as it goes"
+    )
+    build.add_argument(
+        "--wait-seconds",
+        type=float,
+        default=600,
+        help="how long to wait for concurrency slots held by live runs before giving up with "
+        "exit code 3 (default 600); slots of dead runs are freed at once",
+    )
     build.set_defaults(handler=_build)
 
     summary = commands.add_parser("summary", help="print a summary of the gold tables")

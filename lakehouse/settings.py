@@ -117,6 +117,17 @@ run_retries:
   max_retries: 1
 # Keep a large backfill from overloading the machine: at most 2 runs at a time, and at most
 # 2 steps of one layer (each asset's pool is its layer) at a time across all runs.
+# Runs are launched on this host's code servers and watched: a run whose process is gone
+# (killed with the daemon, say) is failed, then retried as above, and the pool slots of
+# finished runs are freed (lakehouse/runs/launcher.py).
+run_launcher:
+  module: lakehouse.runs.launcher
+  class: LocalRunLauncher
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 10
+  max_resume_run_attempts: 0
+  free_slots_after_run_end_seconds: 10
 concurrency:
   runs:
     max_concurrent_runs: 2

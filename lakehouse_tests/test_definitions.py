@@ -127,6 +127,12 @@ def test_the_generated_instance_config_is_valid(tmp_path: Path) -> None:
         concurrency = instance.get_concurrency_config()
         assert concurrency.run_queue_config.max_concurrent_runs == 2
         assert concurrency.pool_config.default_pool_limit == 2
+        # Dead runs are found and failed by the daemon, and their slots freed.
+        assert type(instance.run_launcher).__name__ == "LocalRunLauncher"
+        assert instance.run_launcher.supports_check_run_worker_health
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_max_resume_run_attempts == 0
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
 
 
 def test_the_instance_config_follows_the_settings_but_keeps_a_users_own(
