@@ -31,6 +31,7 @@ CELERY_BROKER_ENV = "LAKEHOUSE_CELERY_BROKER"
 CELERY_BACKEND_ENV = "LAKEHOUSE_CELERY_BACKEND"
 PARTITIONS_PER_RUN_ENV = "LAKEHOUSE_PARTITIONS_PER_RUN"
 SCRATCH_DIR_ENV = "LAKEHOUSE_SCRATCH_DIR"
+RUN_START_TIMEOUT_ENV = "LAKEHOUSE_RUN_START_TIMEOUT_SECONDS"
 
 
 def sensor_interval_seconds() -> int:
@@ -118,14 +119,16 @@ run_retries:
 # Keep a large backfill from overloading the machine: at most 2 runs at a time, and at most
 # 2 steps of one layer (each asset's pool is its layer) at a time across all runs.
 # Runs are launched on this host's code servers and watched: a run whose process is gone
-# (killed with the daemon, say) is failed, then retried as above, and the pool slots of
-# finished runs are freed (lakehouse/runs/launcher.py).
+# (killed with the daemon, say) is failed, then retried as above, as is a run that did not
+# start in time (its worker died before it began); the pool slots of finished runs are freed
+# (lakehouse/runs/launcher.py).
 run_launcher:
   module: lakehouse.runs.launcher
   class: LocalRunLauncher
 run_monitoring:
   enabled: true
   poll_interval_seconds: 10
+  start_timeout_seconds: {start_timeout}
   max_resume_run_attempts: 0
   free_slots_after_run_end_seconds: 10
 concurrency:
@@ -158,11 +161,22 @@ def dagster_postgres_url() -> str | None:
     return url
 
 
+def run_start_timeout_seconds() -> int:
+    """How long a launched run may take to start before the daemon fails (and retries) it:
+    a worker killed before it began never reports. `LAKEHOUSE_RUN_START_TIMEOUT_SECONDS`,
+    default 90 (a run worker starts in seconds; Dagster's own default is 180)."""
+    raw = os.environ.get(RUN_START_TIMEOUT_ENV) or "90"
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{RUN_START_TIMEOUT_ENV}={raw!r} is not a positive whole number")
+    return int(raw)
+
+
 def dagster_yaml() -> str:
     """The instance configuration the current settings ask for."""
+    config = DAGSTER_YAML.replace("{start_timeout}", str(run_start_timeout_seconds()))
     if dagster_postgres_url():
-        return DAGSTER_YAML + POSTGRES_STORAGE_YAML
-    return DAGSTER_YAML
+        return config + POSTGRES_STORAGE_YAML
+    return config
 
 
 def lake_store(layout: DataLayout, lake_url: str | None = None):

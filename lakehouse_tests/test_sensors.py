@@ -239,3 +239,40 @@ def test_state_reports_watermark_history_and_failures(landing: Path) -> None:
     events = next(s for s in json.loads(completed.stdout) if s["source"] == "app_events")
     assert events["watermark"] is None and events["files"] == {}
     assert events["bronze_rows"] == 0 and events["bronze_watermark"] is None
+
+
+def test_days_a_bronze_run_ingested_are_not_requested_but_new_and_changed_files_are(
+    landing: Path, sample_landing: Path
+) -> None:
+    """One record of what was ingested: a bronze run started by `lakehouse build`, the
+    dagster CLI or the UI records its files in the manifest the sensors read."""
+    new_day = SAMPLE.date(3).isoformat()
+    with dg.instance_for_test() as instance:
+        first, last = DAYS[0], DAYS[-1]
+        built = dg.materialize(
+            [BRONZE["app_events"], BRONZE["orders"]],
+            resources=resources_for(landing),
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": first,
+                "dagster/asset_partition_range_end": last,
+            },
+        )
+        assert built.success
+        manifest = load_manifest(LakeStore.local(landing / "lake"), "app_events")
+        assert manifest.height == 3 * 24 and set(manifest["status"]) == {"ingested"}
+        assert set(manifest["run_id"]) == {built.run_id}
+        for _ in range(2):
+            assert requested(tick(landing, instance, "app_events")) == []
+            assert requested(tick(landing, instance, "orders")) == []
+
+        # Touching a file without changing it requests nothing; a new day and a changed file
+        # request exactly their days.
+        age(next((landing / "landing" / "orders" / DAYS[0]).iterdir()), 30)
+        assert requested(tick(landing, instance, "orders")) == []
+        events = landing / "landing" / "app_events"
+        shutil.copytree(sample_landing / "app_events" / new_day, events / new_day)
+        changed = events / DAYS[1] / "events-05.jsonl.gz"
+        changed.write_bytes(gzip.compress(gzip.decompress(changed.read_bytes())[:-200]))
+        age_tree(landing / "landing")
+        assert requested(tick(landing, instance, "app_events")) == [DAYS[1], new_day]

@@ -12,6 +12,7 @@ from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
 from lakehouse.landing.contract import SOURCES, SourceContract
 from lakehouse.landing.ingest import ingest_day
+from lakehouse.landing.manifest import record_ingested
 from lakehouse.quality.evaluate import CONTRACT, DRIFT, ERROR, WARN
 from lakehouse.storage import TableSpec
 
@@ -60,6 +61,20 @@ def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefiniti
                     yield from gate.evaluate(day, result.outcomes)
                     gate.published_partition(result.published, result.figures)
                     results.append(result)
+            # The one record of what was ingested, whoever launched this run.
+            record_ingested(
+                store,
+                contract.name,
+                {
+                    result.published.partition_key: {
+                        path: (*result.listed[path], result.hashes[path]) for path in result.files
+                    }
+                    for result in results
+                    if result.published is not None
+                },
+                context.run.run_id,
+                now,
+            )
             # One line per step, not per day: each log line is a stored event (several ms on
             # SQLite); the figures of each day are in its partition's metadata.
             context.log.info(

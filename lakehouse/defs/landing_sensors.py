@@ -1,9 +1,10 @@
 """Landing sensors: one per source, requesting bronze partitions for new or changed files.
 
 The sensor's memory is the manifest in the lake (`lakehouse/landing/manifest.py`), not its
-cursor. Run keys come from file contents, so Dagster never launches the same content twice even
-when a tick is retried; finished runs are read back from the instance to mark files ingested or
-failed.
+cursor; every bronze run records there what it ingested, so a file ingested by `lakehouse build`
+or the UI is not requested again. Run keys come from file contents, so Dagster never launches
+the same content twice even when a tick is retried; finished runs are read back from the
+instance to mark files ingested or failed.
 """
 
 import datetime as dt
@@ -14,7 +15,7 @@ from lakehouse import settings
 from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.defs.resources import LakeResource, LandingWatchResource
 from lakehouse.landing.contract import SOURCES, SourceContract
-from lakehouse.landing.manifest import load_manifest, save_manifest
+from lakehouse.landing.manifest import load_manifest, merge_manifest
 from lakehouse.landing.watch import RunOutcome, WatchLimits, plan_tick
 from lakehouse.partitions import DAILY
 
@@ -31,6 +32,8 @@ def run_outcome_lookup(instance: dg.DagsterInstance):
         run = runs[0]
         if run.status in FINISHED_OK:
             return RunOutcome(True, run.run_id)
+        if run.is_complete_and_waiting_to_retry:
+            return RunOutcome(None, run.run_id)  # the daemon retries it (`run_retries`)
         if run.status in FINISHED_BADLY:
             return RunOutcome(False, run.run_id, _failure_message(instance, run.run_id))
         return RunOutcome(None, run.run_id)
@@ -75,8 +78,8 @@ def landing_sensor(contract: SourceContract, bronze: dg.AssetsDefinition) -> dg.
             run_outcome=run_outcome_lookup(context.instance),
             is_partition=lambda day: DAILY.has_partition_key(day),
         )
-        if plan.changed:
-            save_manifest(store, contract.name, plan.manifest)
+        # Only its own changes: a bronze run may have recorded files since the load above.
+        merge_manifest(store, contract.name, plan.changed_rows)
         for note in plan.notes:
             context.log.info(note)
         requests = [

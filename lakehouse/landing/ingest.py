@@ -20,6 +20,7 @@ from lakehouse.landing.reader import REJECT_SCHEMA, parse_landing_files
 from lakehouse.quality.evaluate import CONTRACT, DRIFT, ERROR, WARN, Outcome, audit
 from lakehouse.quality.models import CONTRACTS
 from lakehouse.storage import LakeFileSystem, LakeStore, PublishedPartition, TableSpec
+from lakehouse.storage.filesystem import FileEntry
 from lakehouse.storage.paths import validate_day_key
 
 
@@ -36,6 +37,10 @@ class IngestResult:
     ignored_files: list[str] = field(default_factory=list)
     blank_lines: int = 0
     drift: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: Every file read, relative to the landing root: (size, mtime_ns) as listed before it was
+    #: read, and the SHA-256 of what was read. What the landing manifest records as ingested.
+    listed: dict[str, tuple[int, int]] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)
 
     @property
     def figures(self) -> dict[str, int]:
@@ -51,15 +56,18 @@ class IngestResult:
 
 def landing_files(
     landing: LakeFileSystem, contract: SourceContract, day: str
-) -> tuple[list[str], list[str]]:
-    """Files of one arrival day that match the contract, and the ones that do not."""
+) -> tuple[list[FileEntry], list[str]]:
+    """Files of one arrival day that match the contract, and the paths of those that do not."""
     folder = landing.path(contract.name, validate_day_key(day))
     matched, ignored = [], []
     for entry in landing.list_files(folder):
         name = posixpath.basename(entry.path)
         if name.startswith((".", "_")):
             continue  # in-flight uploads and markers
-        (matched if contract.matches(name) else ignored).append(entry.path)
+        if contract.matches(name):
+            matched.append(entry)
+        else:
+            ignored.append(entry.path)
     return matched, ignored
 
 
@@ -79,11 +87,16 @@ def ingest_day(
     Files stream through a batch at a time; a file that cannot be read fails the whole day
     and nothing is published, so the previous version of the partition stays whole.
     """
-    files, ignored = landing_files(landing, contract, day)
+    entries, ignored = landing_files(landing, contract, day)
+    files = [entry.path for entry in entries]
     model = CONTRACTS[contract.name]
     result = IngestResult(
         None, None, [], ignored_files=[posixpath.relpath(path, landing.root) for path in ignored]
     )
+    result.listed = {
+        posixpath.relpath(entry.path, landing.root): (entry.size, entry.mtime_ns)
+        for entry in entries
+    }
     rejected: list[pl.DataFrame] = []
     rows_per_file: dict[str, int] = {}
     checked = failed = 0
@@ -93,6 +106,7 @@ def ingest_day(
         nonlocal checked, failed
         for batch in parse_landing_files(landing, files, contract, con):
             result.files.extend(batch.files)
+            result.hashes.update(batch.hashes)
             result.blank_lines += batch.blank_lines
             result.drift.update(batch.drift)
             for name, count in batch.rows.group_by("_source_file").len().iter_rows():

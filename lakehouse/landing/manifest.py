@@ -1,7 +1,11 @@
-"""The landing manifest: what the sensors have seen of each landing file, kept in the lake.
+"""The landing manifest: what has been seen and ingested of each landing file, kept in the lake.
 
 One small table per source under `lake/state/`, replaced atomically like any lake table, so the
-sensors' memory survives restarts and never lives only in a cursor string.
+memory survives restarts and never lives only in a sensor's cursor string. It is the one record
+of what was ingested, whoever ran the bronze asset: the landing sensors write what they see and
+request, and every bronze run (`lakehouse build`, the dagster CLI, the UI, a sensor's run)
+records the files it read, by size, modification time and content hash. A file the manifest
+knows unchanged is never requested again; a file changed afterwards is.
 
 Status of a file: `settling` (seen, still changing), `pending` (settled, its day not requested
 yet), `requested` (a run was requested with `run_key`), `ingested` (that run succeeded),
@@ -11,6 +15,8 @@ its day was requested again).
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import polars as pl
 
@@ -58,3 +64,43 @@ def load_manifest(store: LakeStore, source: str) -> pl.DataFrame:
 
 def save_manifest(store: LakeStore, source: str, manifest: pl.DataFrame) -> None:
     store.publish(manifest_spec(source), None, manifest.sort("path"))
+
+
+def merge_manifest(store: LakeStore, source: str, rows: pl.DataFrame) -> None:
+    """Replace the manifest's rows of these paths (adding new ones), keeping every other row
+    as it is now: a sensor tick and a bronze run that both write keep each other's rows."""
+    if rows.is_empty():
+        return
+    current = load_manifest(store, source)
+    kept = current.filter(~pl.col("path").is_in(rows["path"].implode()))
+    save_manifest(store, source, pl.concat([kept, rows.select(list(MANIFEST_SCHEMA))]))
+
+
+def record_ingested(
+    store: LakeStore,
+    source: str,
+    files_by_day: dict[str, dict[str, tuple[int, int, str]]],
+    run_id: str,
+    now: dt.datetime,
+) -> None:
+    """What a bronze run read of each arrival day: its files as `ingested` (path to size,
+    mtime_ns and content hash), and the files the manifest knew of those days that are gone
+    as `deleted` (the day was ingested without them)."""
+    current = load_manifest(store, source)
+    known = {row["path"]: row for row in current.iter_rows(named=True)}
+    rows = []
+    for day, files in files_by_day.items():
+        for path, (size, mtime_ns, digest) in files.items():
+            first_seen = known[path]["first_seen"] if path in known else now
+            rows.append(
+                {
+                    **{name: None for name in MANIFEST_SCHEMA},
+                    **dict(path=path, arrival_date=day, size=size, mtime_ns=mtime_ns),
+                    **dict(content_hash=digest, first_seen=first_seen, changed_at=now),
+                    **dict(status=INGESTED, run_id=run_id),
+                }
+            )
+        for path, row in known.items():
+            if row["arrival_date"] == day and path not in files and row["status"] != DELETED:
+                rows.append({**row, "status": DELETED, "changed_at": now, "run_id": run_id})
+    merge_manifest(store, source, pl.DataFrame(rows, schema=MANIFEST_SCHEMA, orient="row"))

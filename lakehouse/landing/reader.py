@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import hashlib
 import io
 import json
 import posixpath
@@ -63,6 +64,8 @@ class ParsedBatch:
     blank_lines: int = 0
     #: Per file, how its columns drift from the contract: (rule, column) pairs.
     drift: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: Per file, the SHA-256 of the bytes read: what the landing manifest records.
+    hashes: dict[str, str] = field(default_factory=dict)
 
 
 def parse_landing_files(
@@ -83,7 +86,7 @@ def parse_landing_files(
     lines = 0
     for path in paths:
         relative = posixpath.relpath(path, fs.root)
-        raw, blank, drift = _raw_rows(fs, path, relative, contract)
+        raw, blank, drift, batch.hashes[relative] = _raw_rows(fs, path, relative, contract)
         pending.append(raw)
         lines += raw.num_rows
         batch.files.append(relative)
@@ -99,9 +102,12 @@ def parse_landing_files(
 
 def _raw_rows(
     fs: LakeFileSystem, path: str, relative: str, contract: SourceContract
-) -> tuple[pa.Table, int, list[tuple[str, str]]]:
-    """One file as untyped rows: line number, raw text, a problem found so far, raw values."""
-    text, bad_utf8_lines = _read_text(fs, path, relative)
+) -> tuple[pa.Table, int, list[tuple[str, str]], str]:
+    """One file as untyped rows (line number, raw text, a problem found so far, raw values),
+    its blank lines, its drift and the SHA-256 of its bytes."""
+    data = fs.read_bytes(path)
+    digest = hashlib.sha256(data).hexdigest()
+    text, bad_utf8_lines = _decode(data, path, relative)
     if contract.format == "jsonl":
         raw, blank = _jsonl_lines(text)
         drift: list[tuple[str, str]] = []
@@ -110,7 +116,7 @@ def _raw_rows(
     if bad_utf8_lines:
         raw = _mark(raw, dict(bad_utf8_lines))
     files = pa.array([relative] * raw.num_rows, pa.string())
-    return raw.append_column("_source_file", files), blank, drift
+    return raw.append_column("_source_file", files), blank, drift, digest
 
 
 def _typed_batch(
@@ -133,9 +139,8 @@ def _typed_batch(
     return batch
 
 
-def _read_text(fs: LakeFileSystem, path: str, relative: str) -> tuple[str, list[tuple[int, str]]]:
+def _decode(data: bytes, path: str, relative: str) -> tuple[str, list[tuple[int, str]]]:
     """The file as text; lines that are not UTF-8 are reported, not guessed at."""
-    data = fs.read_bytes(path)
     if path.endswith(".gz") and data:
         try:
             data = gzip.decompress(data)

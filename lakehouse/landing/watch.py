@@ -63,8 +63,8 @@ class PartitionRequest:
 @dataclass
 class TickPlan:
     requests: list[PartitionRequest]
-    manifest: pl.DataFrame
-    changed: bool
+    #: The manifest rows this tick changed or added: what it merges into the manifest.
+    changed_rows: pl.DataFrame
     notes: list[str] = field(default_factory=list)
 
 
@@ -137,11 +137,14 @@ def plan_tick(
             row.update(status=REQUESTED, run_key=request.run_key, error=None)
         elif row["status"] == REMOVED:
             row.update(status=DELETED, run_key=request.run_key)
-    frame = pl.DataFrame(list(rows.values()), schema=MANIFEST_SCHEMA, orient="row")
-    changed = {p: {k: r[k] for k in MANIFEST_SCHEMA} for p, r in rows.items()} != {
-        p: {k: r[k] for k in MANIFEST_SCHEMA} for p, r in before.items()
-    }
-    return TickPlan(requests, frame, changed, notes)
+    changed = [
+        path
+        for path, row in rows.items()
+        if {k: row[k] for k in MANIFEST_SCHEMA}
+        != ({k: before[path][k] for k in MANIFEST_SCHEMA} if path in before else None)
+    ]
+    frame = pl.DataFrame([rows[path] for path in changed], schema=MANIFEST_SCHEMA, orient="row")
+    return TickPlan(requests, frame, notes)
 
 
 def _reconcile_requested(rows: dict[str, dict], run_outcome) -> None:

@@ -19,7 +19,7 @@ class LocalRunLauncher(DefaultRunLauncher):
     """Launches runs on this host's code servers and checks their processes."""
 
     def launch_run(self, context: LaunchRunContext) -> None:
-        context.instance.add_run_tags(context.dagster_run.run_id, {HOST_TAG: this_host()})
+        self._instance.add_run_tags(context.dagster_run.run_id, {HOST_TAG: this_host()})
         super().launch_run(context)
 
     @property
