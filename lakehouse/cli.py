@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -39,30 +38,23 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    """`lakehouse build`; SIGTERM stops it like Ctrl-C: the run in progress is marked failed,
-    its slots are freed, and the command exits with 128 + the signal's number."""
-    stopped_by: list[int] = []
+    """`lakehouse build`. SIGTERM stops it like Ctrl-C, in every state: the run in progress is
+    marked failed, its slots are freed, and it exits with 128 + the signal's number."""
+    from lakehouse.runs.stopping import StopSignals
 
-    def stop(signum: int, frame) -> None:
-        stopped_by.append(signum)
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        code = _build_lake(args, stopped_by)
-    except KeyboardInterrupt:
-        code = None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if stopped_by:
-        name = signal.Signals(stopped_by[0]).name
-        print(f"lakehouse build: stopped by {name}", file=sys.stderr)
-        return 128 + stopped_by[0]
-    return 130 if code is None else code
+    with StopSignals() as signals:
+        try:
+            code = _build_lake(args, signals)
+        except KeyboardInterrupt:
+            code = 130
+        stopped = signals.received()
+    if stopped is not None:
+        print(f"lakehouse build: stopped by {stopped.name}", file=sys.stderr)
+        return 128 + stopped
+    return code
 
 
-def _build_lake(args: argparse.Namespace, stopped_by: list[int]) -> int:
+def _build_lake(args: argparse.Namespace, signals) -> int:
     layout = settings.DataLayout(settings.data_dir())
     # Before anything imports the partitions: they are built from the environment.
     os.environ.update(settings.dagster_env(layout))
@@ -98,8 +90,8 @@ def _build_lake(args: argparse.Namespace, stopped_by: list[int]) -> int:
             span = f"{run.first}...{run.last}"
             print(f"materializing {run.selection} for {span} in one run ({run.reason})", flush=True)
             succeeded = execute_run(definitions, instance, run, report)
-            if stopped_by:
-                return 128 + stopped_by[0]
+            if signals.received() is not None:
+                return 1  # `_build` says which signal stopped it
             if not succeeded:
                 report(f"lakehouse build: the run for {span} failed")
                 return 1
