@@ -21,6 +21,7 @@ import dagster as dg
 
 from lakehouse.landing.contract import SOURCES
 from lakehouse.partitions import LATE_ARRIVAL_DAYS, RANGE_END_TAG, RANGE_START_TAG, range_tags
+from lakehouse.progress import LOGGER_NAME, StepProgress, build_logger
 from lakehouse.runs.health import full_pools, process_tags, release_dead_runs
 from lakehouse.storage.paths import InvalidPartitionKey, validate_day_key
 
@@ -209,15 +210,22 @@ def execute_run(
     run: PlannedRun,
     report: Callable[[str], None] = print,
     run_id: str | None = None,
+    progress: StepProgress | None = None,
 ) -> bool:
     """One run of the planned selection over its range, in this process; True when it
-    succeeded. Step failures are reported with their messages (the file and line, for a bad
-    landing file). The run is tagged with this host and process, so a later build can tell
-    if it died; whatever stops it, its concurrency slots are freed."""
+    succeeded. With `progress`, its events go there (progress lines, the full log in a file)
+    instead of Dagster's console logger; without, step failures are reported with their
+    messages (the file and line, for a bad landing file). The run is tagged with this host and
+    process, so a later build can tell if it died; whatever stops it, its slots are freed."""
     job = defs.resolve_implicit_global_asset_job_def()
+    run_config = None
+    if progress is not None:
+        job = job.with_logger_defs({LOGGER_NAME: build_logger(progress)})
+        run_config = {"loggers": {LOGGER_NAME: {}}}
     run_id = run_id or str(uuid.uuid4())
     try:
         result = job.execute_in_process(
+            run_config=run_config,
             instance=instance,
             asset_selection=run.asset_keys(defs.resolve_asset_graph()),
             tags={**range_tags(run.first, run.last), **process_tags(), BUILD_TAG: run.selection},
@@ -227,9 +235,10 @@ def execute_run(
     finally:
         if instance.event_log_storage.supports_global_concurrency_limits:
             instance.event_log_storage.free_concurrency_slots_for_run(run_id)
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            cause = error.cause if error and error.cause else error
-            report(f"step {event.step_key} failed: {cause.message.strip() if cause else ''}")
+    if progress is None:
+        for event in result.all_events:
+            if event.is_step_failure:
+                error = event.step_failure_data.error
+                cause = error.cause if error and error.cause else error
+                report(f"step {event.step_key} failed: {cause.message.strip() if cause else ''}")
     return result.success

@@ -63,6 +63,7 @@ def _build_lake(args: argparse.Namespace, signals) -> int:
     from lakehouse.build import PoolsBusy, execute_run, landing_days, plan_build, wait_for_pools
     from lakehouse.definitions import defs
     from lakehouse.defs.catalog_refresh import refresh_catalog
+    from lakehouse.progress import StepProgress, log_path
     from lakehouse.runs.health import release_dead_runs
     from lakehouse.summary import gold_summary
 
@@ -74,7 +75,10 @@ def _build_lake(args: argparse.Namespace, signals) -> int:
         report(f"warning: skipping landing folder {problem}")
     definitions = defs()
     graph = definitions.resolve_asset_graph()
-    with dg.DagsterInstance.get() as instance:
+    log = log_path(layout.root / "logs", "build")
+    report(f"full event log: {log}")
+    with log.open("a") as log_file, dg.DagsterInstance.get() as instance:
+        progress = StepProgress(log_file, sys.stderr, verbose=args.verbose)
         # Runs killed earlier are failed first: their days are planned again.
         for action in release_dead_runs(instance, failed_by="lakehouse build"):
             report(action)
@@ -89,11 +93,14 @@ def _build_lake(args: argparse.Namespace, signals) -> int:
                 return 3
             span = f"{run.first}...{run.last}"
             print(f"materializing {run.selection} for {span} in one run ({run.reason})", flush=True)
-            succeeded = execute_run(definitions, instance, run, report)
+            succeeded = execute_run(definitions, instance, run, report, progress=progress)
             if signals.received() is not None:
+                report(f"the full event log is in {log}")
                 return 1  # `_build` says which signal stopped it
             if not succeeded:
-                report(f"lakehouse build: the run for {span} failed")
+                report(
+                    f"lakehouse build: the run for {span} failed; the full event log is in {log}"
+                )
                 return 1
         print("refreshing the catalog", flush=True)
         built = refresh_catalog(layout, instance)

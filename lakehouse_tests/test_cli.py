@@ -55,6 +55,16 @@ def test_build_runs_the_whole_range_in_one_cli_run_and_then_nothing(tmp_path: Pa
         first.stderr
     )
     assert "skipping landing folder orders/latest" in first.stderr
+    # A build a person can follow: a line per step with its figures, not Dagster's event log,
+    # which goes to the log file it names.
+    assert "DEBUG" not in first.stderr and "STEP_START" not in first.stderr
+    step_lines = [line for line in first.stderr.splitlines() if "  done  " in line]
+    assert len(step_lines) == 16, first.stderr
+    events = next(line for line in step_lines if line.startswith("bronze/app_events "))
+    assert "3 partitions" in events and " rows  " in events and "quarantined" in events
+    log = Path(first.stderr.split("full event log: ", 1)[1].split()[0])
+    assert log.parent == tmp_path / "logs"
+    assert log.read_text().count("STEP_SUCCESS") == 16
     assert (tmp_path / "dagster_home" / "dagster.yaml").read_text().count("enabled: false") == 1
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
         runs = instance.get_runs()
@@ -66,7 +76,7 @@ def test_build_runs_the_whole_range_in_one_cli_run_and_then_nothing(tmp_path: Pa
     files = parquet_files(tmp_path)
     assert any(name.startswith("lake/gold/daily_summary/summary_date=") for name in files)
 
-    second = run(["build"], tmp_path)
+    second = run(["build", "--verbose"], tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "nothing to materialize" in second.stdout
     assert parquet_files(tmp_path) == files
@@ -79,6 +89,10 @@ def test_a_failed_cli_build_exits_non_zero(tmp_path: Path) -> None:
     result = run(["build"], tmp_path)
     assert result.returncode != 0
     assert f"app_events/{FIRST_DAY}/events-05.jsonl.gz" in result.stdout + result.stderr
+    # The failing step's error in full, and where the whole event log is.
+    assert "bronze/app_events             FAILED" in result.stderr
+    assert "Traceback" in result.stderr or 'File "' in result.stderr
+    assert "the full event log is in" in result.stderr
 
 
 def partition_rows(root: Path) -> dict[str, int]:
