@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import os
 import sys
+import time
 from pathlib import Path
 
 from lakehouse import settings
@@ -28,7 +29,17 @@ def _generate(args: argparse.Namespace) -> int:
         events_per_day=args.events_per_day,
         seed=args.seed,
     )
-    manifest = generate(landing, config)
+    started = time.monotonic()
+
+    def day_written(date: str, number: int) -> None:
+        elapsed = time.monotonic() - started
+        print(
+            f"day {number}/{config.days} ({date}) written, {elapsed:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    manifest = generate(landing, config, day_written)
     events = manifest["sources"]["app_events"]
     print(
         f"wrote {config.days} days to {landing}: {events['lines']:,} event lines, "
@@ -165,8 +176,16 @@ def _bench(args: argparse.Namespace) -> int:
     from lakehouse.bench.runner import run_bench
     from lakehouse.bench.sizes import SIZES
 
+    started = time.monotonic()
+
     def log(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
+        """A line per stage with the time since the start: a long run shows where it is."""
+        elapsed = time.monotonic() - started
+        print(
+            f"[bench {elapsed // 60:3.0f}:{elapsed % 60:04.1f}] {message}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     work, out = Path(args.work).resolve(), Path(args.out).resolve()
     results, paths = run_bench(SIZES[args.size], work, out, log)

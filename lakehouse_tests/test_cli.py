@@ -41,6 +41,11 @@ def parquet_files(root: Path) -> set[str]:
 def test_build_runs_the_whole_range_in_one_cli_run_and_then_nothing(tmp_path: Path) -> None:
     generated = run(["generate", *TINY], tmp_path)
     assert generated.returncode == 0, generated.stderr
+    assert [line.split(" (")[0] for line in generated.stderr.splitlines()] == [
+        "day 1/3",
+        "day 2/3",
+        "day 3/3",
+    ]
     (tmp_path / "landing" / "orders" / "2026-02-30").mkdir()
     (tmp_path / "landing" / "orders" / "latest").mkdir()
     again = run(["generate", *TINY], tmp_path)

@@ -15,7 +15,7 @@ import datetime as dt
 import gzip
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -195,13 +195,16 @@ class SampleGenerator:
 
     # -- orchestration -------------------------------------------------------------------------
 
-    def run(self) -> dict:
+    def run(self, on_day: Callable[[str, int], None] | None = None) -> dict:
+        """Write every day; `on_day(date, number)` is told when each day is written."""
         for day in range(self.config.days):
             # CDC first: it decides who is alive today for events and orders.
             self._write_customers(day)
             self._write_products(day)
             self._write_events(day)
             self._write_orders(day)
+            if on_day is not None:
+                on_day(self.config.date(day).isoformat(), day + 1)
         manifest = {
             "config": {**asdict(self.config), "start": self.config.start.isoformat()},
             "fault_rates": FAULT_RATES,
@@ -636,9 +639,12 @@ class SampleGenerator:
         path.write_bytes(gzip.compress(payload, mtime=0) if compress else payload)
 
 
-def generate(landing_dir: Path, config: GeneratorConfig) -> dict:
-    """Write the sample feeds under `landing_dir` and return the manifest of injected faults."""
-    return SampleGenerator(landing_dir, config).run()
+def generate(
+    landing_dir: Path, config: GeneratorConfig, on_day: Callable[[str, int], None] | None = None
+) -> dict:
+    """Write the sample feeds under `landing_dir` and return the manifest of injected faults;
+    `on_day(date, number)` is told when each day is written (progress)."""
+    return SampleGenerator(landing_dir, config).run(on_day)
 
 
 def iter_days(config: GeneratorConfig) -> Iterator[str]:
