@@ -15,7 +15,7 @@ import pytest
 
 PR_SET_CHILD_SUBREAPER = 36
 #: Servers stopped with SIGTERM get this long to finish exiting before they count as leaked.
-GRACE_SECONDS = 15
+GRACE_ENV = "LAKEHOUSE_TESTS_LEAK_GRACE_SECONDS"
 
 
 def adopt_orphans() -> None:
@@ -47,7 +47,7 @@ def describe(process: psutil.Process) -> str:
 def stop_leftovers() -> list[str]:
     """The processes still alive after the grace period, described; each is then killed with
     its process group."""
-    deadline = time.monotonic() + GRACE_SECONDS
+    deadline = time.monotonic() + float(os.environ.get(GRACE_ENV) or 15)
     quiet_scans = 0
     # Scanned until two scans half a second apart find nothing: a process that is exiting
     # may leave an orphan behind that shows up a moment later.

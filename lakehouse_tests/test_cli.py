@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from lakehouse_tests.conftest import FIRST_DAY
+from lakehouse_tests.leaks import GRACE_ENV
 from lakehouse_tests.servers import project_env
 
 BIN = Path(sys.executable).parent
@@ -151,7 +152,7 @@ def test_a_process_left_running_by_a_test_fails_the_session(tmp_path: Path) -> N
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,
-        env=project_env(),
+        env={**project_env(), GRACE_ENV: "2"},
         capture_output=True,
         text=True,
         timeout=120,
