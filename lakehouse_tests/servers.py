@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -58,10 +59,44 @@ def daemon_env(root: Path, home: Path) -> dict[str, str]:
     }
 
 
+def stop_tree(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
+    """Signals a process started in its own session, its process group and every descendant
+    (a code server's run workers and multiprocessing helpers included), then waits for all of
+    them, not only the leader: a code server waits for its runs to finish before it exits, and
+    one left behind would outlive the test (or the database its runs write to). Whatever is
+    still alive after `timeout` seconds is killed."""
+    tree: list[psutil.Process] = []  # the descendants; the leader is waited for by Popen
+    if process.poll() is None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            tree = psutil.Process(process.pid).children(recursive=True)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+    for member in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.send_signal(sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.2)  # reaps the leader as soon as it exits
+        # Late children (a run worker spawned while the signal was on its way) are added too.
+        for parent in [process.pid, *(member.pid for member in tree)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                late = psutil.Process(parent).children(recursive=True)
+                tree += [child for child in late if child not in tree]
+        _, alive = psutil.wait_procs(tree, timeout=0.5)
+        if not alive and process.poll() is not None:
+            return
+    for member in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    psutil.wait_procs(tree, timeout=10)
+    process.wait(timeout=10)
+
+
 def stop_daemon(daemon: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(daemon.pid, signal.SIGTERM)
-    daemon.wait(timeout=60)
+    stop_tree(daemon)
 
 
 def wait_for(condition, timeout: float, what: str) -> None:
@@ -160,13 +195,7 @@ def background(command: list[str], env: dict[str, str], log: Path) -> Iterator[s
     try:
         yield process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_tree(process, timeout=30)
 
 
 def program(name: str) -> str:

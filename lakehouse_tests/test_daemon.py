@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import shutil
@@ -22,7 +21,7 @@ from lakehouse.landing.manifest import load_manifest
 from lakehouse.settings import RUN_START_TIMEOUT_ENV, ensure_dagster_home
 from lakehouse.storage import LakeStore
 from lakehouse_tests.conftest import SAMPLE
-from lakehouse_tests.servers import daemon_env, start_daemon, wait_for
+from lakehouse_tests.servers import daemon_env, start_daemon, stop_tree, wait_for
 
 DAYS = [SAMPLE.date(i).isoformat() for i in range(2)]
 SILVER_EVENTS = dg.AssetKey(["silver", "app_events"])
@@ -66,9 +65,7 @@ def test_sensors_ingest_everything_once_across_a_killed_daemon(
             wait_for(settled, 300, "silver app events for every landed day")
         finally:
             for daemon in daemons:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(daemon.pid, signal.SIGKILL)  # with the code server it started
-                daemon.wait(timeout=60)
+                stop_tree(daemon, signal.SIGKILL)  # with the code server and runs it started
         runs = instance.get_runs()
         bronze_runs = [r for r in runs if r.asset_selection == {BRONZE_EVENTS}]
     assert sorted(r.tags["dagster/partition"] for r in bronze_runs) == DAYS, log.read_text()[-3000:]
@@ -157,9 +154,7 @@ def test_a_built_lake_starts_a_quiet_daemon_that_recovers_runs_killed_with_it(
             wait_for(settled, 300, "the new day in silver, every run finished, no slot held")
         finally:
             for daemon in daemons:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(daemon.pid, signal.SIGKILL)
-                daemon.wait(timeout=60)
+                stop_tree(daemon, signal.SIGKILL)  # with the code server and runs it started
         runs = [run for run in instance.get_runs() if run.run_id not in built_runs]
         failed = [run for run in runs if run.status == dg.DagsterRunStatus.FAILURE]
         messages = {
