@@ -1,14 +1,19 @@
 """The lake's DuckDB catalog: a schema per layer and a view per table, for anyone to open.
 
 `build_catalog` writes `catalog.duckdb` next to the lake's tables: schemas `bronze`, `silver`,
-`gold`, `quarantine` and `quality`, one view per table over its hive-partitioned Parquet (the
-partition column typed DATE), the asset descriptions as table and column comments, and
-`lakehouse.tables` (owner, tags, partitions, rows, bytes, last materialization, retention).
+`gold`, `quarantine` and `quality`, one view per table over the Parquet files of its current
+Delta version (the partition column typed DATE), the asset descriptions as table and column
+comments, and `lakehouse.tables` (owner, tags, partitions, rows, bytes, last materialization,
+retention).
 
-The views read the files at query time, so new partitions show without a rebuild. The file is
-written under a temporary name and renamed into place: a reader holding the previous catalog
-open keeps reading it, never a half-written one (`duckdb -readonly data/lake/catalog.duckdb`).
-No process ever writes to the catalog a reader has open.
+Each view names the files the Delta log lists as live, never a glob: files a later version
+replaced, or a dead writer left, never show. The views are pinned to the version current at the
+build, and the catalog is rebuilt after every run; the files they name stay until vacuum's
+grace period has passed, so an open catalog keeps reading. The file is written in DuckDB's
+v1.2 storage format, so DuckDB 1.x clients (the `duckdb` CLI) open it too, under a temporary
+name renamed into place: a reader holding the previous catalog open keeps reading it, never a
+half-written one (`duckdb -readonly data/lake/catalog.duckdb`). No process ever writes to the
+catalog a reader has open.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.storage.sqltext import ident, literal
 
 CATALOG_FILE = "catalog.duckdb"
+#: The newest storage format DuckDB 1.x clients open (DuckDB 2.0 writes a newer one otherwise).
+STORAGE_VERSION = "v1.2.0"
 SCHEMAS = ("bronze", "silver", "gold", "quarantine", "quality", "lakehouse")
 
 _DUCKDB_TYPES: dict[type[pl.DataType], str] = {
@@ -66,33 +73,39 @@ def duckdb_type(dtype: pl.DataType) -> str:
     return _DUCKDB_TYPES[type(dtype)]
 
 
-def view_sql(store: LakeStore, spec: TableSpec, has_files: bool) -> str:
-    """The SELECT behind a table's view: its files, or no rows of the right types."""
+def view_sql(store: LakeStore, spec: TableSpec, files: Sequence[str], uniform: bool = True) -> str:
+    """The SELECT behind a table's view: its live files, or no rows of the right types.
+    `uniform` says every file has exactly the declared columns; otherwise some predate a
+    column added since, and are read by name with the missing column NULL."""
     columns = [*spec.schema, *([spec.partition_column] if spec.partition_column else [])]
     listed = ", ".join(ident(name) for name in columns)
-    if not has_files:
+    if not files:
         typed = ", ".join(
             f"NULL::{duckdb_type(dtype)} AS {ident(name)}"
             for name, dtype in spec.read_schema.items()
         )
         return f"SELECT {typed} WHERE false"
-    # Every file has exactly the table's columns (the store verifies each footer), so no
-    # union_by_name: unifying footers made the benchmark's gold queries about 30% slower.
-    if store.fs.uses_manifests:
-        # Object storage: the files the manifests name now, pinned until the next build
-        # (vacuum keeps replaced files for days, so the views stay readable meanwhile).
-        files = ", ".join(literal(store.duckdb_path(path)) for path in store.files(spec))
-        source = f"[{files}]"
-    else:
-        folder = store.table_dir(spec)
-        source = literal(folder + ("/*/*.parquet" if spec.partition_column else "/*.parquet"))
+    source = "[" + ", ".join(literal(store.duckdb_path(path)) for path in files) + "]"
+    # union_by_name only where needed: unifying footers made the benchmark's gold queries
+    # about 30% slower.
+    by_name = "" if uniform else ", union_by_name = true"
     if spec.partition_column is None:
-        return f"SELECT {listed} FROM read_parquet({source})"
+        return f"SELECT {listed} FROM read_parquet({source}{by_name})"
     return (
         f"SELECT {listed} FROM read_parquet({source}, "
         f"hive_partitioning = true, hive_types = {{{literal(spec.partition_column)}: DATE}}"
-        ")"
+        f"{by_name})"
     )
+
+
+def _uniform(con: duckdb.DuckDBPyConnection, spec: TableSpec, paths: Sequence[str]) -> bool:
+    """Whether every file has exactly the declared columns (none predates an added one)."""
+    fewest, most = con.execute(
+        "SELECT min(n), max(n) FROM "
+        "(SELECT count(*) - 1 AS n FROM parquet_schema(?) GROUP BY file_name)",
+        [list(paths)],
+    ).fetchall()[0]
+    return fewest == most == len(spec.schema)
 
 
 def table_stats(
@@ -101,14 +114,16 @@ def table_stats(
     spec: TableSpec,
     materialized: Mapping[str, dt.datetime],
 ) -> dict[str, object]:
-    """One row of `lakehouse.tables`."""
+    """One row of `lakehouse.tables`, and the view's files and whether they are uniform (the
+    keys starting with `_`, not columns)."""
     entries = store.file_entries(spec)
-    rows = 0
+    rows, uniform = 0, True
     if entries:
         paths = [store.duckdb_path(entry.path) for entry in entries]
         (rows,) = con.execute(
             "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [paths]
         ).fetchall()[0]
+        uniform = _uniform(con, spec, paths)
     tags = {"layer": spec.layer, "domain": spec.domain, **({"pii": "true"} if spec.pii else {})}
     newest = max((entry.mtime_ns for entry in entries), default=0)
     return {
@@ -127,7 +142,9 @@ def table_stats(
         "last_written": dt.datetime.fromtimestamp(newest / 1e9, dt.UTC) if newest else None,
         "retention": describe_retention(spec),
         "retention_days": retention_days(spec),
-        "path": store.table_dir(spec),
+        "path": store.table_uri(spec),
+        "_files": [entry.path for entry in entries],
+        "_uniform": uniform,
     }
 
 
@@ -163,14 +180,15 @@ def build_catalog(
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{CATALOG_FILE}.{os.getpid()}.{uuid.uuid4().hex}")
     try:
-        with duckdb.connect(str(temporary)) as con:
+        config = {"storage_compatibility_version": STORAGE_VERSION}
+        with duckdb.connect(str(temporary), config=config) as con:
             store.prepare_duckdb(con)
             con.execute("SET TimeZone = 'UTC'")
             for schema in SCHEMAS:
                 con.execute(f"CREATE SCHEMA {schema}")
             rows = [table_stats(store, con, spec, materialized or {}) for spec in specs]
             for spec, row in zip(specs, rows, strict=True):
-                _create_view(con, store, spec, has_files=row["files"] > 0)
+                _create_view(con, store, spec, row.pop("_files"), row.pop("_uniform"))
             overview = pl.DataFrame(rows, schema=TABLES_SCHEMA)  # noqa: F841 (read by DuckDB)
             con.execute("CREATE TABLE lakehouse._tables AS SELECT * FROM overview")
             con.execute("CREATE VIEW lakehouse.tables AS SELECT * FROM lakehouse._tables")
@@ -188,10 +206,14 @@ def build_catalog(
 
 
 def _create_view(
-    con: duckdb.DuckDBPyConnection, store: LakeStore, spec: TableSpec, has_files: bool
+    con: duckdb.DuckDBPyConnection,
+    store: LakeStore,
+    spec: TableSpec,
+    files: Sequence[str],
+    uniform: bool,
 ) -> None:
     name = view_name(spec)
-    con.execute(f"CREATE VIEW {name} AS {view_sql(store, spec, has_files)}")
+    con.execute(f"CREATE VIEW {name} AS {view_sql(store, spec, files, uniform)}")
     con.execute(f"COMMENT ON VIEW {name} IS {literal(_table_comment(spec))}")
     for column, text in spec.column_descriptions.items():
         con.execute(f"COMMENT ON COLUMN {name}.{ident(column)} IS {literal(text)}")

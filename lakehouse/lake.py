@@ -64,7 +64,7 @@ class Lake:
                 f"no catalog at {self.catalog}: run `lakehouse catalog` (or `make run`) first"
             )
         con = duckdb.connect(str(self.catalog), read_only=True)
-        if self.store.fs.uses_manifests:
+        if not self.store.fs.is_local:
             register_filesystem(con, self.store.fs.filesystem)
         return con
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
 from lakehouse_tests.conftest import FIRST_DAY
 from lakehouse_tests.leaks import GRACE_ENV
@@ -102,14 +103,20 @@ def test_a_failed_cli_build_exits_non_zero(tmp_path: Path) -> None:
 
 
 def partition_rows(root: Path) -> dict[str, int]:
-    """Rows per silver and gold partition folder."""
-    import polars as pl
+    """Rows per silver and gold partition (`<layer>/<table>/<column>=<day>`), from the
+    tables' current versions."""
+    from lakehouse import tables
+    from lakehouse.storage import LakeStore
 
+    store = LakeStore.local(root / "lake")
     counts = {}
-    for layer in ("silver", "gold"):
-        for folder in sorted((root / "lake" / layer).glob("*/*=*")):
-            rows = pl.scan_parquet(folder / "*.parquet").select(pl.len()).collect().item()
-            counts[str(folder.relative_to(root / "lake"))] = rows
+    for spec in (*tables.SILVER_TABLES, *tables.GOLD_TABLES):
+        if spec.partition_column is None:
+            continue
+        for key, files in store.files_by_partition(spec).items():
+            rows = store.scan(spec, [key]).select(pl.len()).collect().item()
+            assert len(files) >= 1
+            counts[f"{spec.layer}/{spec.name}/{spec.partition_column}={key}"] = rows
     return counts
 
 

@@ -1,11 +1,13 @@
-"""Retention (whole expired partitions) and vacuum (leftovers past a grace period).
+"""Retention (whole expired partitions) and vacuum (what no recent version needs).
 
 Retention takes each partition older than its table's retention (`lakehouse.retention`) out of
-the table in one rename, then tells Dagster the partition is gone (wiped, not materialized).
-Vacuum deletes what no published partition uses: the trash of replaced and retired partitions,
-staging folders of dead writers, stray non-Parquet files and empty folders in tables, and
-temporary catalog files, once older than the grace period. A published `part-*.parquet` is never
-a vacuum candidate.
+the table with a Delta delete (one commit; the files stay readable in older versions until
+vacuum), then tells Dagster the partition is gone (wiped, not materialized). Vacuum is Delta's:
+per table, the files no version younger than the grace period needs (replaced, deleted, or left
+uncommitted by writers that died) are deleted, then a checkpoint is written and expired log
+entries go. Beside the tables it deletes scratch folders of dead steps, empty partition folders
+and temporary catalog files, once older than the grace period. A live file is never a
+candidate.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ from lakehouse.maintenance.actions import Action
 from lakehouse.retention import retention_days
 from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.storage.filesystem import FileEntry
-from lakehouse.storage.manifest import MANIFEST_NAME
-from lakehouse.storage.store import HOLDER_NAME, PARQUET_SUFFIX, STAGING_DIR
+from lakehouse.storage.store import HOLDER_NAME, STAGING_DIR
 
 RETENTION, VACUUM = "retention", "vacuum"
 GRACE = dt.timedelta(days=7)
@@ -55,7 +56,7 @@ def plan_retention(store: LakeStore, specs: Sequence[TableSpec], today: dt.date)
         if days is None:
             continue
         cutoff = (today - dt.timedelta(days=days)).isoformat()
-        # One listing of the table (on object storage one read of each manifest).
+        # One read of the table's log.
         for key, files in store.files_by_partition(spec).items():
             if key is not None and key < cutoff:
                 expired.append(Expired(spec, key, files, cutoff))
@@ -63,7 +64,7 @@ def plan_retention(store: LakeStore, specs: Sequence[TableSpec], today: dt.date)
 
 
 def retire(store: LakeStore, item: Expired) -> Action:
-    """Take one expired partition out of its table (into the trash, for vacuum)."""
+    """Take one expired partition out of its table (its files wait for vacuum)."""
     store.retire(item.spec, item.key)
     return item.action
 
@@ -74,32 +75,30 @@ class Leftover:
     is_dir: bool
     size: int
     reason: str
-    #: The partition folder whose manifest lists this file as retired (object storage).
-    manifest_folder: str | None = None
+    #: The table whose Delta vacuum deletes this file (None: a scratch or catalog leftover).
+    table: TableSpec | None = None
 
 
 def plan_vacuum(
     store: LakeStore, specs: Sequence[TableSpec], grace: dt.timedelta = GRACE
 ) -> list[Leftover]:
-    """Everything vacuum would delete: only leftovers older than `grace`."""
+    """Everything vacuum would delete: only what is older than `grace`."""
     horizon = time.time() - grace.total_seconds()
     found = [
-        Leftover(path, True, size, "staging leftover past grace")
-        for path, size, newest in _holders(store, store.fs.path(STAGING_DIR))
+        Leftover(path, True, size, "scratch of a dead step past grace")
+        for path, size, newest in _holders(store, store.scratch_fs.path(STAGING_DIR))
         if newest < horizon
     ]
+    hours = grace.total_seconds() / 3600
     for spec in specs:
-        if store.fs.uses_manifests:
-            found += _unreferenced_objects(store, spec, horizon)
-            continue
-        for entry in _walk(store, store.table_dir(spec)):
-            if entry.mtime_ns / 1e9 >= horizon:
-                continue
-            name = posixpath.basename(entry.path)
-            if entry.is_file and not (name.startswith("part-") and name.endswith(PARQUET_SUFFIX)):
-                found.append(Leftover(entry.path, False, entry.size, "not a part file"))
-            elif not entry.is_file and not store.fs.list_dir(entry.path):
-                found.append(Leftover(entry.path, True, 0, "empty folder"))
+        for path in store.vacuum(spec, retention_hours=hours, dry_run=True):
+            reason = "needed by no version within the grace period"
+            found.append(Leftover(path, False, 0, reason, spec))
+        if store.fs.is_local:
+            for entry in _walk(store, store.table_dir(spec)):
+                empty = not entry.is_file and not store.fs.list_dir(entry.path)
+                if empty and entry.mtime_ns / 1e9 < horizon:
+                    found.append(Leftover(entry.path, True, 0, "empty folder"))
     for entry in store.fs.list_dir(store.fs.root):
         name = posixpath.basename(entry.path)
         if entry.is_file and name.startswith(".catalog.duckdb.") and entry.mtime_ns / 1e9 < horizon:
@@ -107,34 +106,33 @@ def plan_vacuum(
     return found
 
 
-def _unreferenced_objects(store: LakeStore, spec: TableSpec, horizon: float) -> list[Leftover]:
-    """On object storage: files replaced (or dropped by retention) more than the grace period
-    ago, and files no manifest mentions (a writer that died) older than that."""
-    found, mentioned = [], set()
-    for folder in store.manifest_folders(spec):
-        manifest, _ = store.read_manifest(folder)
-        mentioned.update(posixpath.join(folder, file.name) for file in manifest.files)
-        for file in manifest.retired:
-            path = posixpath.join(folder, file.name)
-            mentioned.add(path)
-            if dt.datetime.fromisoformat(file.since).timestamp() < horizon:
-                found.append(Leftover(path, False, 0, "replaced before the grace period", folder))
-    for entry in store.fs.list_tree(store.table_dir(spec)):
-        name = posixpath.basename(entry.path)
-        if name == MANIFEST_NAME or entry.path in mentioned or entry.mtime_ns / 1e9 >= horizon:
-            continue
-        reason = "named by no manifest" if name.startswith("part-") else "not a part file"
-        found.append(Leftover(entry.path, False, entry.size, reason))
-    return found
+def vacuum(
+    store: LakeStore, leftovers: Sequence[Leftover], grace: dt.timedelta = GRACE
+) -> list[Action]:
+    """Delete the planned leftovers: each table's by its Delta vacuum (which deletes what has
+    become eligible since the plan too), the others one by one."""
+    actions: list[Action] = []
+    tables = {item.table.qualified_name: item.table for item in leftovers if item.table}
+    reasons = {item.path: item.reason for item in leftovers}
+    for spec in tables.values():
+        hours = grace.total_seconds() / 3600
+        for path in store.vacuum(spec, retention_hours=hours, dry_run=False):
+            reason = reasons.get(path, "needed by no version within the grace period")
+            actions.append(_action(store, path, 0, reason))
+    for item in leftovers:
+        if item.table is None:
+            actions.append(remove(store, item))
+    return actions
 
 
 def _holders(store: LakeStore, root: str) -> Iterator[tuple[str, int, float]]:
-    """Staging, scratch and trash folders under `root`, with their size and newest mtime."""
-    for entry in store.fs.list_dir(root):
+    """Scratch folders under `root`, with their size and newest mtime."""
+    fs = store.scratch_fs
+    for entry in fs.list_dir(root):
         if entry.is_file or posixpath.basename(entry.path) == "_duckdb_spill":
             continue
         if HOLDER_NAME.search(posixpath.basename(entry.path)):
-            files = [item for item in _walk(store, entry.path) if item.is_file]
+            files = [item for item in _walk_fs(fs, entry.path) if item.is_file]
             newest = max((item.mtime_ns for item in files), default=entry.mtime_ns) / 1e9
             yield entry.path, sum(item.size for item in files), newest
         else:
@@ -142,19 +140,33 @@ def _holders(store: LakeStore, root: str) -> Iterator[tuple[str, int, float]]:
 
 
 def _walk(store: LakeStore, root: str) -> Iterator[FileEntry]:
-    for entry in store.fs.list_dir(root):
+    return _walk_fs(store.fs, root)
+
+
+def _walk_fs(fs, root: str) -> Iterator[FileEntry]:
+    for entry in fs.list_dir(root):
+        if posixpath.basename(entry.path) == "_delta_log":
+            continue
         yield entry
         if not entry.is_file:
-            yield from _walk(store, entry.path)
+            yield from _walk_fs(fs, entry.path)
 
 
 def remove(store: LakeStore, leftover: Leftover) -> Action:
+    fs = store.scratch_fs if leftover.reason.startswith("scratch") else store.fs
     if leftover.is_dir:
-        store.fs.delete_dir(leftover.path)
+        fs.delete_dir(leftover.path)
     else:
         with contextlib.suppress(FileNotFoundError):
-            store.fs.delete_file(leftover.path)
-    if leftover.manifest_folder is not None:
-        store.forget_retired(leftover.manifest_folder, {posixpath.basename(leftover.path)})
-    relative = posixpath.relpath(leftover.path, store.fs.root)
-    return Action(VACUUM, relative, None, 1, leftover.size, detail=leftover.reason)
+            fs.delete_file(leftover.path)
+    return _action(store, leftover.path, leftover.size, leftover.reason)
+
+
+def planned_action(store: LakeStore, leftover: Leftover) -> Action:
+    """The audit line of a leftover vacuum would delete (a dry run)."""
+    return _action(store, leftover.path, leftover.size, leftover.reason)
+
+
+def _action(store: LakeStore, path: str, size: int, reason: str) -> Action:
+    root = store.fs.root if path.startswith(store.fs.root) else store.scratch_fs.root
+    return Action(VACUUM, posixpath.relpath(path, root), None, 1, size, detail=reason)

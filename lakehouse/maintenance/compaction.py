@@ -1,22 +1,26 @@
-"""Compaction and sort clustering: rewrite a partition's files, atomically, with the same rows.
+"""Compaction and sort clustering: a partition's files rewritten, with the same rows, in one
+Delta commit that readers see whole.
 
-Compaction turns many small files into as few as the target size allows, with well-sized row
-groups. Clustering rewrites a partition sorted by its table's `sort_by` keys (for example
-`gold.fact_sales` by customer and product), so row-group min/max statistics let DuckDB skip row
-groups. Both read the old files and write the new ones through DuckDB (spilling past its memory
-limit), compare a content checksum of old and new, and swap the partition in one rename; the old
-version waits in the trash for vacuum.
+Compaction of a table without sort keys is delta-rs's `optimize.compact`: small files binned into
+files near the target size. A table with sort keys (for example `gold.fact_sales` by customer
+and product) is compacted and clustered by one sorted rewrite through DuckDB (spilling past its
+memory limit), so row-group min/max statistics let DuckDB skip row groups; a content checksum of
+old and new must match, and the commit is made only if no writer changed the table since the
+files were read. Not delta-rs's `z_order`: a Z-curve interleaves the keys where DuckDB prunes
+best on the first key's order, and its files declare no order, so a clustered partition could
+not be told from one still to cluster and every run would rewrite it.
 """
 
 from __future__ import annotations
 
+import json
 import math
-import posixpath
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
+import polars as pl
 
 from lakehouse.maintenance.actions import Action
 from lakehouse.storage import LakeStore, TableSpec
@@ -40,6 +44,8 @@ class Candidate:
     key: str | None
     files: list[FileEntry]
     reason: str
+    #: The table version the files were listed at: a rewrite commits only over it.
+    version: int = 0
 
     def action(self, operation: str, detail: str) -> Action:
         """The audit record, with what the partition held before."""
@@ -61,10 +67,14 @@ def plan(
     for spec in specs:
         if operation == CLUSTER and not spec.sort_by:
             continue
-        for key, files in store.files_by_partition(spec).items():
+        table = store.delta_table(spec)
+        if table is None:
+            continue
+        version = table.version()
+        for key, files in store.files_by_partition(spec, version=version).items():
             reason = _reason(store, spec, files, operation, target_bytes)
             if reason:
-                candidates.append(Candidate(spec, key, files, reason))
+                candidates.append(Candidate(spec, key, files, reason, version))
     return candidates
 
 
@@ -96,8 +106,37 @@ def rewrite(
     operation: str,
     target_bytes: int = TARGET_FILE_BYTES,
 ) -> Action:
-    """Rewrite one partition; refuse to publish unless the checksum of its rows is unchanged."""
+    """Rewrite one partition: delta-rs compaction, or the checked sorted rewrite for a table
+    with sort keys."""
     started = time.monotonic()
+    if operation == COMPACT and not candidate.spec.sort_by:
+        metrics = store.compact(candidate.spec, candidate.key, target_bytes)
+        action = candidate.action(operation, candidate.reason)
+        action.files_after = int(metrics.get("numFilesAdded", 0))
+        added = metrics.get("filesAdded") or {}
+        added = json.loads(added) if isinstance(added, str) else added
+        action.bytes_after = int(added.get("totalSize", 0))
+        action.rows = sum(_rows(store, candidate))
+    else:
+        action = _sorted_rewrite(store, con, candidate, operation, target_bytes)
+    action.seconds = round(time.monotonic() - started, 3)
+    return action
+
+
+def _rows(store: LakeStore, candidate: Candidate) -> list[int]:
+    keys = None if candidate.key is None else [candidate.key]
+    return [store.scan(candidate.spec, keys).select(pl.len()).collect().item()]
+
+
+def _sorted_rewrite(
+    store: LakeStore,
+    con: duckdb.DuckDBPyConnection,
+    candidate: Candidate,
+    operation: str,
+    target_bytes: int,
+) -> Action:
+    """Rewrite a partition sorted by its table's keys; refuse to commit unless the checksum
+    of its rows is unchanged and nobody changed the table meanwhile."""
     spec, key = candidate.spec, candidate.key
     paths = [entry.path for entry in candidate.files]
     store.prepare_duckdb(con)
@@ -106,8 +145,13 @@ def rewrite(
     size = sum(entry.size for entry in candidate.files)
     bytes_per_row = size / max(1, before[0])
     rows_per_file = max(ROW_GROUP_ROWS, int(target_bytes / max(bytes_per_row, 1e-9)))
-    writer = LakeStore(store.fs, max_file_rows=rows_per_file, scratch_dir=store.scratch_fs.root)
-    order = list(spec.sort_by)  # compaction keeps (or sets) the table's order too
+    writer = LakeStore(
+        store.fs,
+        max_file_rows=rows_per_file,
+        scratch_dir=store.scratch_fs.root,
+        run_id=store.run_id,
+    )
+    order = list(spec.sort_by)
     staged = stage_query(writer, con, spec, key, sorted_query(spec, source, order), order)
     after = checksum(con, spec, parquet_source(store, list(staged.files)))
     if after != before:
@@ -117,13 +161,9 @@ def rewrite(
             "the partition is unchanged"
         )
     try:
-        # Only over the files it read: a run that republished the partition meanwhile wins.
-        store.commit(
-            staged, keep_previous=True, expect_files={posixpath.basename(p) for p in paths}
-        )
+        store.commit_rewrite(staged, candidate.version)
     except PartitionChanged:
-        return candidate.action(operation, "skipped: the partition was republished meanwhile")
+        return candidate.action(operation, "skipped: the table changed meanwhile")
     action = candidate.action(operation, candidate.reason)
     action.files_after, action.bytes_after, action.rows = len(staged.files), staged.bytes, before[0]
-    action.seconds = round(time.monotonic() - started, 3)
     return action

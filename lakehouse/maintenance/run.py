@@ -12,8 +12,8 @@ from lakehouse.maintenance import cleanup, compaction
 from lakehouse.maintenance.actions import Action, record
 from lakehouse.storage import LakeStore, TableSpec
 
-#: Retention first (nothing is compacted only to be deleted); compaction's replaced files wait in
-#: the trash for a later vacuum's grace period.
+#: Retention first (nothing is compacted only to be deleted); the files compaction replaces
+#: stay readable in older versions until a later vacuum's grace period has passed.
 OPERATIONS = (cleanup.RETENTION, compaction.COMPACT, compaction.CLUSTER, cleanup.VACUUM)
 
 
@@ -72,11 +72,8 @@ def _run(
     if operation == cleanup.VACUUM:
         leftovers = cleanup.plan_vacuum(store, specs, grace)
         if dry_run:
-            return [
-                Action(operation, leftover.path, None, 1, leftover.size, detail=leftover.reason)
-                for leftover in leftovers
-            ]
-        return [cleanup.remove(store, leftover) for leftover in leftovers]
+            return [cleanup.planned_action(store, leftover) for leftover in leftovers]
+        return cleanup.vacuum(store, leftovers, grace)
     today_key = today.isoformat()
     candidates = [
         # A partition still being appended to (today's quality history) is left for tomorrow.

@@ -1,9 +1,8 @@
 """The lake's one file-system seam.
 
 Every read and write of landing files and lake files goes through `LakeFileSystem`, built on
-`pyarrow.fs`: a local folder, or S3 (`object_store.py`). On a local file system a partition
-becomes visible by renaming its folder (`publish_dir`); object storage has no rename, and the
-store commits through manifests written with the conditional writes below (`manifest.py`).
+`pyarrow.fs`: a local folder, or S3 (`object_store.py`). Lake tables are Delta tables: their
+commits go through delta-rs, configured here for the same location (`delta_options`).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 
 import pyarrow.fs as pafs
 
-from lakehouse.storage import atomic
 from lakehouse.storage.object_store import S3Location
 
 
@@ -39,7 +37,6 @@ class LakeFileSystem:
         self.filesystem = filesystem or pafs.LocalFileSystem()
         self.root = root.rstrip("/") or "/"
         self.s3 = s3
-        self._objects = None
 
     @classmethod
     def local(cls, root: str) -> LakeFileSystem:
@@ -55,11 +52,6 @@ class LakeFileSystem:
             url = url[len("file://") :]
         return cls.local(url)
 
-    @property
-    def uses_manifests(self) -> bool:
-        """Whether partitions are committed through manifests (no atomic rename here)."""
-        return self.s3 is not None
-
     def uri(self, path: str) -> str:
         """The path as engines other than Arrow name it (`s3://bucket/key` on S3)."""
         return f"s3://{path}" if self.s3 is not None else path
@@ -68,44 +60,10 @@ class LakeFileSystem:
         """Polars' `storage_options` for this file system (None when local)."""
         return self.s3.polars_options() if self.s3 is not None else None
 
-    # -- conditional writes (object storage) -----------------------------------------------
-
-    def _object_store(self):
-        if self.s3 is None:
-            raise NotImplementedError("conditional writes are used on object storage only")
-        if self._objects is None:
-            self._objects = self.s3.object_store()
-        return self._objects
-
-    def _key(self, path: str) -> str:
-        bucket = f"{self.s3.bucket}/"
-        if not path.startswith(bucket):
-            raise ValueError(f"{path} is not in bucket {self.s3.bucket}")
-        return path[len(bucket) :]
-
-    def read_versioned(self, path: str) -> tuple[bytes, str] | None:
-        """An object's bytes and ETag, or None when it does not exist."""
-        import obstore
-        from obstore.exceptions import NotFoundError
-
-        try:
-            result = obstore.get(self._object_store(), self._key(path))
-        except (NotFoundError, FileNotFoundError):
-            return None
-        return bytes(result.bytes()), result.meta["e_tag"]
-
-    def write_if(self, path: str, data: bytes, etag: str | None) -> bool:
-        """Write `data` only if the object is still at version `etag` (absent when None).
-        False when another writer got there first."""
-        import obstore
-        from obstore.exceptions import AlreadyExistsError, PreconditionError
-
-        mode = "create" if etag is None else {"e_tag": etag}
-        try:
-            obstore.put(self._object_store(), self._key(path), data, mode=mode)
-        except (AlreadyExistsError, PreconditionError):
-            return False
-        return True
+    def delta_options(self) -> dict[str, str] | None:
+        """delta-rs's `storage_options` (None when local), with its safe concurrent-writer
+        mode on S3 (see `S3Location.delta_options`)."""
+        return self.s3.delta_options() if self.s3 is not None else None
 
     @property
     def is_local(self) -> bool:
@@ -175,9 +133,3 @@ class LakeFileSystem:
     def move(self, source: str, destination: str) -> None:
         """Rename a file; atomic on a local file system."""
         self.filesystem.move(source, destination)
-
-    def publish_dir(self, staging: str, target: str, old_holder: str) -> None:
-        """Make `staging` visible at `target` in one step; the previous content moves aside."""
-        if not self.is_local:
-            raise NotImplementedError("atomic publish is implemented for local file systems only")
-        atomic.replace_dir(staging, target, old_holder)

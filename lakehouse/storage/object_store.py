@@ -2,9 +2,8 @@
 
 `LAKEHOUSE_LAKE_URL=s3://bucket/prefix` moves the lake; endpoint and credentials come from the
 standard AWS variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-`AWS_REGION`). Data files go through Arrow's native S3 client; the small manifests that commit
-partitions go through obstore, whose conditional writes (`If-Match` / `If-None-Match`) Arrow
-does not expose. Polars reads the same files with its own native S3 reader.
+`AWS_REGION`). Data files go through Arrow's native S3 client, Delta commits through delta-rs's
+object store, and Polars reads the same files with its own native S3 reader.
 """
 
 from __future__ import annotations
@@ -63,20 +62,6 @@ class S3Location:
             options["secret_key"] = self.secret_key
         return pafs.S3FileSystem(**options)
 
-    def object_store(self):
-        """An obstore S3 store on the bucket (keys are `prefix/...`), for conditional writes."""
-        from obstore.store import S3Store
-
-        config: dict[str, str] = {"region": self.region}
-        client_options: dict[str, object] = {}
-        if self.endpoint:
-            config["endpoint"] = self.endpoint
-            client_options["allow_http"] = self.endpoint.startswith("http://")
-        if self.access_key:
-            config["access_key_id"] = self.access_key
-            config["secret_access_key"] = self.secret_key or ""
-        return S3Store(self.bucket, config=config, client_options=client_options)
-
     def polars_options(self) -> dict[str, str]:
         """`storage_options` for Polars' native S3 reader."""
         options = {"aws_region": self.region}
@@ -87,3 +72,10 @@ class S3Location:
             options["aws_access_key_id"] = self.access_key
             options["aws_secret_access_key"] = self.secret_key or ""
         return options
+
+    def delta_options(self) -> dict[str, str]:
+        """delta-rs's options. Commits use S3's conditional writes (`conditional_put: etag`):
+        two writers racing for the same log entry cannot both win, with no lock service to run
+        (the alternative, a DynamoDB lock table, is one more thing to operate; and
+        `AWS_S3_ALLOW_UNSAFE_RENAME` would let a racing writer overwrite a commit)."""
+        return {**self.polars_options(), "conditional_put": "etag"}

@@ -1,11 +1,12 @@
 """The lake store: the only code that writes or reads lake tables.
 
-Two verbs serve the whole graph: `publish(spec, key, frame)` replaces one partition atomically and
-`scan(spec, keys)` returns a lazy, partition-pruned Polars frame. A publish writes Parquet files,
-checks their footers against the rows written, then makes them visible in one step, so readers
-never see a partial partition: on a local file system the files go to a staging folder that is
-swapped in by a rename (`atomic.py`); on object storage they are written beside the partition's
-current files and a conditional write of its manifest commits them (`manifest.py`).
+Two verbs serve the whole graph: `publish(spec, key, frame)` replaces one partition and
+`scan(spec, keys)` returns a lazy, partition-pruned Polars frame. Every table is a Delta Lake
+table (`delta.py`): a publish writes uuid-named Parquet files into the partition's folder, reads
+their footers back against the rows written, and then one Delta commit names them and removes
+the partition's previous files. Until that commit the new files are invisible to every Delta
+reader, so a failed audit or a killed writer changes nothing readers see; the same code serves a
+local folder and `s3://`.
 """
 
 from __future__ import annotations
@@ -20,39 +21,26 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from deltalake import DeltaTable
 
+from lakehouse.storage import delta
 from lakehouse.storage.duckdb_access import duckdb_uri
 from lakehouse.storage.duckdb_access import register as register_filesystem
 from lakehouse.storage.filesystem import FileEntry, LakeFileSystem
-from lakehouse.storage.manifest import (
-    COMMIT_ATTEMPTS,
-    MANIFEST_NAME,
-    ConcurrentCommitError,
-    Manifest,
-    ManifestFile,
-    manifest_path,
-    successor,
-)
-from lakehouse.storage.paths import (
-    InvalidPartitionKey,
-    parse_partition_folder,
-    partition_folder,
-    validate_day_key,
-)
+from lakehouse.storage.paths import InvalidPartitionKey, partition_folder, validate_day_key
 from lakehouse.storage.spec import TableSpec
 from lakehouse.storage.sqltext import literal
 
+#: Under the lake root (or the scratch folder of an object-storage lake): steps' scratch files
+#: and DuckDB's spill. Lake tables themselves have no staging folder: uncommitted files are
+#: invisible to Delta readers wherever they lie.
 STAGING_DIR = "_staging"
-#: Under the staging folder: partitions replaced or retired by maintenance, kept for a grace
-#: period (to restore by hand if need be) until vacuum deletes them.
-TRASH_DIR = "_trash"
 PARQUET_SUFFIX = ".parquet"
 #: Rows per row group: large enough for scan throughput, small enough for min/max pruning.
 ROW_GROUP_ROWS = 122_880
@@ -62,45 +50,40 @@ MAX_FILE_ROWS = 8 * ROW_GROUP_ROWS
 PART_BYTES = 24 * 2**20
 #: Footer key naming the columns a file's rows are sorted by (written by sorted stages).
 SORTED_BY_KEY = "lakehouse.sorted_by"
-#: A staging folder left by a live process is only taken for abandoned after this long.
+#: A scratch folder left by a live process is only taken for abandoned after this long.
 STALE_STAGING_SECONDS = 24 * 3600
-#: This machine in the names of the staging folders it creates: a process id means something
+#: This machine in the names of the scratch folders it creates: a process id means something
 #: only on the host that issued it (pods sharing a scratch volume each count from 1).
 HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "localhost"
-#: Manifests read at once on object storage: each read is a round trip, so a table's worth
-#: (a year of partitions) is read side by side rather than one after another.
-MANIFEST_READERS = 16
-#: The end of a folder a writer owns while it lives: `<label>.<pid>@<host>.<uuid hex>` for
-#: staging and scratch (`_holder_name`), `<label>.<ns>.<uuid hex>` for the trash, `.old` added
-#: to a replaced partition on its way out.
-HOLDER_NAME = re.compile(r"\.(?P<pid>[0-9]+)(@(?P<host>[A-Za-z0-9-]+))?\.[0-9a-f]{32}(\.old)?$")
+#: The end of a scratch folder a writer owns while it lives: `<label>.<pid>@<host>.<uuid hex>`.
+HOLDER_NAME = re.compile(r"\.(?P<pid>[0-9]+)(@(?P<host>[A-Za-z0-9-]+))?\.[0-9a-f]{32}$")
+#: Delta's default grace before vacuum deletes a file no version still needs (7 days).
+VACUUM_RETENTION_HOURS = 168
 
 
 class SchemaMismatch(ValueError):
     """A frame whose columns do not match the table's contract."""
 
 
-class PartitionChanged(RuntimeError):
-    """A conditional commit found the partition republished since it was read."""
-
-
 class PublishVerificationError(RuntimeError):
-    """Staged files that do not read back as written; nothing was published."""
+    """Written files that do not read back as written; nothing was committed."""
+
+
+class PartitionChanged(RuntimeError):
+    """A rewrite (maintenance) lost to a writer that changed the table since it was read."""
 
 
 @dataclass(frozen=True)
 class StagedPartition:
-    """Verified files of one partition, in a staging folder, not yet visible to readers."""
+    """Verified files of one partition, written but not committed: no reader sees them yet."""
 
     spec: TableSpec
     key: str | None
     folder: str
-    target: str
     files: tuple[str, ...]
     rows: int
     bytes: int
-    #: Name, size and rows of each file, as its verified footer gave them.
-    manifest_files: tuple[ManifestFile, ...] = ()
+    added: tuple[delta.AddedFile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +94,9 @@ class PublishedPartition:
     rows: int
     files: int
     bytes: int
+    #: The table's version just after the commit (the commit's own, unless another writer
+    #: committed in the same instant).
+    version: int | None = None
 
 
 class LakeStore:
@@ -120,16 +106,20 @@ class LakeStore:
         *,
         max_file_rows: int = MAX_FILE_ROWS,
         scratch_dir: str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.fs = fs
         self.max_file_rows = max_file_rows
-        # Scratch files and DuckDB's spill stay on a local disk: under the lake's staging
-        # area when the lake is local, else in `scratch_dir` (default: the system temp dir).
-        if fs.uses_manifests:
+        #: The Dagster run recorded in the commits this store makes.
+        self.run_id = run_id
+        # Scratch files and DuckDB's spill stay on a local disk: under the lake's `_staging`
+        # when the lake is local, else in `scratch_dir` (default: the system temp dir).
+        if fs.is_local:
+            self.scratch_fs = fs
+        else:
             scratch_root = scratch_dir or posixpath.join(tempfile.gettempdir(), "lakehouse")
             self.scratch_fs = LakeFileSystem.local(os.fspath(scratch_root))
-        else:
-            self.scratch_fs = fs
+        self._ready: set[str] = set()
 
     @classmethod
     def local(cls, lake_root: str | os.PathLike[str]) -> LakeStore:
@@ -137,10 +127,13 @@ class LakeStore:
 
     @classmethod
     def from_url(
-        cls, url: str | os.PathLike[str], scratch_dir: str | os.PathLike[str] | None = None
+        cls,
+        url: str | os.PathLike[str],
+        scratch_dir: str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
     ) -> LakeStore:
         """The lake at a local path or an `s3://bucket/prefix` URL."""
-        return cls(LakeFileSystem.from_url(os.fspath(url)), scratch_dir=scratch_dir)
+        return cls(LakeFileSystem.from_url(os.fspath(url)), scratch_dir=scratch_dir, run_id=run_id)
 
     # -- DuckDB --------------------------------------------------------------------------------
 
@@ -152,7 +145,7 @@ class LakeStore:
 
     def duckdb_path(self, path: str) -> str:
         """The name DuckDB opens a lake or scratch file by (see `prepare_duckdb`)."""
-        if self._fs_for(path).uses_manifests:
+        if not self._fs_for(path).is_local:
             return duckdb_uri(path)
         return path
 
@@ -160,9 +153,9 @@ class LakeStore:
         """Let `con` read lake files (object storage through the lake's own file system) and
         spill to the local scratch area rather than DuckDB's default `.tmp` in the working
         directory, unless the connection was given a temp directory."""
-        if self.fs.uses_manifests:
+        if not self.fs.is_local:
             register_filesystem(con, self.fs.filesystem)
-        (current,) = con.sql("SELECT current_setting('temp_directory')").fetchall()[0]
+        (current,) = con.execute("SELECT current_setting('temp_directory')").fetchall()[0]
         if current in ("", ".tmp"):
             # DuckDB names its spill files by process id: one folder per host keeps the
             # processes of two hosts sharing a volume apart.
@@ -170,10 +163,14 @@ class LakeStore:
             self.scratch_fs.makedirs(folder)  # DuckDB creates only the last level
             con.execute(f"SET temp_directory = {literal(folder)}")
 
-    # -- paths ---------------------------------------------------------------------------------
+    # -- paths and tables ----------------------------------------------------------------------
 
     def table_dir(self, spec: TableSpec) -> str:
         return self.fs.path(*spec.path)
+
+    def table_uri(self, spec: TableSpec) -> str:
+        """The table as Delta readers name it (a path, or `s3://bucket/prefix/...`)."""
+        return self.fs.uri(self.table_dir(spec))
 
     def partition_dir(self, spec: TableSpec, key: str | None) -> str:
         """The folder holding one partition's files (the table folder when unpartitioned)."""
@@ -185,102 +182,130 @@ class LakeStore:
             return self.table_dir(spec)
         return posixpath.join(self.table_dir(spec), partition_folder(spec.partition_column, key))
 
-    def _staging_root(self, spec: TableSpec, fs: LakeFileSystem | None = None) -> str:
-        return (fs or self.fs).path(STAGING_DIR, *spec.path)
+    def delta_options(self) -> dict[str, str] | None:
+        return self.fs.delta_options()
+
+    def delta_table(
+        self,
+        spec: TableSpec,
+        *,
+        version: int | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> DeltaTable | None:
+        """The table's Delta log at its current version (or `version`, or `as_of` a time);
+        None when the table was never written."""
+        table = delta.open_table(
+            self.table_uri(spec), self.delta_options(), version=version, as_of=as_of
+        )
+        if table is None:
+            self._refuse_plain_folder(spec)
+        return table
+
+    def _refuse_plain_folder(self, spec: TableSpec) -> None:
+        """A table folder without a Delta log holds files of an earlier lakehouse: say how to
+        rebuild instead of reading an empty table or failing obscurely."""
+        folder = self.table_dir(spec)
+        if self.fs.list_dir(folder):
+            raise delta.NotADeltaTable(
+                f"{spec.qualified_name}: {self.fs.uri(folder)} holds files but no Delta log "
+                "(_delta_log): it was written by an earlier lakehouse. Move the lake folder "
+                "aside and run `lakehouse build --full` to rebuild it from the landing files."
+            )
+
+    def _writable_table(self, spec: TableSpec) -> DeltaTable:
+        """The table, created on first use, its schema brought up to the declaration."""
+        table = self.delta_table(spec)
+        if table is None:
+            table = delta.create_table(self.table_uri(spec), self.delta_options(), spec)
+        if spec.qualified_name not in self._ready:
+            delta.evolve_schema(table, spec)
+            self._ready.add(spec.qualified_name)
+        return table
 
     # -- reads ---------------------------------------------------------------------------------
+
+    def _live_files(
+        self,
+        spec: TableSpec,
+        keys: Iterable[str] | None = None,
+        *,
+        version: int | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> list[tuple[str | None, FileEntry]]:
+        """(partition key, file) of every live file of the given partitions, from the log."""
+        table = self.delta_table(spec, version=version, as_of=as_of)
+        if table is None:
+            return []
+        actions = pa.table(table.get_add_actions(flatten=True))
+        column = spec.partition_column
+        wanted = None if keys is None or column is None else set(keys)
+        root = self.table_dir(spec)
+        keyed: list[tuple[str | None, FileEntry]] = []
+        values = (
+            actions.column(f"partition.{column}").to_pylist()
+            if column is not None
+            else [None] * actions.num_rows
+        )
+        for path, size, mtime, value in zip(
+            actions.column("path").to_pylist(),
+            actions.column("size_bytes").to_pylist(),
+            actions.column("modification_time").to_pylist(),
+            values,
+            strict=True,
+        ):
+            key = value.isoformat() if isinstance(value, dt.date) else value
+            if wanted is not None and key not in wanted:
+                continue
+            entry = FileEntry(posixpath.join(root, path), size, int(mtime) * 1_000_000)
+            keyed.append((key, entry))
+        return sorted(keyed, key=lambda item: (item[0] or "", item[1].path))
 
     def partition_keys(self, spec: TableSpec) -> list[str]:
         """Published partition keys, sorted."""
         if spec.partition_column is None:
             return []
-        if self.fs.uses_manifests:
-            folders = [folder for folder, _ in self._live_manifests(spec)]
-        else:
-            folders = list(self.fs.subdirs(self.table_dir(spec)))
-        keys = (
-            parse_partition_folder(spec.partition_column, posixpath.basename(folder))
-            for folder in folders
-        )
-        return sorted(key for key in keys if key is not None)
+        return sorted({key for key, _ in self._live_files(spec) if key is not None})
 
-    def files(self, spec: TableSpec, keys: Iterable[str] | None = None) -> list[str]:
-        """Parquet files of the given partitions (all when None); missing partitions are skipped."""
-        return [entry.path for entry in self.file_entries(spec, keys)]
+    def files(
+        self,
+        spec: TableSpec,
+        keys: Iterable[str] | None = None,
+        *,
+        version: int | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> list[str]:
+        """Live Parquet files of the given partitions (all when None) at the current version
+        (or `version` / `as_of`); missing partitions are skipped."""
+        return [
+            entry.path for _, entry in self._live_files(spec, keys, version=version, as_of=as_of)
+        ]
 
     def file_entries(self, spec: TableSpec, keys: Iterable[str] | None = None) -> list[FileEntry]:
         """Like `files`, with each file's size and modification time."""
-        if self.fs.uses_manifests:
-            return [
-                entry
-                for folder, manifest in self._live_manifests(spec, keys)
-                for entry in _committed_files(folder, manifest)
-            ]
-        if spec.partition_column is None:
-            folders = [self.table_dir(spec)]
-        else:
-            wanted = self.partition_keys(spec) if keys is None else sorted(set(keys))
-            folders = [self.partition_dir(spec, key) for key in wanted]
-        return [entry for folder in folders for entry in self.fs.list_files(folder, PARQUET_SUFFIX)]
+        return [entry for _, entry in self._live_files(spec, keys)]
 
-    def files_by_partition(self, spec: TableSpec) -> dict[str | None, list[FileEntry]]:
-        """Each published partition's files in key order (key None for an unpartitioned table),
-        from one listing: on object storage one read of each manifest."""
+    def files_by_partition(
+        self, spec: TableSpec, *, version: int | None = None
+    ) -> dict[str | None, list[FileEntry]]:
+        """Each published partition's files in key order (key None for an unpartitioned
+        table), from one read of the log (at `version` when given)."""
         grouped: dict[str | None, list[FileEntry]] = {}
-        for entry in self.file_entries(spec):
-            key = None
-            if spec.partition_column is not None:
-                folder = posixpath.basename(posixpath.dirname(entry.path))
-                key = parse_partition_folder(spec.partition_column, folder)
+        for key, entry in self._live_files(spec, version=version):
             grouped.setdefault(key, []).append(entry)
         return grouped
 
-    def read_manifest(self, folder: str) -> tuple[Manifest | None, str | None]:
-        """A partition folder's manifest and its version (object storage)."""
-        found = self.fs.read_versioned(manifest_path(folder))
-        if found is None:
-            return None, None
-        data, etag = found
-        return Manifest.from_json(data, manifest_path(folder)), etag
-
-    def manifest_folders(self, spec: TableSpec) -> list[str]:
-        """Folders of a table holding a manifest, tombstones included (object storage)."""
-        return sorted(
-            posixpath.dirname(entry.path)
-            for entry in self.fs.list_tree(self.table_dir(spec))
-            if posixpath.basename(entry.path) == MANIFEST_NAME
-        )
-
-    def forget_retired(self, folder: str, names: set[str]) -> None:
-        """Drop deleted retired files from a manifest (vacuum); a lost race leaves them listed
-        for the next vacuum, which is harmless."""
-        current, etag = self.read_manifest(folder)
-        if current is not None:
-            self.fs.write_if(manifest_path(folder), current.without_retired(names).to_json(), etag)
-
-    def _live_manifests(
-        self, spec: TableSpec, keys: Iterable[str] | None = None
-    ) -> list[tuple[str, Manifest]]:
-        """(folder, manifest) of the given partitions (all when None) that exist and are not
-        tombstones, in key order; one read of each manifest."""
-        if spec.partition_column is None:
-            folders = [self.table_dir(spec)]
-        elif keys is None:
-            # A partition exists once its manifest does, until retention leaves a tombstone.
-            folders = self.manifest_folders(spec)
-        else:
-            folders = [self.partition_dir(spec, key) for key in sorted(set(keys))]
-        with ThreadPoolExecutor(min(MANIFEST_READERS, max(1, len(folders)))) as readers:
-            manifests = list(readers.map(self.read_manifest, folders))
-        return [
-            (folder, manifest)
-            for folder, (manifest, _) in zip(folders, manifests, strict=True)
-            if manifest is not None and not manifest.is_tombstone
-        ]
-
-    def scan(self, spec: TableSpec, keys: Iterable[str] | None = None) -> pl.LazyFrame:
-        """A lazy frame over the given partitions; only their files are ever opened."""
-        return self._scan_files(spec, self.files(spec, keys))
+    def scan(
+        self,
+        spec: TableSpec,
+        keys: Iterable[str] | None = None,
+        *,
+        version: int | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> pl.LazyFrame:
+        """A lazy frame over the given partitions (at a past `version` or `as_of` a time when
+        given); only their files are ever opened. Columns the declaration added after a file
+        was written read as NULL."""
+        return self._scan_files(spec, self.files(spec, keys, version=version, as_of=as_of))
 
     def _scan_files(self, spec: TableSpec, files: list[str]) -> pl.LazyFrame:
         if not files:
@@ -295,6 +320,11 @@ class LakeStore:
             missing_columns="insert",
             extra_columns="ignore",
         ).select(list(spec.read_schema))
+
+    def history(self, spec: TableSpec, limit: int | None = None) -> list[dict[str, object]]:
+        """The table's versions, newest first, as the Delta log records them."""
+        table = self.delta_table(spec)
+        return [] if table is None else table.history(limit)
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -319,7 +349,7 @@ class LakeStore:
         *,
         sorted_by: Sequence[str] = (),
     ) -> StagedPartition:
-        """Write and verify a partition's files in a staging folder; nothing is visible yet.
+        """Write and verify a partition's files; nothing is visible until `commit`.
 
         `sorted_by` declares (in each file's footer) the order the rows come in, for
         maintenance to know a partition is clustered.
@@ -335,106 +365,126 @@ class LakeStore:
             if spec.partition_column is not None:
                 validate_day_key(key)
             batches = (_conform_batch(spec, key, part) for part in data)
+        self._writable_table(spec)
         self.remove_abandoned_staging(spec)
-        if self.fs.uses_manifests:
-            # New uuid-named files beside the current ones: invisible until the manifest names
-            # them (see manifest.py).
-            staging = target
-        else:
-            label = posixpath.basename(target) if key is not None else "_table"
-            staging = self._new_staging_dir(spec, label)
+        self.fs.makedirs(target)
         files: list[str] = []
         try:
-            rows = self._write_files(spec, staging, batches, files, sorted_by)
-            verified = self._verify(spec, files, rows)
+            rows = self._write_files(spec, target, batches, files, sorted_by)
+            added = self._verify(spec, key, files, rows)
         except BaseException:
-            self._delete_staged(staging, files)
+            self._delete_files(files)
             raise
-        size = sum(file.size for file in verified)
-        return StagedPartition(
-            spec, key, staging, target, tuple(files), rows, size, manifest_files=tuple(verified)
-        )
+        size = sum(file.size for file in added)
+        return StagedPartition(spec, key, target, tuple(files), rows, size, tuple(added))
 
-    def _delete_staged(self, folder: str, files: Sequence[str]) -> None:
-        if self.fs.uses_manifests:
-            for path in files:
-                with contextlib.suppress(FileNotFoundError):
-                    self.fs.delete_file(path)
-        else:
-            self.fs.delete_dir(folder)
+    def _delete_files(self, files: Sequence[str]) -> None:
+        for path in files:
+            with contextlib.suppress(FileNotFoundError, OSError):
+                self.fs.delete_file(path)
 
-    def commit(
+    def commit(self, staged: StagedPartition) -> PublishedPartition:
+        """One Delta commit naming the staged files and removing the partition's previous
+        files (which stay readable in older versions until vacuum)."""
+        return self.commit_all([staged])[0]
+
+    def commit_all(self, staged: Sequence[StagedPartition]) -> list[PublishedPartition]:
+        """Several staged partitions of one table in one commit: readers see all of them
+        replaced or none."""
+        if not staged:
+            return []
+        spec = staged[0].spec
+        if any(part.spec.qualified_name != spec.qualified_name for part in staged):
+            raise ValueError("one commit replaces partitions of one table")
+        return self._commit(spec, staged, [part.key for part in staged], "publish")
+
+    def _commit(
         self,
-        staged: StagedPartition,
-        *,
-        keep_previous: bool = False,
-        expect_files: set[str] | None = None,
-    ) -> PublishedPartition:
-        """Swap a staged partition in atomically; the previous version is deleted, or with
-        `keep_previous` moved to the trash (see `retire`) for vacuum to delete later. On
-        object storage the previous files always stay until vacuum (see manifest.py).
-
-        `expect_files` (file names) makes the commit conditional on the partition still being
-        made of exactly those files, else `PartitionChanged` (maintenance rewrites)."""
-        if self.fs.uses_manifests:
-            self._commit_manifest(staged, expect_files)
-            return self._published(staged)
-        if expect_files is not None:
-            entries = self.file_entries(staged.spec, partition_keys_of(staged.key))
-            live = {posixpath.basename(entry.path) for entry in entries}
-            if live != expect_files:
-                self.discard(staged)
-                raise PartitionChanged(f"{staged.target} was republished meanwhile")
-        old_holder = f"{staged.folder}.old"
+        spec: TableSpec,
+        staged: Sequence[StagedPartition],
+        replace_keys: Sequence[str | None] | None,
+        operation: str,
+    ) -> list[PublishedPartition]:
         try:
-            self.fs.publish_dir(staged.folder, staged.target, old_holder=old_holder)
+            table = self._writable_table(spec)
+            delta.commit_files(
+                table,
+                spec,
+                [file for part in staged for file in part.added],
+                replace_keys=replace_keys,
+                operation=operation,
+                run_id=self.run_id,
+            )
         except BaseException:
-            self.fs.delete_dir(staged.folder)
+            for part in staged:
+                self.discard(part)
             raise
-        if keep_previous and self.fs.exists(old_holder):
-            trash = self._trash_path(staged.spec, staged.key)
-            self.fs.makedirs(posixpath.dirname(trash))
-            self.fs.move(old_holder, trash)
-        else:
-            self.fs.delete_dir(old_holder)
-        return self._published(staged)
+        table.update_incremental()  # the object does not follow its own commits
+        version = table.version()
+        return [
+            PublishedPartition(
+                spec.qualified_name,
+                part.key,
+                part.folder,
+                part.rows,
+                len(part.files),
+                part.bytes,
+                version,
+            )
+            for part in staged
+        ]
 
-    @staticmethod
-    def _published(staged: StagedPartition) -> PublishedPartition:
+    def commit_rewrite(self, staged: StagedPartition, read_version: int) -> PublishedPartition:
+        """Replace a partition with a rewrite of the files it had at `read_version` (the same
+        rows, reorganized): committed only if no writer changed the table since, else
+        `PartitionChanged` and the rewrite is discarded."""
+        spec = staged.spec
+        table = self.delta_table(spec, version=read_version)
+        try:
+            delta.commit_files(
+                table,
+                spec,
+                staged.added,
+                replace_keys=[staged.key],
+                operation="rewrite",
+                run_id=self.run_id,
+                data_change=False,
+                retry=False,
+            )
+        except delta.CommitFailedError as error:
+            self.discard(staged)
+            raise PartitionChanged(
+                f"{spec.qualified_name} {staged.key}: changed since version {read_version}"
+            ) from error
+        except BaseException:
+            self.discard(staged)
+            raise
+        table.update_incremental()
         return PublishedPartition(
-            staged.spec.qualified_name,
+            spec.qualified_name,
             staged.key,
-            staged.target,
+            staged.folder,
             staged.rows,
             len(staged.files),
             staged.bytes,
+            table.version(),
         )
 
-    def _commit_manifest(self, staged: StagedPartition, expect_files: set[str] | None) -> None:
-        """Name the staged files, and only them, in the partition's manifest."""
-        new_files = list(staged.manifest_files)
-
-        def files_after(current: list[ManifestFile]) -> list[ManifestFile]:
-            if expect_files is not None and {f.name for f in current} != expect_files:
-                raise PartitionChanged(f"{staged.target} was republished meanwhile")
-            return new_files
-
-        try:
-            self._swap_manifest(staged.target, files_after)
-        except BaseException:
-            self._delete_staged(staged.folder, staged.files)
-            raise
-
-    def _swap_manifest(self, folder: str, files_after) -> Manifest:
-        """Read-modify-write of a manifest under a conditional write, retried when another
-        writer committed in between. `files_after(current_files)` gives the new file list."""
-        for _ in range(COMMIT_ATTEMPTS):
-            current, etag = self.read_manifest(folder)
-            manifest = successor(current, files_after(list(current.files) if current else []))
-            if self.fs.write_if(manifest_path(folder), manifest.to_json(), etag):
-                return manifest
-        raise ConcurrentCommitError(
-            f"{folder}: {COMMIT_ATTEMPTS} conditional writes of the manifest lost to other writers"
+    def compact(self, spec: TableSpec, key: str | None, target_bytes: int) -> dict[str, object]:
+        """delta-rs's compaction of one partition (the whole table when unpartitioned): small
+        files rewritten into files near `target_bytes`, in one commit; its metrics."""
+        table = self.delta_table(spec)
+        if table is None:
+            return {}
+        filters = None
+        if spec.partition_column is not None and key is not None:
+            filters = [(spec.partition_column, "=", validate_day_key(key))]
+        return table.optimize.compact(
+            partition_filters=filters,
+            target_size=target_bytes,
+            commit_properties=delta.CommitProperties(
+                custom_metadata=delta.commit_metadata("compact", self.run_id)
+            ),
         )
 
     def sorted_by(self, path: str) -> tuple[str, ...]:
@@ -453,39 +503,71 @@ class LakeStore:
         )
 
     def retire(self, spec: TableSpec, key: str | None) -> str | None:
-        """Take a published partition out of the table in one rename (readers see it whole or
-        not at all); it waits in the trash until vacuum deletes it. Returns where it went."""
-        source = self.partition_dir(spec, key)
-        if self.fs.uses_manifests:
-            # A tombstone: gone for readers at once, its files retired for vacuum's grace.
-            current = self.read_manifest(source)[0]
-            if current is None or current.is_tombstone:
-                return None
-            self._swap_manifest(source, lambda _files: [])
-            return source
-        if not self.fs.exists(source):
+        """Take a published partition out of the table in one Delta delete (readers see it
+        whole or not at all); its files stay readable in older versions until vacuum.
+        Returns the partition's folder, or None when it was not there."""
+        table = self.delta_table(spec)
+        if table is None or spec.partition_column is None or key is None:
             return None
-        destination = self._trash_path(spec, key)
-        self.fs.makedirs(posixpath.dirname(destination))
-        self.fs.move(source, destination)
-        return destination
+        validate_day_key(key)
+        if not self._live_files(spec, [key]):
+            return None
+        table.delete(
+            f"{spec.partition_column} = '{key}'",
+            commit_properties=delta.CommitProperties(
+                custom_metadata=delta.commit_metadata("retention", self.run_id),
+                max_commit_retries=delta.COMMIT_RETRIES,
+            ),
+        )
+        return self.partition_dir(spec, key)
 
-    def trash_root(self) -> str:
-        return self.fs.path(STAGING_DIR, TRASH_DIR)
+    def restore(self, spec: TableSpec, version: int) -> dict[str, object]:
+        """Roll the table back to `version` as a new commit (Delta restore)."""
+        table = self.delta_table(spec)
+        if table is None:
+            raise ValueError(f"{spec.qualified_name} has never been written")
+        return table.restore(
+            version,
+            commit_properties=delta.CommitProperties(
+                custom_metadata=delta.commit_metadata("restore", self.run_id)
+            ),
+        )
 
-    def _trash_path(self, spec: TableSpec, key: str | None) -> str:
-        label = key or "_table"
-        stamp = time.time_ns()
-        return posixpath.join(self.trash_root(), *spec.path, f"{label}.{stamp}.{uuid.uuid4().hex}")
+    def vacuum(
+        self,
+        spec: TableSpec,
+        *,
+        retention_hours: float = VACUUM_RETENTION_HOURS,
+        dry_run: bool = True,
+    ) -> list[str]:
+        """Delete files no version younger than the grace period needs: replaced and deleted
+        files, and files of writers that died or failed before committing (a full vacuum).
+        Returns their paths; a dry run deletes nothing."""
+        table = self.delta_table(spec)
+        if table is None:
+            return []
+        removed = table.vacuum(
+            retention_hours=int(retention_hours),
+            dry_run=dry_run,
+            enforce_retention_duration=False,
+            full=True,
+        )
+        if not dry_run:
+            # A checkpoint and no log entries past their retention: a table with thousands
+            # of commits still opens in a few reads.
+            table.create_checkpoint()
+            table.cleanup_metadata()
+        root = self.table_dir(spec)
+        return sorted(posixpath.join(root, path) for path in removed)
 
     def discard(self, staged: StagedPartition) -> None:
-        self._delete_staged(staged.folder, staged.files)
+        self._delete_files(staged.files)
 
     @contextlib.contextmanager
     def scratch(self, spec: TableSpec, label: str) -> Iterator[str]:
-        """A private staging folder for a step's intermediate files, deleted when done (and by
+        """A private folder for a step's intermediate files, deleted when done (and by
         `remove_abandoned_staging` if the process dies)."""
-        folder = self._new_staging_dir(spec, f"scratch-{label}", self.scratch_fs)
+        folder = self._new_scratch_dir(spec, f"scratch-{label}")
         try:
             yield folder
         finally:
@@ -525,50 +607,31 @@ class LakeStore:
         with self._fs_for(path).open_input(path) as handle:
             yield from pq.ParquetFile(handle).iter_batches(batch_size=ROW_GROUP_ROWS)
 
-    def _new_staging_dir(
-        self, spec: TableSpec, label: str, fs: LakeFileSystem | None = None
-    ) -> str:
-        fs = fs or self.fs
-        staging = posixpath.join(self._staging_root(spec, fs), _holder_name(label))
-        fs.makedirs(staging)
-        return staging
+    def _new_scratch_dir(self, spec: TableSpec, label: str) -> str:
+        folder = posixpath.join(self._scratch_root(spec), _holder_name(label))
+        self.scratch_fs.makedirs(folder)
+        return folder
+
+    def _scratch_root(self, spec: TableSpec) -> str:
+        return self.scratch_fs.path(STAGING_DIR, *spec.path)
 
     def append(self, spec: TableSpec, key: str | None, data: pl.DataFrame) -> PublishedPartition:
-        """Add one file to a partition without touching the files already there (for logs such
-        as the quality history). The file is staged and verified, then renamed into place."""
-        target = self.partition_dir(spec, key)
-        frame = _conform(spec, key, data)
-        if self.fs.uses_manifests:
-            staging = target  # invisible until the manifest names the file
-        else:
-            staging = self.fs.path(STAGING_DIR, *spec.path, _holder_name("append"))
-        self.fs.makedirs(staging)
-        files: list[str] = []
-        try:
-            rows = self._write_files(spec, staging, [frame.collect()], files)
-            added = self._verify(spec, files, rows)
-            size, written = sum(file.size for file in added), len(files)
-            if self.fs.uses_manifests:
-                self._swap_manifest(target, lambda current: [*current, *added])
-                files.clear()  # committed: nothing to clean up
-            else:
-                self.fs.makedirs(target)
-                for path in files:
-                    self.fs.move(path, posixpath.join(target, posixpath.basename(path)))
-        finally:
-            self._delete_staged(staging, files)
-        return PublishedPartition(spec.qualified_name, key, target, rows, written, size)
+        """Add rows to a partition without touching its files (for logs such as the quality
+        history): one Delta commit adding one verified file."""
+        staged = self.stage(spec, key, data)
+        return self._commit(spec, [staged], None, "append")[0]
 
     def _write_files(
         self,
         spec: TableSpec,
-        staging: str,
+        folder: str,
         batches: Iterable[pl.DataFrame],
         files: list[str],
         sorted_by: Sequence[str] = (),
     ) -> int:
-        """Write the batches into new files in `staging`, appending each path to `files` as it
-        is opened (so a caller can clean up after a failure). Returns the rows written."""
+        """Write the batches into new uuid-named files in `folder`, appending each path to
+        `files` as it is opened (so a caller can clean up after a failure). Returns the rows
+        written."""
         arrow_schema = _arrow_schema(spec)
         footer_schema = arrow_schema
         if sorted_by:
@@ -577,7 +640,7 @@ class LakeStore:
         rows_total = rows_in_file = 0
 
         def open_writer() -> pq.ParquetWriter:
-            path = posixpath.join(staging, f"part-{uuid.uuid4().hex}{PARQUET_SUFFIX}")
+            path = posixpath.join(folder, f"part-{uuid.uuid4().hex}{PARQUET_SUFFIX}")
             files.append(path)
             return self.parquet_writer(path, footer_schema)
 
@@ -603,49 +666,74 @@ class LakeStore:
         return rows_total
 
     def _verify(
-        self, spec: TableSpec, files: Sequence[str], expected_rows: int
-    ) -> list[ManifestFile]:
-        """Read every staged footer back; the rows must add up. Returns each file's name, size
-        and rows (what a manifest records)."""
+        self, spec: TableSpec, key: str | None, files: Sequence[str], expected_rows: int
+    ) -> list[delta.AddedFile]:
+        """Read every written footer back; the columns must be the table's and the rows must
+        add up. Returns what the commit records of each file."""
         verified = []
         expected_columns = list(spec.schema)
+        root = self.table_dir(spec)
+        partition = {spec.partition_column: key} if spec.partition_column else {}
         for path in files:
             with self.fs.open_input(path) as handle:
                 size = handle.size()
                 metadata = pq.read_metadata(handle)
-            verified.append(ManifestFile(posixpath.basename(path), size, metadata.num_rows))
             columns = metadata.schema.to_arrow_schema().names
             if columns != expected_columns:
                 raise PublishVerificationError(
-                    f"{spec.qualified_name}: staged file {path} has columns {columns}, "
+                    f"{spec.qualified_name}: written file {path} has columns {columns}, "
                     f"expected {expected_columns}"
                 )
+            relative = posixpath.relpath(path, root)
+            verified.append(
+                delta.AddedFile(relative, size, metadata.num_rows, partition, _stats(metadata))
+            )
         rows = sum(file.rows for file in verified)
         if rows != expected_rows:
             raise PublishVerificationError(
-                f"{spec.qualified_name}: staged files hold {rows} rows; "
+                f"{spec.qualified_name}: written files hold {rows} rows; "
                 f"{expected_rows} were written"
             )
         return verified
 
     def remove_abandoned_staging(self, spec: TableSpec) -> list[str]:
-        """Delete staging and scratch folders of this table left by writers that died. They
-        live on the local scratch file system (the lake's own when the lake is local; on
-        object storage staged files are uuid-named litter that vacuum deletes)."""
+        """Delete scratch folders of this table left by steps that died. (Lake files of a
+        writer that died before its commit are unreferenced: vacuum deletes them.)"""
         fs = self.scratch_fs
         removed = []
-        for folder in fs.subdirs(self._staging_root(spec, fs)):
+        for folder in fs.subdirs(self._scratch_root(spec)):
             if _is_abandoned(posixpath.basename(folder), fs.list_dir(folder)):
                 fs.delete_dir(folder)
                 removed.append(folder)
         return removed
 
 
-def _committed_files(folder: str, manifest: Manifest) -> list[FileEntry]:
-    mtime_ns = int(dt.datetime.fromisoformat(manifest.committed_at).timestamp() * 1e9)
-    return [
-        FileEntry(posixpath.join(folder, file.name), file.size, mtime_ns) for file in manifest.files
-    ]
+def _stats(metadata: pq.FileMetaData) -> dict[str, object]:
+    """Null counts, minima and maxima of a file's columns from its footer: Delta readers
+    (Spark, DuckDB, Polars) skip files with them."""
+    nulls: dict[str, int] = {}
+    minima: dict[str, object] = {}
+    maxima: dict[str, object] = {}
+    for index in range(metadata.num_columns):
+        name = metadata.schema.column(index).name
+        count = 0
+        low = high = None
+        complete = True
+        for group in range(metadata.num_row_groups):
+            stats = metadata.row_group(group).column(index).statistics
+            if stats is None or not stats.has_null_count:
+                complete = False
+                break
+            count += stats.null_count
+            if stats.has_min_max:
+                low = stats.min if low is None else min(low, stats.min)
+                high = stats.max if high is None else max(high, stats.max)
+        if not complete:
+            continue
+        nulls[name] = count
+        if low is not None and isinstance(low, (int, float, str)) and not isinstance(low, bool):
+            minima[name], maxima[name] = low, high
+    return {"minValues": minima, "maxValues": maxima, "nullCount": nulls}
 
 
 def partition_keys_of(key: str | None) -> list[str] | None:
@@ -654,7 +742,7 @@ def partition_keys_of(key: str | None) -> list[str] | None:
 
 
 def _holder_name(label: str) -> str:
-    """`<label>.<pid>@<host>.<uuid hex>`: a staging folder its writer owns while it lives."""
+    """`<label>.<pid>@<host>.<uuid hex>`: a scratch folder its writer owns while it lives."""
     return f"{label}.{os.getpid()}@{HOST}.{uuid.uuid4().hex}"
 
 
