@@ -18,8 +18,9 @@ import pytest
 
 from lakehouse.storage import InvalidPartitionKey, LakeStore, SchemaMismatch, TableSpec
 from lakehouse.storage.paths import HIVE_NULL_FOLDER
-from lakehouse.storage.sorting import KeepFirst, stage_sorted
+from lakehouse.storage.sorting import stage_sorted
 from lakehouse.storage.store import HOST, STAGING_DIR, STALE_STAGING_SECONDS, arrow_schema
+from lakehouse.transforms.rules import KeepFirst
 from lakehouse_tests.servers import project_env
 
 SPEC = TableSpec(

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from lakehouse.storage.sorting import KeepFirst
-
 
 @dataclass(frozen=True)
 class Rule:
@@ -94,6 +92,14 @@ def window_rule(
         arrival,
     )
     return Rule("late_window", column, broken, reason)
+
+
+@dataclass(frozen=True)
+class KeepFirst:
+    """One row per `key`: the first when ordered by `prefer` (earliest arrival, say)."""
+
+    key: str
+    prefer: tuple[str, ...]
 
 
 @dataclass(frozen=True)
