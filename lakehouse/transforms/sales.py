@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 
 from lakehouse.landing.contract import REVENUE_STATUSES
-from lakehouse.transforms.rules import Checked, Rule, apply_rules
+from lakehouse.transforms.rules import Checked, Rule, apply_rules, explain
 
 
 def fact_sales(
@@ -46,13 +46,13 @@ def fact_sales(
                 "known_customer",
                 "customer_id",
                 pl.col("customer_sk").is_null(),
-                pl.format("customer {} is not in dim_customer", pl.col("customer_id")),
+                explain("customer {} is not in dim_customer", pl.col("customer_id")),
             ),
             Rule(
                 "known_product",
                 "product_id",
                 pl.col("product_category").is_null(),
-                pl.format("product {} is not in the product catalogue", pl.col("product_id")),
+                explain("product {} is not in the product catalogue", pl.col("product_id")),
             ),
         ],
         now,
