@@ -16,12 +16,8 @@ from typing import Any
 import dagster as dg
 import pytest
 import yaml
-from dagster._config import process_config
 from dagster._core.code_pointer import ModuleCodePointer
-from dagster._core.instance.config import dagster_instance_config
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
-from dagster._core.system_config.objects import ResolvedRunConfig
-from dagster._serdes.config_class import class_from_code_pointer
 from dagster_k8s import K8sRunLauncher
 from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.job import UserDefinedDagsterK8sConfig, construct_dagster_k8s_job
@@ -75,6 +71,9 @@ RUN_K8S_CONFIG_KEYS = {
     "jobSpecConfig": "job_spec_config",
     "jobMetadata": "job_metadata",
 }
+
+
+STORAGE_SECTIONS = ("run_storage", "event_log_storage", "schedule_storage")
 
 
 def load_values() -> dict[str, Any]:
@@ -207,6 +206,39 @@ def rendered_code_location_context(deployment: dict[str, Any]) -> dict[str, Any]
     return {"k8s": k8s}
 
 
+# -- Dagster's config checks, through its public API ---------------------------------------------
+
+
+def validated(schema: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """`config` processed against a class's config schema (defaults filled in, `env` values
+    read) the way the instance does when it loads the class; a refused value raises
+    DagsterInvalidConfigError naming it. Dagster's public route to its config system is a run's
+    config, so the schema is that of an op."""
+
+    @dg.op(name="configured", config_schema=schema)
+    def configured() -> None:
+        pass
+
+    @dg.job(name="validate")
+    def validate() -> None:
+        configured()
+
+    run_config = {"ops": {"configured": {"config": config}}}
+    return dg.validate_run_config(validate, run_config)["ops"]["configured"]["config"]
+
+
+def configured_class(section: dict[str, Any]) -> Any:
+    """The class a `dagster.yaml` section names (`module` and `class`), as Dagster imports it."""
+    return getattr(importlib.import_module(section["module"]), section["class"])
+
+
+def without_storages(instance: dict[str, Any]) -> dict[str, Any]:
+    """The instance with Dagster's local storages in place of the chart's PostgreSQL ones, so
+    Dagster can build it here (the PostgreSQL storages connect when built); their sections are
+    checked against their own schemas instead."""
+    return {name: section for name, section in instance.items() if name not in STORAGE_SECTIONS}
+
+
 # -- building the Jobs with dagster-k8s --------------------------------------------------------
 
 KUBECONFIG = """\
@@ -221,12 +253,10 @@ current-context: none
 
 def run_launcher(values: dict[str, Any], tmp_path: Path) -> K8sRunLauncher:
     """The chart's run launcher; outside a cluster it reads a kubeconfig (never contacted)."""
-    config = rendered_run_launcher(values)["config"]
-    processed = process_config(K8sRunLauncher.config_type(), config)
-    assert processed.success, processed.errors
+    config = validated(K8sRunLauncher.config_type(), rendered_run_launcher(values)["config"])
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(KUBECONFIG)
-    local = {**processed.value, "load_incluster_config": False, "kubeconfig_file": str(kubeconfig)}
+    local = {**config, "load_incluster_config": False, "kubeconfig_file": str(kubeconfig)}
     return K8sRunLauncher.from_config_value(None, local)
 
 
@@ -286,24 +316,24 @@ def test_the_chart_instance_is_valid_dagster_configuration(
     # The chart's pods read the database password from the secret deploy/k8s/lakehouse.yaml makes.
     secret = load_manifests()["Secret", values["global"]["postgresqlSecretName"]]
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", secret["stringData"]["postgresql-password"])
-    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(instance))
-    # Dagster's own loader: the instance schema, and pools against the run queue.
-    config, custom_class = dagster_instance_config(str(tmp_path))
-    assert custom_class is None
-    assert config["concurrency"]["runs"]["max_concurrent_runs"] == 8
-    assert config["run_launcher"]["class"] == "K8sRunLauncher"
+    # Dagster's own loader: the instance schema, pools against the run queue, and the instance
+    # built from them (the run launcher and coordinator are built when first used).
+    with dg.instance_for_test(
+        overrides=without_storages(instance), temp_dir=str(tmp_path)
+    ) as loaded:
+        assert type(loaded) is dg.DagsterInstance  # no custom instance class
+        assert loaded.get_concurrency_config().run_queue_config.max_concurrent_runs == 8
+        assert type(loaded.run_coordinator) is dg.QueuedRunCoordinator
+        assert loaded.run_retries_max_retries == values["dagsterDaemon"]["runRetries"]["maxRetries"]
+    assert configured_class(instance["run_launcher"]) is K8sRunLauncher
 
     # Each class's own schema, as the instance applies it when it loads the class.
-    for section in (
-        "run_launcher",
-        "run_coordinator",
-        "run_storage",
-        "event_log_storage",
-        "schedule_storage",
-    ):
-        klass = class_from_code_pointer(instance[section]["module"], instance[section]["class"])
-        processed = process_config(klass.config_type(), instance[section]["config"])
-        assert processed.success, (section, processed.errors)
+    for section in ("run_launcher", "run_coordinator", *STORAGE_SECTIONS):
+        klass = configured_class(instance[section])
+        try:
+            validated(klass.config_type(), instance[section]["config"])
+        except dg.DagsterInvalidConfigError as error:
+            pytest.fail(f"{section}: {error}")
 
 
 def test_a_refused_setting_fails_the_same_checks(tmp_path: Path) -> None:
@@ -311,12 +341,15 @@ def test_a_refused_setting_fails_the_same_checks(tmp_path: Path) -> None:
     values = load_values()
     values["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"] = {"containerConfig": 1}
     config = rendered_run_launcher(values)["config"]
-    assert not process_config(K8sRunLauncher.config_type(), config).success
+    with pytest.raises(dg.DagsterInvalidConfigError, match="container_config"):
+        validated(K8sRunLauncher.config_type(), config)
     instance = rendered_instance(load_values())
     instance["run_retries"]["max_retries"] = "once"
-    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(instance))
-    with pytest.raises(dg.DagsterInvalidConfigError):
-        dagster_instance_config(str(tmp_path))
+    with (
+        pytest.raises(dg.DagsterInvalidConfigError, match="max_retries"),
+        dg.instance_for_test(overrides=without_storages(instance), temp_dir=str(tmp_path)),
+    ):
+        pass
 
 
 def test_a_run_pod_gets_the_image_settings_secrets_volume_and_its_size(tmp_path: Path) -> None:
@@ -359,7 +392,7 @@ def test_the_k8s_executor_runs_each_step_in_a_pod_of_its_own_size(
     job = defs().resolve_implicit_global_asset_job_def()
     assert job.executor_def.name == "k8s"
     # Dagster resolves the executor's configuration against its schema when a run starts.
-    executor_config = ResolvedRunConfig.build(job, {}).execution.execution_engine_config
+    executor_config = dg.validate_run_config(job, {})["execution"]["k8s"]
     assert executor_config["step_k8s_config"]["container_config"]["resources"] == STEP_RESOURCES
 
     values = load_values()

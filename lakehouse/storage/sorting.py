@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import duckdb
 import polars as pl
@@ -20,12 +21,15 @@ from lakehouse.storage.sqltext import ident, literal
 from lakehouse.storage.store import ROW_GROUP_ROWS, LakeStore, StagedPartition
 
 
-@dataclass(frozen=True)
-class KeepFirst:
-    """One row per `key`: the first when ordered by `prefer` (earliest arrival, say)."""
+class FirstPerKey(Protocol):
+    """One row per `key`: the first when ordered by `prefer` (earliest arrival, say). The
+    transforms declare it (`lakehouse.transforms.rules.KeepFirst`); storage only reads it."""
 
-    key: str
-    prefer: tuple[str, ...]
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def prefer(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ def stage_sorted(
     spec: TableSpec,
     key: str | None,
     rows_file: str,
-    keep_first: KeepFirst | None = None,
+    keep_first: FirstPerKey | None = None,
 ) -> SortedStage:
     """Stage the rows of `rows_file` (a scratch Parquet file of the table's columns) sorted by
     `spec.sort_by`, deduplicated by `keep_first` when given, holding at most DuckDB's memory

@@ -7,9 +7,9 @@ import datetime as dt
 import polars as pl
 
 from lakehouse.landing.contract import DEVICES, EVENT_TYPES
-from lakehouse.storage.sorting import KeepFirst
 from lakehouse.transforms.rules import (
     Cleaned,
+    KeepFirst,
     allowed_values,
     apply_rules,
     not_null,

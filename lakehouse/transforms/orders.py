@@ -14,6 +14,7 @@ from lakehouse.transforms.rules import (
     accounting,
     allowed_values,
     apply_rules,
+    explain,
     not_null,
     window_rule,
 )
@@ -37,26 +38,26 @@ def order_rules(first_partition: dt.date, late_days: int) -> list[Rule]:
             "positive_quantity",
             "quantity",
             pl.col("quantity").is_null() | (pl.col("quantity") <= 0),
-            pl.format("quantity {} is not a positive number", pl.col("quantity")),
+            explain("quantity {} is not a positive number", pl.col("quantity")),
         ),
         Rule(
             "non_negative_price",
             "unit_price",
             pl.col("unit_price").is_null() | (pl.col("unit_price") < 0),
-            pl.format("unit_price {} is negative or missing", pl.col("unit_price")),
+            explain("unit_price {} is negative or missing", pl.col("unit_price")),
         ),
         Rule(
             "known_currency",
             "currency",
             ~pl.col("currency").is_in(list(USD_PER_UNIT)).fill_null(False),
-            pl.format("currency {} has no exchange rate", pl.col("currency")),
+            explain("currency {} has no exchange rate", pl.col("currency")),
         ),
         allowed_values("status", ORDER_STATUSES),
         Rule(
             "updated_after_order",
             "updated_at",
             pl.col("updated_at") < pl.col("order_ts"),
-            pl.format(
+            explain(
                 "updated_at {} is before order_ts {}", pl.col("updated_at"), pl.col("order_ts")
             ),
         ),

@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from lakehouse.transforms.rules import Cleaned, Rule, accounting, apply_rules, not_null
+from lakehouse.transforms.rules import Cleaned, Rule, accounting, apply_rules, explain, not_null
 
 
 def latest_products(snapshot: pl.LazyFrame, now: dt.datetime) -> Cleaned:
@@ -19,7 +19,7 @@ def latest_products(snapshot: pl.LazyFrame, now: dt.datetime) -> Cleaned:
                 "non_negative_price",
                 "list_price",
                 pl.col("list_price").is_null() | (pl.col("list_price") < 0),
-                pl.format("list_price {} is negative or missing", pl.col("list_price")),
+                explain("list_price {} is negative or missing", pl.col("list_price")),
             ),
         ],
         now,

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from lakehouse.storage.sorting import KeepFirst
-
 
 @dataclass(frozen=True)
 class Rule:
@@ -21,13 +19,23 @@ class Rule:
     reason: pl.Expr
 
 
+def explain(template: str, *values: pl.Expr) -> pl.Expr:
+    """`pl.format` for a rule's reason, except that a missing value reads "null": with
+    `pl.format` one NULL value makes the whole reason NULL, and a rejected row must say why."""
+    shown = [
+        pl.when(value.is_null()).then(pl.lit("null")).otherwise(pl.format("{}", value))
+        for value in values
+    ]
+    return pl.format(template, *shown)
+
+
 def not_null(column: str) -> Rule:
     return Rule("not_null", column, pl.col(column).is_null(), pl.lit(f"{column} is null"))
 
 
 def allowed_values(column: str, values: Sequence[str]) -> Rule:
     broken = pl.col(column).is_not_null() & ~pl.col(column).is_in(list(values))
-    reason = pl.format(
+    reason = explain(
         "{} {} is not one of {}", pl.lit(column), pl.col(column), pl.lit(", ".join(values))
     )
     return Rule("allowed_values", column, broken, reason)
@@ -86,7 +94,7 @@ def window_rule(
     window allows, or after their own arrival (clock skew)."""
     earliest = pl.max_horizontal(arrival - pl.duration(days=late_days), pl.lit(first_partition))
     broken = ~value_date.is_between(earliest, arrival).fill_null(False)
-    reason = pl.format(
+    reason = explain(
         "{} date {} is outside the window {} .. {} of its arrival date",
         pl.lit(column),
         value_date,
@@ -94,6 +102,14 @@ def window_rule(
         arrival,
     )
     return Rule("late_window", column, broken, reason)
+
+
+@dataclass(frozen=True)
+class KeepFirst:
+    """One row per `key`: the first when ordered by `prefer` (earliest arrival, say)."""
+
+    key: str
+    prefer: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 
 from lakehouse.landing.contract import REVENUE_STATUSES
-from lakehouse.transforms.rules import Checked, Rule, apply_rules
+from lakehouse.transforms.rules import Checked, Rule, apply_rules, explain
 
 
 def fact_sales(
@@ -15,8 +15,10 @@ def fact_sales(
 ) -> Checked:
     """Orders with the customer version valid at order time and the product's category.
 
-    An order whose customer or product is unknown is quarantined, never given a guessed key.
-    An order placed before its customer's first recorded version gets that first version.
+    An order whose customer or product is unknown is quarantined, never given a guessed key,
+    and so is an order of a known product without a category (silver allows one; the fact's
+    product_category is required). An order placed before its customer's first recorded version
+    gets that first version.
     """
     versions = dim_customer.select("customer_id", "valid_from", "customer_sk").sort("valid_from")
     first_version = (
@@ -24,7 +26,9 @@ def fact_sales(
         .group_by("customer_id")
         .agg(first_sk=pl.col("customer_sk").first())
     )
-    catalogue = products.select("product_id", product_category=pl.col("category"))
+    catalogue = products.select(
+        "product_id", product_category=pl.col("category"), _known_product=pl.lit(True)
+    )
     joined = (
         orders.sort("order_ts")
         .join_asof(
@@ -46,24 +50,37 @@ def fact_sales(
                 "known_customer",
                 "customer_id",
                 pl.col("customer_sk").is_null(),
-                pl.format("customer {} is not in dim_customer", pl.col("customer_id")),
+                explain("customer {} is not in dim_customer", pl.col("customer_id")),
             ),
             Rule(
                 "known_product",
                 "product_id",
+                pl.col("_known_product").is_null(),
+                explain("product {} is not in the product catalogue", pl.col("product_id")),
+            ),
+            Rule(
+                "product_has_category",
+                "product_id",
                 pl.col("product_category").is_null(),
-                pl.format("product {} is not in the product catalogue", pl.col("product_id")),
+                explain("product {} has no category", pl.col("product_id")),
             ),
         ],
         now,
     )
-    facts = checked.valid.with_columns(
-        is_revenue=pl.col("status").is_in(list(REVENUE_STATUSES))
-    ).sort("customer_id", "product_id", "order_ts")
+    facts = (
+        checked.valid.drop("_known_product")
+        .with_columns(is_revenue=pl.col("status").is_in(list(REVENUE_STATUSES)))
+        .sort("customer_id", "product_id", "order_ts")
+    )
     return Checked(
         facts,
         checked.quarantined.drop(
-            "customer_sk", "first_sk", "product_category", "valid_from", strict=False
+            "customer_sk",
+            "first_sk",
+            "product_category",
+            "_known_product",
+            "valid_from",
+            strict=False,
         ),
     )
 

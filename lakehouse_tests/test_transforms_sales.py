@@ -1,0 +1,175 @@
+"""gold/fact_sales and gold/daily_summary on hand-written frames."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from lakehouse import tables
+from lakehouse.transforms.sales import daily_summary, fact_sales
+
+NOW = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+UTC = pl.Datetime("us", "UTC")
+DAY = dt.date(2026, 11, 3)
+
+
+def ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def silver_orders(rows: list[tuple[str, str, str, str, str, float]]) -> pl.LazyFrame:
+    """Silver orders: (order_id, customer_id, product_id, order_ts, status, amount in USD)."""
+    return pl.LazyFrame(
+        [
+            {
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "product_id": product_id,
+                "quantity": 1,
+                "unit_price": amount,
+                "currency": "USD",
+                "status": status,
+                "order_ts": ts(order_ts),
+                "updated_at": ts(order_ts),
+                "amount": amount,
+                "usd_per_unit": 1.0,
+                "amount_usd": amount,
+                "versions": 1,
+                "_source_file": "orders.csv",
+                "_source_line": line,
+            }
+            for line, (order_id, customer_id, product_id, order_ts, status, amount) in enumerate(
+                rows, 1
+            )
+        ],
+        schema=tables.SILVER_ORDERS.schema,
+    )
+
+
+def dim_customer(rows: list[tuple[str, str, int]]) -> pl.LazyFrame:
+    """Customer versions: (customer_id, valid_from, customer_sk)."""
+    return pl.LazyFrame(
+        [(customer_id, ts(valid_from), sk) for customer_id, valid_from, sk in rows],
+        schema={"customer_id": pl.String, "valid_from": UTC, "customer_sk": pl.Int64},
+        orient="row",
+    )
+
+
+def test_fact_sales_keys_each_order_to_the_customer_version_valid_at_order_time() -> None:
+    orders = silver_orders(
+        [
+            ("O1", "C1", "P1", "2026-11-03T11:59:59", "paid", 10.0),  # just before C1's v2
+            ("O2", "C1", "P1", "2026-11-03T12:00:00", "shipped", 20.02),  # v2 starts: inclusive
+            ("O3", "C2", "P2", "2026-11-03T09:00:00", "placed", 5.0),  # before C2's first
+            ("O4", "C1", "P2", "2026-11-03T13:00:00", "cancelled", 7.5),
+            ("O5", "C9", "P1", "2026-11-03T14:00:00", "paid", 1.0),  # unknown customer
+            ("O6", "C1", "P9", "2026-11-03T15:00:00", "paid", 2.0),  # unknown product
+            ("O7", "C9", "P9", "2026-11-03T16:00:00", "paid", 3.0),  # both: the first rule
+            ("O8", "C1", "P3", "2026-11-03T17:00:00", "paid", 4.0),  # product has no category
+        ]
+    )
+    dim = dim_customer(
+        [
+            ("C1", "2026-11-03T12:00:00", 102),  # out of order on purpose
+            ("C1", "2026-11-01T10:00:00", 101),
+            ("C2", "2026-11-05T00:00:00", 201),  # C2's only version starts after O3
+            ("C2", "2026-11-06T00:00:00", 202),
+        ]
+    )
+    products = pl.LazyFrame(
+        {"product_id": ["P1", "P2", "P3"], "category": ["books", "games", None]}
+    )
+    checked = fact_sales(orders, dim, products, NOW)
+
+    facts = tables.GOLD_FACT_SALES.conform(checked.valid).collect()
+    # Sorted by customer, product, time (the table's sort keys).
+    assert facts.select(
+        "order_id", "customer_id", "customer_sk", "product_category", "is_revenue"
+    ).rows() == [
+        ("O1", "C1", 101, "books", True),
+        ("O2", "C1", 102, "books", True),
+        ("O4", "C1", 102, "games", False),
+        ("O3", "C2", 201, "games", False),
+    ]
+    assert facts["amount_usd"].to_list() == [10.0, 20.02, 7.5, 5.0]
+
+    quarantine = tables.GOLD_FACT_SALES_QUARANTINE
+    assert checked.quarantined.collect_schema().names() == list(quarantine.schema)
+    rejected = quarantine.conform(checked.quarantined).collect().sort("order_id")
+    assert rejected.select("order_id", "_rule", "_column", "_reason").rows() == [
+        ("O5", "known_customer", "customer_id", "customer C9 is not in dim_customer"),
+        ("O6", "known_product", "product_id", "product P9 is not in the product catalogue"),
+        ("O7", "known_customer", "customer_id", "customer C9 is not in dim_customer"),
+        ("O8", "product_has_category", "product_id", "product P3 has no category"),
+    ]
+    assert (rejected["_quarantined_at"] == NOW).all()
+
+
+def summary_inputs(
+    facts: list[tuple[float, bool]],
+    event_users: list[str],
+    converted: list[bool],
+    first_versions: list[tuple[str, str]],
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    return (
+        pl.LazyFrame(
+            facts, schema={"amount_usd": pl.Float64, "is_revenue": pl.Boolean}, orient="row"
+        ),
+        pl.LazyFrame({"user_id": event_users}, schema={"user_id": pl.String}),
+        pl.LazyFrame({"converted": converted}, schema={"converted": pl.Boolean}),
+        pl.LazyFrame(
+            [(customer_id, ts(valid_from)) for customer_id, valid_from in first_versions],
+            schema={"customer_id": pl.String, "valid_from": UTC},
+            orient="row",
+        ),
+    )
+
+
+def test_daily_summary_counts_revenue_users_conversion_and_new_customers() -> None:
+    inputs = summary_inputs(
+        facts=[(10.0, True), (20.02, True), (5.0, False), (7.5, False)],
+        event_users=["u1", "u1", "u2", "u3"],
+        converted=[True, False, False, False],
+        first_versions=[
+            ("C1", "2026-11-01T08:00:00"),
+            ("C1", "2026-11-03T08:00:00"),  # an update on the day: not new
+            ("C2", "2026-11-03T00:00:00"),  # new at midnight
+            ("C3", "2026-11-03T23:59:59"),  # new at the last second
+            ("C4", "2026-11-02T23:59:59"),  # first seen the day before
+            ("C4", "2026-11-03T01:00:00"),
+            ("C5", "2026-11-04T00:00:00"),  # the next day
+        ],
+    )
+    summary = tables.GOLD_DAILY_SUMMARY.conform(daily_summary(*inputs, DAY)).collect()
+    assert summary.rows(named=True) == [
+        {
+            "revenue_usd": 30.02,
+            "orders": 4,
+            "revenue_orders": 2,
+            "avg_order_value_usd": 15.01,
+            "active_users": 3,
+            "sessions": 4,
+            "converted_sessions": 1,
+            "conversion_rate": 0.25,
+            "new_customers": 2,
+        }
+    ]
+
+
+def test_daily_summary_of_a_quiet_day_is_a_row_of_zeros() -> None:
+    inputs = summary_inputs([], [], [], [("C1", "2026-11-01T08:00:00")])
+    summary = tables.GOLD_DAILY_SUMMARY.conform(daily_summary(*inputs, DAY)).collect()
+    assert summary.rows(named=True) == [
+        {
+            "revenue_usd": 0.0,
+            "orders": 0,
+            "revenue_orders": 0,
+            "avg_order_value_usd": None,
+            "active_users": 0,
+            "sessions": 0,
+            "converted_sessions": 0,
+            "conversion_rate": None,
+            "new_customers": 0,
+        }
+    ]
