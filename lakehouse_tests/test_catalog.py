@@ -94,8 +94,8 @@ def test_a_reader_keeps_its_catalog_across_a_rebuild(catalogued: Path, tmp_path:
     old = reader(root)
     before = old.sql("SELECT partitions FROM lakehouse.tables WHERE name = 'gold.daily_summary'")
     assert before.fetchall() == [(5,)]
-    # Drop a partition (as retention would) and rebuild while the reader holds the old file.
-    shutil.rmtree(Path(store.partition_dir(tables.GOLD_DAILY_SUMMARY, FIRST_DAY)))
+    # Drop a partition (as retention does) and rebuild while the reader holds the old file.
+    assert store.retire(tables.GOLD_DAILY_SUMMARY, FIRST_DAY) is not None
     refresh_catalog(layout)
     still = old.sql("SELECT partitions FROM lakehouse.tables WHERE name = 'gold.daily_summary'")
     assert still.fetchall() == [(5,)], "the open reader still sees the catalog it opened"

@@ -1,4 +1,6 @@
-"""The store on S3: the manifest commit protocol against a real S3 API (moto's server).
+"""The lake on S3 (moto's server): what other engines see, the whole graph, maintenance, and
+DuckDB reading lake files through the lake's file system. The store's own suite runs on S3 too
+(test_storage.py).
 
 Every test gets its own prefix in one bucket of one moto server started for this module.
 """
@@ -8,9 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ import duckdb
 import polars as pl
 import pyarrow.fs as pafs
 import pytest
+from deltalake import DeltaTable
 
 from lakehouse import settings, tables
 from lakehouse.catalog import build_catalog
@@ -32,9 +32,8 @@ from lakehouse.lake import Lake
 from lakehouse.maintenance import cleanup
 from lakehouse.maintenance.run import maintain
 from lakehouse.partitions import range_tags
-from lakehouse.storage import LakeFileSystem, LakeStore
+from lakehouse.storage import LakeStore
 from lakehouse.storage.duckdb_access import PositionalReader
-from lakehouse.storage.manifest import MANIFEST_NAME, ConcurrentCommitError
 from lakehouse.storage.sorting import parquet_source
 from lakehouse_tests.conftest import (
     ALL_ASSETS,
@@ -45,8 +44,8 @@ from lakehouse_tests.conftest import (
     table_contents,
     written_tables,
 )
-from lakehouse_tests.servers import moto_s3, project_env
-from lakehouse_tests.test_storage import SPEC, UNPARTITIONED, frame, kill_writers
+from lakehouse_tests.servers import moto_s3
+from lakehouse_tests.test_storage import SPEC, frame, parquet_files
 
 DAY = "2026-11-01"
 
@@ -63,49 +62,8 @@ def lake_url(s3_env: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def store(lake_url: str) -> LakeStore:
-    return LakeStore(LakeFileSystem.from_url(lake_url))
-
-
-def parquet_files(store: LakeStore, spec=SPEC) -> list[str]:
-    return [
-        e.path for e in store.fs.list_tree(store.table_dir(spec)) if e.path.endswith(".parquet")
-    ]
-
-
-def test_publish_commits_through_a_manifest_and_scans_read_only_it(store: LakeStore) -> None:
-    result = store.publish(SPEC, DAY, frame(1, 10))
-    assert result.rows == 10 and result.files == 1
-    assert store.partition_keys(SPEC) == [DAY]
-    manifest, etag = store.read_manifest(store.partition_dir(SPEC, DAY))
-    assert manifest is not None and etag and manifest.rows == 10
-    store.publish(SPEC, DAY, frame(2, 3))
-    data = store.scan(SPEC, [DAY]).collect()
-    assert data["version"].to_list() == [2, 2, 2]
-    assert data.schema["event_date"] == pl.Date()
-    # The replaced file stays (readers of the old version keep working) until vacuum.
-    assert len(parquet_files(store)) == 2 and len(store.files(SPEC, [DAY])) == 1
-
-
-def test_a_reader_of_the_old_version_keeps_reading_it_after_a_commit(store: LakeStore) -> None:
-    store.publish(SPEC, DAY, frame(1, 100))
-    pinned = store.scan(SPEC, [DAY])  # the file list is resolved now, from the manifest
-    store.publish(SPEC, DAY, frame(2, 5))
-    assert pinned.collect()["version"].unique().to_list() == [1]
-    assert store.scan(SPEC, [DAY]).collect().height == 5
-
-
-def test_a_write_that_fails_midway_keeps_the_previous_partition(store: LakeStore) -> None:
-    store.publish(SPEC, DAY, frame(1, 100))
-
-    def failing_stream():
-        yield frame(2, 60)
-        raise RuntimeError("source went away")
-
-    with pytest.raises(RuntimeError, match="source went away"):
-        store.publish(SPEC, DAY, failing_stream())
-    assert store.scan(SPEC, [DAY]).collect()["version"].unique().to_list() == [1]
-    assert len(parquet_files(store)) == 1, "the failed write's files were not removed"
+def store(lake_url: str, tmp_path: Path) -> LakeStore:
+    return LakeStore.from_url(lake_url, scratch_dir=tmp_path / "scratch")
 
 
 def failures_in_threads(target: Callable[[int], None], count: int) -> list[BaseException]:
@@ -115,89 +73,25 @@ def failures_in_threads(target: Callable[[int], None], count: int) -> list[BaseE
     return [future.exception() for future in futures if future.exception() is not None]
 
 
-def test_concurrent_appends_never_lose_one_another(store: LakeStore) -> None:
-    def append_many(version: int) -> None:
-        for _ in range(6):
-            store.append(SPEC, DAY, frame(version, 1))
-
-    errors = failures_in_threads(append_many, 4)
-    assert not errors, errors
-    data = store.scan(SPEC, [DAY]).collect()
-    assert sorted(data["version"].value_counts()["count"].to_list()) == [6, 6, 6, 6]
-
-
-def test_a_stale_manifest_version_is_refused(store: LakeStore) -> None:
-    store.publish(SPEC, DAY, frame(1, 1))
-    path = f"{store.partition_dir(SPEC, DAY)}/{MANIFEST_NAME}"
-    data, etag = store.fs.read_versioned(path)
-    store.publish(SPEC, DAY, frame(2, 2))
-    assert store.fs.write_if(path, data, etag) is False
-    assert store.fs.write_if(path, data, None) is False  # "create" on an existing manifest
-    assert store.scan(SPEC, [DAY]).collect().height == 2
-
-
-def test_commits_give_up_after_losing_every_race(
-    store: LakeStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store.publish(SPEC, DAY, frame(1, 1))
-    monkeypatch.setattr(store.fs, "write_if", lambda *args: False)
-    with pytest.raises(ConcurrentCommitError, match="lost to other writers"):
-        store.publish(SPEC, DAY, frame(2, 2))
-    monkeypatch.undo()
-    assert store.scan(SPEC, [DAY]).collect().height == 1
-    assert len(parquet_files(store)) == 1
-
-
-def test_retired_partitions_leave_the_table(store: LakeStore) -> None:
-    store.publish(SPEC, DAY, frame(1, 3))
-    store.publish(SPEC, "2026-11-02", frame(1, 4))
-    assert store.retire(SPEC, DAY) is not None
-    assert store.partition_keys(SPEC) == ["2026-11-02"]
-    assert store.scan(SPEC).collect().height == 4
-    assert store.retire(SPEC, DAY) is None
-
-
-def test_unpartitioned_tables_are_replaced_whole(store: LakeStore) -> None:
-    store.publish(UNPARTITIONED, None, pl.DataFrame({"id": [1, 2, 3]}))
-    store.publish(UNPARTITIONED, None, pl.DataFrame({"id": [9]}))
-    assert store.scan(UNPARTITIONED).collect()["id"].to_list() == [9]
-
-
-def test_a_writer_killed_while_publishing_leaves_a_whole_partition(
-    store: LakeStore, lake_url: str
-) -> None:
-    kill_writers(store, lake_url, (0.5, 1.0, 1.5, 2.2, 3.0))
-    # What killed writers left is unnamed litter: more files than the manifest names.
-    assert len(parquet_files(store)) >= len(store.files(SPEC, [DAY])) == 1
-
-
-KILLED_IN_SCRATCH = """
-import os, signal, sys
-from lakehouse.storage import LakeStore
-from lakehouse_tests.test_storage import SPEC
-store = LakeStore.from_url(sys.argv[1], scratch_dir=sys.argv[2])
-with store.scratch(SPEC, "2026-11-01") as folder:
-    with open(os.path.join(folder, "rows.parquet"), "wb") as rows:
-        rows.write(b"half a sort")
-    os.kill(os.getpid(), signal.SIGKILL)
-"""
-
-
-def test_the_local_scratch_of_a_killed_step_is_removed_by_the_next_write(
-    lake_url: str, tmp_path: Path
-) -> None:
-    scratch = tmp_path / "scratch"
-    env = project_env()
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_IN_SCRATCH, lake_url, str(scratch)], env=env, check=False
-    )
-    assert killed.returncode == -signal.SIGKILL
-    left = list(scratch.rglob("rows.parquet"))
-    assert len(left) == 1, left
-    store = LakeStore.from_url(lake_url, scratch_dir=scratch)
-    store.publish(SPEC, DAY, frame(1, 3))
-    assert not left[0].parent.exists(), "the killed step's scratch folder is still there"
-    assert store.scan(SPEC, [DAY]).collect().height == 3
+def test_any_delta_reader_sees_exactly_the_live_version_on_s3(store: LakeStore) -> None:
+    """What Spark, Trino or Polars pointed at the prefix read: the log's files, not a listing
+    that holds replaced files and a killed writer's litter too."""
+    store.publish(SPEC, DAY, frame(1, 10))
+    pinned = store.scan(SPEC, [DAY])  # the file list is resolved now, from the log
+    store.publish(SPEC, DAY, frame(2, 3))
+    litter = f"{store.partition_dir(SPEC, DAY)}/part-{uuid.uuid4().hex}.parquet"
+    frame(9, 99).write_parquet(f"s3://{litter}", storage_options=store.fs.storage_options())
+    assert pinned.collect()["version"].unique().to_list() == [1]
+    uri, options = store.table_uri(SPEC), store.delta_options()
+    seen = pl.scan_delta(uri, storage_options=options).collect()
+    assert seen["version"].to_list() == [2, 2, 2]
+    assert DeltaTable(uri, storage_options=options).file_uris() == [
+        store.fs.uri(path) for path in store.files(SPEC)
+    ]
+    listed = [
+        e.path for e in store.fs.list_tree(store.table_dir(SPEC)) if "_delta_log" not in e.path
+    ]
+    assert len(listed) == 3, "the replaced file and the litter stay until vacuum"
 
 
 def test_the_whole_graph_catalog_and_notebook_api_run_on_object_storage(
@@ -259,11 +153,8 @@ def test_maintenance_compacts_retires_and_vacuums_on_object_storage(store: LakeS
         leftovers = cleanup.plan_vacuum(store, [SPEC], grace=dt.timedelta(0))
         assert orphan in {item.path for item in leftovers}
         assert len(leftovers) == 30 + 1 + 1
-        for item in leftovers:
-            cleanup.remove(store, item)
+        cleanup.vacuum(store, leftovers, grace=dt.timedelta(0))
     assert parquet_files(store) == store.files(SPEC, [DAY])
-    manifest, _ = store.read_manifest(store.partition_dir(SPEC, DAY))
-    assert manifest.retired == ()
     assert store.scan(SPEC, [DAY]).collect().sort(["version", "id"]).equals(before)
 
 

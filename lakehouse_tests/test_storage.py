@@ -63,14 +63,17 @@ def lake_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(lake_url: str) -> LakeStore:
-    return LakeStore.from_url(lake_url)
+def store(lake_url: str, tmp_path: Path) -> LakeStore:
+    """Scratch in the test's own folder (an S3 lake's default is the shared temp dir)."""
+    return LakeStore.from_url(lake_url, scratch_dir=tmp_path / "scratch")
 
 
 def parquet_files(store: LakeStore, spec: TableSpec = SPEC) -> list[str]:
-    """Every Parquet file under the table's folder, live or not."""
+    """Every data file under the table's folder, live or not (the log's checkpoints aside)."""
     return sorted(
-        e.path for e in store.fs.list_tree(store.table_dir(spec)) if e.path.endswith(".parquet")
+        e.path
+        for e in store.fs.list_tree(store.table_dir(spec))
+        if e.path.endswith(".parquet") and "/_delta_log/" not in e.path
     )
 
 
@@ -245,7 +248,13 @@ def test_writers_of_different_partitions_and_appenders_all_land(lake_url: str) -
 def test_the_scratch_of_a_killed_step_is_removed_by_the_next_write(store: LakeStore) -> None:
     """Scratch lives on a local disk (under the lake when it is local)."""
     killed = subprocess.run(
-        [sys.executable, "-c", KILLED_IN_SCRATCH, store.fs.uri(store.fs.root)],
+        [
+            sys.executable,
+            "-c",
+            KILLED_IN_SCRATCH,
+            store.fs.uri(store.fs.root),
+            store.scratch_fs.root,
+        ],
         env=project_env(),
         check=False,
     )
@@ -261,7 +270,7 @@ KILLED_IN_SCRATCH = """
 import os, signal, sys
 from lakehouse.storage import LakeStore
 from lakehouse_tests.test_storage import SPEC
-store = LakeStore.from_url(sys.argv[1])
+store = LakeStore.from_url(sys.argv[1], scratch_dir=sys.argv[2])
 with store.scratch(SPEC, "2026-11-01") as folder:
     with open(os.path.join(folder, "rows.parquet"), "wb") as rows:
         rows.write(b"half a sort")

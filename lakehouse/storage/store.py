@@ -18,6 +18,7 @@ import posixpath
 import re
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -120,6 +121,9 @@ class LakeStore:
             scratch_root = scratch_dir or posixpath.join(tempfile.gettempdir(), "lakehouse")
             self.scratch_fs = LakeFileSystem.local(os.fspath(scratch_root))
         self._ready: set[str] = set()
+        # Open tables, per thread (a delta-rs table object is not shared between threads):
+        # bringing one up to date reads only the commits since, where opening reads the log.
+        self._opened = threading.local()
 
     @classmethod
     def local(cls, lake_root: str | os.PathLike[str]) -> LakeStore:
@@ -194,11 +198,19 @@ class LakeStore:
     ) -> DeltaTable | None:
         """The table's Delta log at its current version (or `version`, or `as_of` a time);
         None when the table was never written."""
+        current = version is None and as_of is None
+        opened: dict[str, DeltaTable] = self._opened.__dict__.setdefault("tables", {})
+        if current and spec.qualified_name in opened:
+            table = opened[spec.qualified_name]
+            table.update_incremental()
+            return table
         table = delta.open_table(
             self.table_uri(spec), self.delta_options(), version=version, as_of=as_of
         )
         if table is None:
             self._refuse_plain_folder(spec)
+        elif current:
+            opened[spec.qualified_name] = table
         return table
 
     def _refuse_plain_folder(self, spec: TableSpec) -> None:
@@ -216,7 +228,8 @@ class LakeStore:
         """The table, created on first use, its schema brought up to the declaration."""
         table = self.delta_table(spec)
         if table is None:
-            table = delta.create_table(self.table_uri(spec), self.delta_options(), spec)
+            delta.create_table(self.table_uri(spec), self.delta_options(), spec)
+            table = self.delta_table(spec)
         if spec.qualified_name not in self._ready:
             delta.evolve_schema(table, spec)
             self._ready.add(spec.qualified_name)
@@ -367,7 +380,8 @@ class LakeStore:
             batches = (_conform_batch(spec, key, part) for part in data)
         self._writable_table(spec)
         self.remove_abandoned_staging(spec)
-        self.fs.makedirs(target)
+        if self.fs.is_local:  # on S3 a folder would be a marker object, litter to vacuum
+            self.fs.makedirs(target)
         files: list[str] = []
         try:
             rows = self._write_files(spec, target, batches, files, sorted_by)
