@@ -55,17 +55,17 @@ def write_customers(
     updated = np.sort(changed[:n_update])
     deleted = np.sort(changed[n_update : n_update + n_delete])
     changes = _changes(config, day, draws, created, updated, deleted)
-    lines, faults = inject(changes, FAULTS, draws, day, True, _with_lines)
-    write_lines(folder / "cdc-1.jsonl", lines["line"])
+    delivery = inject(changes, FAULTS, draws, day, True, _with_lines)
+    write_lines(folder / "cdc-1.jsonl", delivery.rows["line"])
     population.alive[created] = True
     population.alive[deleted] = False
     return {
         "files": 1,
-        "rows": lines.height,
+        "rows": delivery.rows.height,
         "creates": len(created),
         "updates": len(updated),
         "deletes": len(deleted),
-        **faults,
+        **delivery.counts,
     }
 
 

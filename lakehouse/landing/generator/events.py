@@ -58,9 +58,9 @@ def write_events(
                 draws = rng(config, "app_events", day, hour, chunk)
                 events = _draw(config, draws, day, hour, offset, size, users)
                 first_chunk = hour == 0 and chunk == 0
-                lines, faults = inject(events, FAULTS, draws, day, first_chunk, _with_lines)
-                out.write(lines["line"])
-                counts.update({"lines": lines.height, "events": size, **faults})
+                delivery = inject(events, FAULTS, draws, day, first_chunk, _with_lines)
+                out.write(delivery.rows["line"])
+                counts.update({"lines": delivery.rows.height, "events": size, **delivery.counts})
         counts["files"] += 1
     return dict(counts)
 

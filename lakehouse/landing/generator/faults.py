@@ -56,6 +56,16 @@ def fault_count(rng: np.random.Generator, rows: int, share: float, force: bool) 
     return max(count, 1) if force and rows > 0 else count
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What a feed delivers: `rows` in file order (`line`, `_fault` with 0 for a healthy row, and
+    the columns asked to keep), the count of each fault, and which input rows stayed healthy."""
+
+    rows: pl.DataFrame
+    counts: dict[str, int]
+    healthy: np.ndarray
+
+
 def inject(
     frame: pl.DataFrame,
     faults: tuple[Fault, ...],
@@ -63,9 +73,10 @@ def inject(
     day: int,
     first_chunk: bool,
     to_line: Callable[[pl.DataFrame], pl.DataFrame],
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    """The rows as delivered, in file order, with their text in `line` and `_fault` (0 for a
-    healthy row), and the count of each fault."""
+    keep: tuple[str, ...] = (),
+) -> Delivery:
+    """Break disjoint rows of `frame` and add the copies `faults` ask for, then write each row
+    as text with `to_line`."""
     rows = frame.height
     due = [
         (number, fault, fault_count(rng, rows, fault.share, first_chunk and day == fault.first_day))
@@ -81,30 +92,32 @@ def inject(
             code[picked] = number
             cursor += len(picked)
     # Copies are made of rows no other fault touched, once those are chosen.
-    healthy = np.flatnonzero(code == 0)
+    healthy = code == 0
     copies = []
     for number, fault, wanted in due:
         if fault.copies:
-            sources = np.sort(rng.choice(healthy, min(wanted, len(healthy)), replace=False))
+            candidates = np.flatnonzero(healthy)
+            sources = np.sort(rng.choice(candidates, min(wanted, len(candidates)), replace=False))
             later = sources + rng.uniform(0.5, np.maximum(1.0, rows - sources))
             copies.append(
                 frame[sources.tolist()].with_columns(
                     pl.lit(number, pl.Int16).alias(_FAULT), pl.Series(_POSITION, later)
                 )
             )
-    delivered = pl.concat(
-        [
-            frame.with_columns(
-                pl.Series(_FAULT, code), pl.Series(_POSITION, np.arange(rows, dtype=np.float64))
-            ),
-            *copies,
-        ]
+    marked = frame.with_columns(
+        pl.Series(_FAULT, code), pl.Series(_POSITION, np.arange(rows, dtype=np.float64))
     )
-    delivered = _break(delivered, faults, "value", rng, day)
-    delivered = _break(to_line(delivered), faults, "line", rng, day)
-    delivered = delivered.sort(_POSITION, maintain_order=True).drop(_POSITION)
-    found = np.bincount(delivered[_FAULT].to_numpy(), minlength=len(faults) + 1)
-    return delivered, {fault.name: int(found[n]) for n, fault in enumerate(faults, start=1)}
+    # Faults touch few rows: break those apart, then merge them back by position, carrying
+    # only the columns the caller needs so a large chunk is not copied whole.
+    columns = ["line", _FAULT, _POSITION, *keep]
+    faulty = pl.concat([marked.filter(pl.Series(code != 0)), *copies])
+    faulty = _break(faulty, faults, "value", rng, day)
+    faulty = _break(to_line(faulty), faults, "line", rng, day).select(columns)
+    written = to_line(marked).select(columns).filter(pl.Series(healthy))
+    delivered = pl.concat([written, faulty]).sort(_POSITION).drop(_POSITION)
+    found = np.bincount(faulty[_FAULT].to_numpy(), minlength=len(faults) + 1)
+    counts = {fault.name: int(found[n]) for n, fault in enumerate(faults, start=1)}
+    return Delivery(delivered, counts, healthy)
 
 
 def _break(

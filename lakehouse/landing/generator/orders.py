@@ -65,18 +65,21 @@ class OrderFeed:
         columns = [*ORDERS.field_names]
         if day == self.config.extra_column_day:
             columns.append(EXTRA_COLUMN)
+        to_lines = _lines_for(columns)
         orders = self._draw(draws, day, rows, users, catalog)
-        new, faults = inject(orders, FAULTS, draws, day, True, _lines_for(columns))
-        self._schedule_versions(draws, new.filter(pl.col("_fault") == 0).select(orders.columns))
-        arriving = _lines_for(columns)(pl.concat([orders.clear(), *self.pending.pop(day, [])]))
-        today = pl.concat([new.select("updated_at", "line"), arriving.select("updated_at", "line")])
+        new = inject(orders, FAULTS, draws, day, True, to_lines, keep=("updated_at",))
+        self._schedule_versions(draws, orders.filter(pl.Series(new.healthy)))
+        arriving = to_lines(pl.concat([orders.clear(), *self.pending.pop(day, [])]))
+        today = pl.concat(
+            [new.rows.select("updated_at", "line"), arriving.select("updated_at", "line")]
+        )
         self._write_files(folder, columns, today)
         counts = {
             "files": FILES_PER_DAY,
             "orders": rows,
             "rows": today.height,
             "updates": arriving.height,
-            **faults,
+            **new.counts,
         }
         if EXTRA_COLUMN in columns:
             counts["extra_column_rows"] = today.height
