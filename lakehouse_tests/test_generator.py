@@ -8,6 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -20,9 +21,12 @@ from lakehouse.landing.generator import (
     GeneratorConfig,
     generate,
 )
+from lakehouse.landing.generator.volumes import allocate, plan_volumes
 from lakehouse_tests.conftest import SAMPLE
 
 SMALL = GeneratorConfig(start=dt.date(2026, 3, 1), days=2, events_per_day=480, seed=3)
+#: Two weeks from a Sunday: four weekend days against ten weekdays.
+FORTNIGHT = GeneratorConfig(start=dt.date(2026, 11, 1), days=14, events_per_day=2400, seed=42)
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -155,6 +159,74 @@ def test_customer_cdc_has_creates_updates_deletes_and_faults(sample_landing: Pat
     assert null_keys == manifest["null_keys"] > 0
     assert ops == {"c": manifest["creates"], "u": manifest["updates"], "d": manifest["deletes"]}
     assert manifest["deletes"] > 0 and manifest["updates"] > 0
+
+
+def _daily_counts(landing: Path) -> dict[dt.date, dict[str, int]]:
+    """Per sample day, from the files alone: events sent, new orders, customers created."""
+    counts: dict[dt.date, dict[str, int]] = {}
+    for folder in sorted((landing / "app_events").iterdir()):
+        day = dt.date.fromisoformat(folder.name)
+        ids = set()
+        for path in folder.glob("*.jsonl.gz"):
+            ids.update(
+                line.split('"event_id":', 1)[1].split(",", 1)[0]
+                for line in gzip.decompress(path.read_bytes()).decode().splitlines()
+            )
+        orders = set()
+        for path in (landing / "orders" / folder.name).glob("*.csv"):
+            orders.update(line.split(",", 1)[0] for line in path.read_text().splitlines()[1:])
+        creates = (landing / "customers" / folder.name / "cdc-1.jsonl").read_text().count('"c"')
+        prefix = f"O{day:%Y%m%d}-"
+        counts[day] = {
+            "events": len(ids),
+            "orders": sum(order.startswith(prefix) for order in orders),
+            "new_customers": creates,
+        }
+    return counts
+
+
+def test_daily_volumes_vary_with_the_weekday_and_repeat_with_the_seed(tmp_path: Path) -> None:
+    manifest = generate(tmp_path / "a", FORTNIGHT)
+    counts = _daily_counts(tmp_path / "a")
+    assert len(counts) == FORTNIGHT.days
+    for measure in ("events", "orders"):
+        figures = [day[measure] for day in counts.values()]
+        assert len(set(figures)) > len(figures) // 2, (measure, figures)
+    # A few sign-ups a day at this size (day 0 creates the base), but not the same few.
+    assert len({day["new_customers"] for day in list(counts.values())[1:]}) > 1
+    for measure in ("events", "orders"):
+        weekend = [c[measure] for day, c in counts.items() if day.weekday() >= 5]
+        weekdays = [c[measure] for day, c in counts.items() if day.weekday() < 5]
+        assert len(weekend) == 4 and len(weekdays) == 10
+        ratio = (sum(weekend) / len(weekend)) / (sum(weekdays) / len(weekdays))
+        assert ratio > 1.05, (measure, counts)
+    # Varying days keep the configured volume: the mean over the days is exact.
+    generated = manifest["sources"]
+    assert generated["app_events"]["events"] == FORTNIGHT.days * FORTNIGHT.events_per_day
+    assert generated["orders"]["orders"] == FORTNIGHT.days * round(FORTNIGHT.events_per_day * 0.03)
+    # The same seed writes the same files, day by day.
+    generate(tmp_path / "b", FORTNIGHT)
+    assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
+
+
+def test_volumes_follow_the_week_and_the_hours_of_the_day() -> None:
+    volumes = plan_volumes(
+        GeneratorConfig(start=dt.date(2026, 1, 5), days=364, events_per_day=10_000, seed=1)
+    )
+    events = volumes.events.reshape(52, 7)  # weeks from a Monday
+    weekday, weekend = events[:, :5].mean(), events[:, 5:].mean()
+    assert 1.1 < weekend / weekday < 1.25
+    assert events.mean() == 10_000
+    assert events[-4:].mean() > events[:4].mean() * 1.2  # a year of gentle growth
+    new_customers = np.diff(volumes.created_by)
+    assert new_customers.min() >= 0 and volumes.created_by[-1] == 10_000 // 20
+    assert len(set(volumes.orders.tolist())) > 100
+
+
+def test_allocate_keeps_the_total_and_the_minimum() -> None:
+    shares = allocate(1000, np.array([0.1, 5.0, 1.0, 0.01]), minimum=24)
+    assert shares.sum() == 1000 and shares.min() >= 24
+    assert list(allocate(7, np.ones(3))) == [2, 3, 2]
 
 
 def test_rejects_nonsense_arguments() -> None:
