@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import time
 from pathlib import Path
@@ -67,12 +66,10 @@ def _build(args: argparse.Namespace) -> int:
 
 def _build_lake(args: argparse.Namespace, signals) -> int:
     layout = settings.DataLayout(settings.data_dir())
-    # Before anything imports the partitions: they are built from the environment.
-    os.environ.update(settings.dagster_env(layout))
     import dagster as dg
 
     from lakehouse.build import PoolsBusy, execute_run, landing_days, plan_build, wait_for_pools
-    from lakehouse.definitions import defs
+    from lakehouse.definitions import build_definitions
     from lakehouse.defs.catalog_refresh import refresh_catalog
     from lakehouse.progress import StepProgress, log_path
     from lakehouse.runs.health import release_dead_runs
@@ -84,11 +81,12 @@ def _build_lake(args: argparse.Namespace, signals) -> int:
     days, odd = landing_days(layout.landing)
     for problem in odd:
         report(f"warning: skipping landing folder {problem}")
-    definitions = defs()
+    definitions = build_definitions(settings.CodeSettings.from_env())
     graph = definitions.resolve_asset_graph()
     log = log_path(layout.root / "logs", "build")
     report(f"full event log: {log}")
-    with log.open("a") as log_file, dg.DagsterInstance.get() as instance:
+    home = str(settings.dagster_home(layout))
+    with log.open("a") as log_file, dg.DagsterInstance.from_config(home) as instance:
         progress = StepProgress(log_file, sys.stderr, verbose=args.verbose)
         # Runs killed earlier are failed first: their days are planned again.
         for action in release_dead_runs(instance, failed_by="lakehouse build"):
@@ -197,12 +195,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _catalog(args: argparse.Namespace) -> int:
     layout = settings.DataLayout(settings.data_dir())
-    os.environ.update(settings.dagster_env(layout))
     import dagster as dg
 
     from lakehouse.defs.catalog_refresh import refresh_catalog
 
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.from_config(str(settings.dagster_home(layout))) as instance:
         built = refresh_catalog(layout, instance)
     print(f"wrote {built.path}: {built.tables} tables, {built.rows:,} rows ({built.seconds:.2f} s)")
     print(f"open it with: duckdb -readonly {built.path}")
@@ -225,7 +222,6 @@ def _tables(args: argparse.Namespace) -> int:
 
 def _maintain(args: argparse.Namespace) -> int:
     layout = settings.DataLayout(settings.data_dir())
-    os.environ.update(settings.dagster_env(layout))
     import dagster as dg
     import duckdb
 
@@ -239,11 +235,9 @@ def _maintain(args: argparse.Namespace) -> int:
             f"lakehouse maintain: unknown operation(s) {unknown}; use {OPERATIONS}", file=sys.stderr
         )
         return 2
-    config = {
-        "memory_limit": os.environ.get(settings.DUCKDB_MEMORY_LIMIT_ENV, "2GB"),
-        "threads": int(os.environ.get(settings.DUCKDB_THREADS_ENV, "2")),
-    }
-    with dg.DagsterInstance.get() as instance, duckdb.connect(config=config) as con:
+    config = {"memory_limit": settings.duckdb_memory_limit(), "threads": settings.duckdb_threads()}
+    home = str(settings.dagster_home(layout))
+    with dg.DagsterInstance.from_config(home) as instance, duckdb.connect(config=config) as con:
         actions = run_maintenance(
             layout,
             con,
@@ -259,8 +253,7 @@ def _maintain(args: argparse.Namespace) -> int:
 
 
 def _init_home(args: argparse.Namespace) -> int:
-    env = settings.dagster_env(settings.DataLayout(settings.data_dir()))
-    print(env["DAGSTER_HOME"])
+    print(settings.dagster_home(settings.DataLayout(settings.data_dir())))
     return 0
 
 

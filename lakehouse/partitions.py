@@ -1,4 +1,4 @@
-"""The shared partitions definition and the partition mappings between layers.
+"""The shared partitioning (built from the settings) and the partition mappings between layers.
 
 Late data is bounded: an event or an order update arrives at most `LATE_ARRIVAL_DAYS` days after
 its event time. A silver partition for day D therefore reads the bronze (arrival-date) partitions
@@ -9,6 +9,7 @@ late bronze partition marks exactly the older silver partitions it feeds as stal
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -20,24 +21,40 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 #: Sessions may cross midnight; a session day reads its neighbours to see whole sessions.
 SESSION_NEIGHBOUR_DAYS = 1
 
-# The partition set is part of the code location's identity: it is read when the code loads.
-DAILY = dg.DailyPartitionsDefinition(start_date=settings.start_date().isoformat())
-
-
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
-def backfill_policy() -> dg.BackfillPolicy:
-    """One run per backfill on one machine; runs of `LAKEHOUSE_PARTITIONS_PER_RUN` partitions
-    when runs are spread over workers (see `settings.partitions_per_run`)."""
-    per_run = settings.partitions_per_run()
+def backfill_policy(per_run: int | None) -> dg.BackfillPolicy:
+    """One run per backfill on one machine; runs of `per_run` partitions when runs are spread
+    over workers (`LAKEHOUSE_PARTITIONS_PER_RUN`, see `settings.partitions_per_run`)."""
     if per_run is None:
         return SINGLE_RUN
     return dg.BackfillPolicy.multi_run(max_partitions_per_run=per_run)
 
 
-#: The backfill policy of partitioned assets (unpartitioned ones always run once).
-BACKFILL_POLICY = backfill_policy()
+@dataclass(frozen=True)
+class Partitioning:
+    """The daily partitions definition and the backfill policy every partitioned asset shares.
+
+    Built from the settings when the definitions are built, not at import: the partition set is
+    part of the code location's identity, and the code location reads its settings when it loads.
+    """
+
+    daily: dg.DailyPartitionsDefinition
+    #: The backfill policy of partitioned assets (unpartitioned ones always run once).
+    backfill_policy: dg.BackfillPolicy
+
+    @classmethod
+    def from_settings(cls, code: settings.CodeSettings) -> Partitioning:
+        return cls(
+            daily=dg.DailyPartitionsDefinition(start_date=code.start_date.isoformat()),
+            backfill_policy=backfill_policy(code.partitions_per_run),
+        )
+
+    @property
+    def first_day(self) -> dt.date:
+        return self.daily.start.date()
+
 
 LATE_ARRIVAL_MAPPING = dg.TimeWindowPartitionMapping(
     start_offset=0, end_offset=LATE_ARRIVAL_DAYS, allow_nonexistent_upstream_partitions=True

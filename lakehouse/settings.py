@@ -34,22 +34,50 @@ SCRATCH_DIR_ENV = "LAKEHOUSE_SCRATCH_DIR"
 RUN_START_TIMEOUT_ENV = "LAKEHOUSE_RUN_START_TIMEOUT_SECONDS"
 
 
+def _positive_int(name: str, raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name}={raw!r} is not a positive whole number")
+    return int(raw)
+
+
 def sensor_interval_seconds() -> int:
-    """How often the landing and automation sensors tick (default 30 s). Read when the code
-    loads, like the partition set: the daemon picks it up on reload."""
-    return int(os.environ.get(SENSOR_INTERVAL_ENV) or 30)
+    """How often the landing and automation sensors tick (`LAKEHOUSE_SENSOR_INTERVAL_SECONDS`,
+    default 30 s)."""
+    return _positive_int(SENSOR_INTERVAL_ENV, os.environ.get(SENSOR_INTERVAL_ENV) or "30")
 
 
 def partitions_per_run() -> int | None:
     """How many partitions one backfill run covers (`LAKEHOUSE_PARTITIONS_PER_RUN`). Unset, a
     backfill is one run (cheapest on one machine); a number splits it into runs of that many
-    partitions that the run queue executes side by side. Read when the code loads."""
+    partitions that the run queue executes side by side."""
     raw = os.environ.get(PARTITIONS_PER_RUN_ENV)
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{PARTITIONS_PER_RUN_ENV}={raw!r} is not a positive whole number")
-    return int(raw)
+    return _positive_int(PARTITIONS_PER_RUN_ENV, raw) if raw else None
+
+
+def duckdb_memory_limit() -> str:
+    """Memory limit of each step's DuckDB (`LAKEHOUSE_DUCKDB_MEMORY_LIMIT`, default 2GB)."""
+    return os.environ.get(DUCKDB_MEMORY_LIMIT_ENV) or "2GB"
+
+
+def duckdb_threads() -> int:
+    """Threads of each step's DuckDB (`LAKEHOUSE_DUCKDB_THREADS`, default 2)."""
+    return _positive_int(DUCKDB_THREADS_ENV, os.environ.get(DUCKDB_THREADS_ENV) or "2")
+
+
+def settle_seconds() -> float:
+    """How long a landing file must stay unchanged before a sensor requests it
+    (`LAKEHOUSE_SETTLE_SECONDS`, default 10)."""
+    raw = os.environ.get(SETTLE_SECONDS_ENV) or "10"
+    try:
+        return float(raw)
+    except ValueError as error:
+        raise ValueError(f"{SETTLE_SECONDS_ENV}={raw!r} is not a number of seconds") from error
+
+
+def executor() -> str:
+    """How a run executes its steps (`LAKEHOUSE_EXECUTOR`, default in_process; see
+    `lakehouse.defs.executor`)."""
+    return os.environ.get(EXECUTOR_ENV) or "in_process"
 
 
 def data_dir() -> Path:
@@ -66,6 +94,32 @@ def start_date() -> dt.date:
         return dt.date.fromisoformat(raw)
     except ValueError as error:
         raise ValueError(f"{START_DATE_ENV}={raw!r} is not a date in YYYY-MM-DD form") from error
+
+
+@dataclass(frozen=True)
+class CodeSettings:
+    """The settings the code location's definitions are built from: the partition set (and so
+    every partitioned asset), the backfill policy, the sensors' interval and the executor.
+
+    Built by `from_env` when the definitions are built (`lakehouse.definitions`), never at
+    import time: a process that changes its environment and builds the definitions again gets
+    the new values. The defaults are the documented ones; tests build definitions from them
+    explicitly, whatever the environment says.
+    """
+
+    start_date: dt.date = SAMPLE_START_DATE
+    partitions_per_run: int | None = None
+    sensor_interval_seconds: int = 30
+    executor: str = "in_process"
+
+    @classmethod
+    def from_env(cls) -> CodeSettings:
+        return cls(
+            start_date=start_date(),
+            partitions_per_run=partitions_per_run(),
+            sensor_interval_seconds=sensor_interval_seconds(),
+            executor=executor(),
+        )
 
 
 @dataclass(frozen=True)
@@ -165,10 +219,7 @@ def run_start_timeout_seconds() -> int:
     """How long a launched run may take to start before the daemon fails (and retries) it:
     a worker killed before it began never reports. `LAKEHOUSE_RUN_START_TIMEOUT_SECONDS`,
     default 90 (a run worker starts in seconds; Dagster's own default is 180)."""
-    raw = os.environ.get(RUN_START_TIMEOUT_ENV) or "90"
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{RUN_START_TIMEOUT_ENV}={raw!r} is not a positive whole number")
-    return int(raw)
+    return _positive_int(RUN_START_TIMEOUT_ENV, os.environ.get(RUN_START_TIMEOUT_ENV) or "90")
 
 
 def dagster_yaml() -> str:
@@ -200,9 +251,7 @@ def ensure_dagster_home(home: Path) -> Path:
     return home
 
 
-def dagster_env(layout: DataLayout) -> dict[str, str]:
-    """`DAGSTER_HOME` (kept when set, else under the data root, created with telemetry off) and
-    the data root, for the processes that load the definitions."""
-    home = os.environ.get("DAGSTER_HOME") or str(layout.dagster_home)
-    ensure_dagster_home(Path(home))
-    return {"DAGSTER_HOME": home, DATA_DIR_ENV: str(layout.root)}
+def dagster_home(layout: DataLayout) -> Path:
+    """The Dagster home: `DAGSTER_HOME` when set, else under the data root; created with
+    telemetry off."""
+    return ensure_dagster_home(Path(os.environ.get("DAGSTER_HOME") or layout.dagster_home))

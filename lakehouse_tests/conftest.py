@@ -11,21 +11,35 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from lakehouse.defs.bronze import BRONZE_ASSETS
+from lakehouse.defs.bronze import bronze_assets
 from lakehouse.defs.catalog_refresh import catalog_sensor
-from lakehouse.defs.gold import GOLD_ASSETS
+from lakehouse.defs.gold import gold_assets
 from lakehouse.defs.resources import LakeResource, duckdb_resource
-from lakehouse.defs.silver import SILVER_ASSETS
+from lakehouse.defs.silver import silver_assets
 from lakehouse.landing.generator import MANIFEST_NAME, GeneratorConfig, generate
-from lakehouse.partitions import DAILY, range_tags
+from lakehouse.partitions import Partitioning, range_tags
+from lakehouse.settings import CodeSettings
 from lakehouse.storage import LakeStore
 from lakehouse.tables import ALL_TABLES
 
 # Session hooks: a process a test started and did not stop fails the run.
 from lakehouse_tests.leaks import pytest_configure, pytest_sessionfinish  # noqa: F401
 
+#: The assets as the default settings build them, whatever the environment of the tests says.
+PARTITIONING = Partitioning.from_settings(CodeSettings())
+DAILY = PARTITIONING.daily
+BRONZE_ASSETS = bronze_assets(PARTITIONING)
+SILVER_ASSETS = silver_assets(PARTITIONING)
+GOLD_ASSETS = gold_assets(PARTITIONING)
 ALL_ASSETS = [*BRONZE_ASSETS, *SILVER_ASSETS, *GOLD_ASSETS]
-SAMPLE = GeneratorConfig(start=DAILY.start.date(), days=5, events_per_day=2400, seed=7)
+
+
+def asset_named(*path: str) -> dg.AssetsDefinition:
+    """One of the assets above, by its key's path."""
+    return next(asset for asset in ALL_ASSETS if asset.key.path == list(path))
+
+
+SAMPLE = GeneratorConfig(start=PARTITIONING.first_day, days=5, events_per_day=2400, seed=7)
 FIRST_DAY = SAMPLE.start.isoformat()
 LAST_DAY = SAMPLE.date(SAMPLE.days - 1).isoformat()
 

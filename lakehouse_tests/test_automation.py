@@ -7,10 +7,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.partitions import day_range
 from lakehouse_tests.conftest import (
     ALL_ASSETS,
+    BRONZE_ASSETS,
     FIRST_DAY,
     SAMPLE,
     copy_landing,

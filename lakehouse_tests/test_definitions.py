@@ -12,8 +12,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lakehouse.definitions import defs
-from lakehouse.partitions import DAILY, late_arrival_keys, session_keys
+from lakehouse import settings
+from lakehouse.definitions import build_definitions, defs
+from lakehouse.partitions import backfill_policy, late_arrival_keys, session_keys
+from lakehouse_tests.conftest import BRONZE_ASSETS, DAILY
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 
@@ -74,22 +76,103 @@ def test_partition_mapping_and_reads_agree() -> None:
     assert session_keys(day)[0] < day < session_keys(day)[-1]
 
 
-def _partitions_start(env_value: str) -> subprocess.CompletedProcess:
-    code = "from lakehouse.partitions import DAILY; print(DAILY.start.date())"
-    return subprocess.run(
+def test_start_date_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(settings.START_DATE_ENV, "2025-06-01")
+    graph = defs().resolve_asset_graph()
+    starts = {graph.get(key).partitions_def for key in graph.get_all_asset_keys()} - {None}
+    assert [daily.start.date().isoformat() for daily in starts] == ["2025-06-01"]
+    monkeypatch.setenv(settings.START_DATE_ENV, "June first")
+    with pytest.raises(ValueError, match="LAKEHOUSE_START_DATE='June first' is not a date"):
+        defs()
+
+
+#: Every setting the package reads, set to a value that fails if anything reads it.
+BROKEN_SETTINGS = {
+    settings.START_DATE_ENV: "June first",
+    settings.PARTITIONS_PER_RUN_ENV: "0",
+    settings.SENSOR_INTERVAL_ENV: "soon",
+    settings.EXECUTOR_ENV: "threads",
+    settings.SETTLE_SECONDS_ENV: "later",
+    settings.DUCKDB_THREADS_ENV: "many",
+    settings.RUN_START_TIMEOUT_ENV: "never",
+    settings.DAGSTER_POSTGRES_URL_ENV: "mysql://nowhere/none",
+    settings.DATA_DIR_ENV: "/dev/null/not-a-folder",
+    settings.LAKE_URL_ENV: "nowhere://at-all",
+}
+
+#: Imports every module of the package under the broken settings, then sets good ones and
+#: builds the definitions: they must show the settings of build time.
+IMPORT_THEN_BUILD = """
+import importlib, json, os, pkgutil
+import lakehouse
+names = sorted(m.name for m in pkgutil.walk_packages(lakehouse.__path__, "lakehouse."))
+for name in names:
+    importlib.import_module(name)
+for name in BROKEN:
+    del os.environ[name]
+os.environ.update(GOOD)
+from lakehouse.definitions import defs
+loaded = defs()
+graph = loaded.resolve_asset_graph()
+nodes = [graph.get(key) for key in graph.get_all_asset_keys()]
+partitioned = [node for node in nodes if node.partitions_def is not None]
+print(json.dumps({
+    "modules": names,
+    "starts": sorted({node.partitions_def.start.date().isoformat() for node in partitioned}),
+    "per_run": sorted({node.backfill_policy.max_partitions_per_run for node in partitioned}),
+    "intervals": sorted({
+        sensor.minimum_interval_seconds
+        for sensor in loaded.sensors
+        if sensor.name.startswith("landing_") or sensor.name == "lakehouse_automation"
+    }),
+    "executor": loaded.executor.name,
+    "settle": loaded.resources["landing_watch"].settle_seconds,
+}))
+"""
+
+
+def test_importing_reads_no_setting_and_building_reads_them(tmp_path: Path) -> None:
+    """Every module imports under settings that would break anything reading them; the
+    definitions built afterwards follow the settings of that moment, not of the import."""
+    good = {
+        settings.START_DATE_ENV: "2025-06-01",
+        settings.PARTITIONS_PER_RUN_ENV: "7",
+        settings.SENSOR_INTERVAL_ENV: "45",
+        settings.EXECUTOR_ENV: "multiprocess",
+        settings.SETTLE_SECONDS_ENV: "2.5",
+        settings.DATA_DIR_ENV: str(tmp_path),
+    }
+    code = f"BROKEN = {sorted(BROKEN_SETTINGS)!r}\nGOOD = {good!r}\n{IMPORT_THEN_BUILD}"
+    done = subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, "LAKEHOUSE_START_DATE": env_value},
+        env={**os.environ, **BROKEN_SETTINGS},
         capture_output=True,
         text=True,
         check=False,
+        timeout=300,
     )
+    assert done.returncode == 0, done.stderr[-3000:]
+    built = json.loads(done.stdout.splitlines()[-1])
+    assert {"lakehouse.cli", "lakehouse.definitions", "lakehouse.partitions"} <= set(
+        built["modules"]
+    )
+    assert built["starts"] == ["2025-06-01"]
+    assert built["per_run"] == [7]
+    assert built["intervals"] == [45]
+    assert built["executor"] == "multiprocess"
+    assert built["settle"] == 2.5
 
 
-def test_start_date_comes_from_the_environment() -> None:
-    assert _partitions_start("2025-06-01").stdout.strip() == "2025-06-01"
-    broken = _partitions_start("June first")
-    assert broken.returncode != 0
-    assert "LAKEHOUSE_START_DATE='June first' is not a date in YYYY-MM-DD form" in broken.stderr
+def test_definitions_are_built_from_the_settings_they_are_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(settings.START_DATE_ENV, "June first")  # not read
+    code = settings.CodeSettings(start_date=dt.date(2024, 1, 1), sensor_interval_seconds=90)
+    built = build_definitions(code)
+    landing = next(sensor for sensor in built.sensors if sensor.name == "landing_orders")
+    assert landing.minimum_interval_seconds == 90
+    orders = built.resolve_asset_graph().get(dg.AssetKey(["bronze", "orders"]))
+    assert orders.partitions_def.start.date() == dt.date(2024, 1, 1)
 
 
 def test_daily_schedule_requests_yesterdays_partition_of_every_asset() -> None:
@@ -110,8 +193,6 @@ def test_daily_schedule_requests_yesterdays_partition_of_every_asset() -> None:
 
 
 def test_steps_reading_landing_files_retry_with_backoff() -> None:
-    from lakehouse.defs.bronze import BRONZE_ASSETS
-
     for asset in BRONZE_ASSETS:
         policy = asset.op.retry_policy
         assert policy.max_retries == 3 and policy.backoff == dg.Backoff.EXPONENTIAL
@@ -166,31 +247,28 @@ def test_runs_execute_steps_in_process_unless_another_executor_is_asked_for(
     from lakehouse.defs.executor import run_executor
 
     monkeypatch.delenv("LAKEHOUSE_EXECUTOR", raising=False)
-    assert run_executor() is dg.in_process_executor
+    assert run_executor("in_process") is dg.in_process_executor
     assert defs().executor is dg.in_process_executor
+    assert run_executor("multiprocess").name == "multiprocess"
+    assert run_executor("celery").name == "celery"
+    assert run_executor("k8s").name == "k8s"
     monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "multiprocess")
-    assert run_executor().name == "multiprocess"
-    monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "celery")
-    assert run_executor().name == "celery"
-    monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "k8s")
-    assert run_executor().name == "k8s"
+    assert defs().executor.name == "multiprocess"
     monkeypatch.setenv("LAKEHOUSE_EXECUTOR", "threads")
     with pytest.raises(ValueError, match="LAKEHOUSE_EXECUTOR='threads'"):
-        run_executor()
+        defs()
 
 
 def test_backfills_are_one_run_unless_partitions_per_run_is_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lakehouse.partitions import backfill_policy
-
     monkeypatch.delenv("LAKEHOUSE_PARTITIONS_PER_RUN", raising=False)
-    assert backfill_policy() == dg.BackfillPolicy.single_run()
+    assert backfill_policy(settings.partitions_per_run()) == dg.BackfillPolicy.single_run()
     monkeypatch.setenv("LAKEHOUSE_PARTITIONS_PER_RUN", "7")
-    assert backfill_policy().max_partitions_per_run == 7
+    assert backfill_policy(settings.partitions_per_run()).max_partitions_per_run == 7
     monkeypatch.setenv("LAKEHOUSE_PARTITIONS_PER_RUN", "0")
     with pytest.raises(ValueError, match="LAKEHOUSE_PARTITIONS_PER_RUN='0'"):
-        backfill_policy()
+        settings.partitions_per_run()
 
 
 def test_gold_column_lineage_names_real_columns_and_reaches_the_ui(built_lake) -> None:

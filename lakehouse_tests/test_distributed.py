@@ -19,10 +19,15 @@ from dagster_graphql import DagsterGraphQLClient
 from dagster_graphql.client.query import LAUNCH_PARTITION_BACKFILL_MUTATION
 
 from lakehouse import settings
-from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.settings import ensure_dagster_home
 from lakehouse.storage import LakeStore
-from lakehouse_tests.conftest import SAMPLE, copy_landing, table_contents, written_tables
+from lakehouse_tests.conftest import (
+    BRONZE_ASSETS,
+    SAMPLE,
+    copy_landing,
+    table_contents,
+    written_tables,
+)
 from lakehouse_tests.servers import celery_workers, dagster_web, redis_server
 
 DAYS = [SAMPLE.date(i).isoformat() for i in range(SAMPLE.days)]

@@ -12,14 +12,19 @@ import polars as pl
 import pytest
 
 from lakehouse import partitions, tables
-from lakehouse.defs.bronze import BRONZE_ASSETS
-from lakehouse.defs.silver import silver_app_events
 from lakehouse.landing.reader import LandingFileError
 from lakehouse.storage import LakeStore
-from lakehouse_tests.conftest import FIRST_DAY, range_tags, resources_for
+from lakehouse_tests.conftest import (
+    BRONZE_ASSETS,
+    FIRST_DAY,
+    asset_named,
+    range_tags,
+    resources_for,
+)
 
 BRONZE_EVENTS = next(a for a in BRONZE_ASSETS if a.key.path == ["bronze", "app_events"])
 BRONZE_ORDERS = next(a for a in BRONZE_ASSETS if a.key.path == ["bronze", "orders"])
+SILVER_APP_EVENTS = asset_named("silver", "app_events")
 
 
 def event(n: int, **changes) -> dict:
@@ -74,7 +79,7 @@ def materialize(assets, root: Path, instance: dg.DagsterInstance, **kwargs):
 def test_bad_lines_are_quarantined_and_good_rows_reach_silver(tmp_path: Path) -> None:
     write_events(tmp_path / "landing" / "app_events" / FIRST_DAY)
     with dg.instance_for_test() as instance:
-        result = materialize([BRONZE_EVENTS, silver_app_events], tmp_path, instance)
+        result = materialize([BRONZE_EVENTS, SILVER_APP_EVENTS], tmp_path, instance)
     assert result.success
     store = LakeStore.local(tmp_path / "lake")
     bronze = store.scan(tables.BRONZE_APP_EVENTS).collect()
@@ -197,8 +202,6 @@ def test_files_starting_with_a_utf8_byte_order_mark_load_their_first_line(tmp_pa
 
 
 def test_bad_product_rows_are_quarantined_not_dropped(tmp_path: Path) -> None:
-    from lakehouse.defs.silver import silver_products
-
     folder = tmp_path / "landing" / "products" / FIRST_DAY
     folder.mkdir(parents=True)
     (folder / "products.csv").write_text(
@@ -212,7 +215,9 @@ def test_bad_product_rows_are_quarantined_not_dropped(tmp_path: Path) -> None:
     with dg.instance_for_test() as instance:
         assert materialize([bronze_products], tmp_path, instance).success
         result = dg.materialize(
-            [silver_products], resources=resources_for(tmp_path), instance=instance
+            [asset_named("silver", "products")],
+            resources=resources_for(tmp_path),
+            instance=instance,
         )
     store = LakeStore.local(tmp_path / "lake")
     products = store.scan(tables.SILVER_PRODUCTS).collect()

@@ -15,14 +15,13 @@ import polars as pl
 
 from lakehouse import tables
 from lakehouse.bench.workloads import write_tiny_orders
-from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.defs.maintenance import forget_in
 from lakehouse.maintenance import compaction
 from lakehouse.maintenance.run import maintain
-from lakehouse.partitions import DAILY, day_range, range_tags
+from lakehouse.partitions import day_range, range_tags
 from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.storage.store import HOST, STAGING_DIR
-from lakehouse_tests.conftest import resources_for
+from lakehouse_tests.conftest import BRONZE_ASSETS, PARTITIONING, resources_for
 
 FACTS = TableSpec(
     layer="gold",
@@ -156,7 +155,7 @@ def test_clustering_sorts_a_partition_by_its_keys(tmp_path: Path) -> None:
 def test_retention_removes_exactly_the_expired_partitions_and_dagster_forgets_them(
     tmp_path: Path,
 ) -> None:
-    first = DAILY.start.date()
+    first = PARTITIONING.first_day
     days = day_range(first.isoformat(), (first + dt.timedelta(days=4)).isoformat())
     write_tiny_orders(tmp_path / "landing", days)
     orders = next(a for a in BRONZE_ASSETS if a.key == dg.AssetKey(["bronze", "orders"]))

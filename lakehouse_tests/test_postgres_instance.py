@@ -15,10 +15,9 @@ import pytest
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from lakehouse import tables
-from lakehouse.defs.silver import SILVER_ASSETS
 from lakehouse.settings import DAGSTER_POSTGRES_URL_ENV, ensure_dagster_home
 from lakehouse.storage import LakeStore
-from lakehouse_tests.conftest import SAMPLE, resources_for
+from lakehouse_tests.conftest import SAMPLE, SILVER_ASSETS, resources_for
 from lakehouse_tests.servers import (
     daemon_env,
     postgres_server,

@@ -19,8 +19,6 @@ import polars as pl
 import pytest
 
 from lakehouse import partitions, tables
-from lakehouse.defs.bronze import BRONZE_ASSETS
-from lakehouse.defs.gold import fact_sales
 from lakehouse.defs.resources import AlertWebhookResource, LakeResource
 from lakehouse.defs.sensors import quality_alert_sensor
 from lakehouse.defs.silver import _daily_cleaned_asset
@@ -30,7 +28,16 @@ from lakehouse.quality.models import CONTRACTS, MODELS
 from lakehouse.storage import LakeStore
 from lakehouse.transforms.orders import clean_orders
 from lakehouse.transforms.rules import Cleaned
-from lakehouse_tests.conftest import FIRST_DAY, BuiltLake, copy_landing, resources_for
+from lakehouse_tests.conftest import (
+    BRONZE_ASSETS,
+    FIRST_DAY,
+    GOLD_ASSETS,
+    PARTITIONING,
+    BuiltLake,
+    asset_named,
+    copy_landing,
+    resources_for,
+)
 
 SPECS = {spec.qualified_name: spec for spec in (*tables.SILVER_TABLES, *tables.GOLD_TABLES)}
 
@@ -161,6 +168,7 @@ def orders_asset(transform) -> dg.AssetsDefinition:
         partitions.LATE_ARRIVAL_MAPPING,
         partitions.late_arrival_keys,
         transform,
+        PARTITIONING,
     )
 
 
@@ -196,7 +204,7 @@ def test_an_error_check_keeps_the_old_partition_and_blocks_downstream(orders_lak
     store = LakeStore.local(root / "lake")
     before = store.files(tables.SILVER_ORDERS, [FIRST_DAY])
     result = dg.materialize(
-        [orders_asset(duplicate_ids), fact_sales],
+        [orders_asset(duplicate_ids), asset_named("gold", "fact_sales")],
         partition_key=FIRST_DAY,
         resources=resources_for(root),
         instance=instance,
@@ -389,20 +397,19 @@ def test_a_score_below_threshold_alerts(tmp_path: Path, webhook) -> None:
 def test_every_gold_asset_has_a_freshness_check_and_stale_tables_fail(
     built_lake: BuiltLake,
 ) -> None:
-    from lakehouse.defs.freshness import GOLD_FRESHNESS_CHECKS
+    from lakehouse.defs.freshness import freshness_checks
 
-    checked = {key.asset_key for checks in GOLD_FRESHNESS_CHECKS for key in checks.check_keys}
+    checks = freshness_checks(GOLD_ASSETS)
+    checked = {key.asset_key for check in checks for key in check.check_keys}
     assert checked == {dg.AssetKey(list(spec.path)) for spec in tables.GOLD_TABLES}
     # The sample's days lie in the past: yesterday's partitions are missing, so the partitioned
     # gold tables are stale; the unpartitioned ones were just rebuilt and are fresh.
     from lakehouse_tests.conftest import ALL_ASSETS
 
-    job = dg.define_asset_job(
-        "freshness", selection=dg.AssetSelection.checks(*GOLD_FRESHNESS_CHECKS)
-    )
+    job = dg.define_asset_job("freshness", selection=dg.AssetSelection.checks(*checks))
     defs = dg.Definitions(
         assets=ALL_ASSETS,
-        asset_checks=GOLD_FRESHNESS_CHECKS,
+        asset_checks=checks,
         jobs=[job],
         resources=resources_for(built_lake.root),
     )

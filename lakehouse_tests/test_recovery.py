@@ -228,8 +228,7 @@ def test_a_step_blocked_by_a_full_pool_sleeps_until_a_slot_frees(
     taken after it looked): the blocked step waits without burning a core."""
     import threading
 
-    from lakehouse.defs.bronze import BRONZE_ASSETS
-    from lakehouse_tests.conftest import resources_for
+    from lakehouse_tests.conftest import BRONZE_ASSETS, resources_for
 
     root = tiny_lake(tmp_path, sample_landing, days=1)
     products = next(a for a in BRONZE_ASSETS if a.key.path[-1] == "products")

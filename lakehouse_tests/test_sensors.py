@@ -16,14 +16,13 @@ import polars as pl
 import pytest
 
 from lakehouse import tables
-from lakehouse.defs.bronze import BRONZE_ASSETS
-from lakehouse.defs.landing_sensors import LANDING_SENSORS
+from lakehouse.defs.landing_sensors import landing_sensors
 from lakehouse.defs.resources import LakeResource, LandingWatchResource
 from lakehouse.landing.manifest import load_manifest
 from lakehouse.storage import LakeStore
-from lakehouse_tests.conftest import SAMPLE, resources_for
+from lakehouse_tests.conftest import BRONZE_ASSETS, SAMPLE, resources_for
 
-SENSORS = {sensor.name: sensor for sensor in LANDING_SENSORS}
+SENSORS = {sensor.name: sensor for sensor in landing_sensors(BRONZE_ASSETS, 30)}
 BRONZE = {asset.key.path[-1]: asset for asset in BRONZE_ASSETS}
 DAYS = [SAMPLE.date(i).isoformat() for i in range(3)]
 

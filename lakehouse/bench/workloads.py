@@ -32,9 +32,11 @@ ORDERS_HEADER = (
 
 
 def _bronze_asset(table: str) -> dg.AssetsDefinition:
-    from lakehouse.defs.bronze import BRONZE_ASSETS
+    from lakehouse.defs.bronze import bronze_assets
+    from lakehouse.partitions import Partitioning
 
-    return next(asset for asset in BRONZE_ASSETS if asset.key.path[-1] == table)
+    assets = bronze_assets(Partitioning.from_settings(settings.CodeSettings.from_env()))
+    return next(asset for asset in assets if asset.key.path[-1] == table)
 
 
 def _materialize(asset: dg.AssetsDefinition, first: str, last: str) -> float:

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from lakehouse import settings
-
 AC = dg.AutomationCondition
 
 
@@ -32,13 +30,13 @@ def follow_updates(ignore: Sequence[dg.AssetKey] = ()) -> dg.AutomationCondition
     ).with_label("dependencies updated (late windows included)")
 
 
-def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+def automation_sensor(interval_seconds: int) -> dg.AutomationConditionSensorDefinition:
     """The sensor that evaluates the conditions above (instead of Dagster's implicit default,
     so its name and interval are ours)."""
     return dg.AutomationConditionSensorDefinition(
         "lakehouse_automation",
         target=dg.AssetSelection.all(),
-        minimum_interval_seconds=settings.sensor_interval_seconds(),
+        minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Brings silver and gold partitions up to date after bronze changes.",
     )

@@ -13,6 +13,7 @@ from lakehouse.defs.resources import LakeResource
 from lakehouse.landing.contract import SOURCES, SourceContract
 from lakehouse.landing.ingest import ingest_day
 from lakehouse.landing.manifest import record_ingested
+from lakehouse.partitions import Partitioning
 from lakehouse.quality.evaluate import CONTRACT, DRIFT, ERROR, WARN
 from lakehouse.storage import TableSpec
 
@@ -26,12 +27,19 @@ BRONZE_CHECKS = {
 }
 
 
-def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefinition:
+def bronze_asset(
+    contract: SourceContract, spec: TableSpec, partitioning: Partitioning
+) -> dg.AssetsDefinition:
     quarantine = tables.BRONZE_QUARANTINE[spec.name]
 
     @dg.asset(
         retry_policy=LANDING_RETRY,
-        **asset_attributes(spec, kinds={"duckdb"}, checks=check_specs(spec, BRONZE_CHECKS)),
+        **asset_attributes(
+            spec,
+            partitioning,
+            kinds={"duckdb"},
+            checks=check_specs(spec, BRONZE_CHECKS, partitioning),
+        ),
     )
     def _bronze(
         context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
@@ -104,9 +112,15 @@ def bronze_asset(contract: SourceContract, spec: TableSpec) -> dg.AssetsDefiniti
     return _bronze
 
 
-BRONZE_ASSETS = [
-    bronze_asset(SOURCES["app_events"], tables.BRONZE_APP_EVENTS),
-    bronze_asset(SOURCES["orders"], tables.BRONZE_ORDERS),
-    bronze_asset(SOURCES["customers"], tables.BRONZE_CUSTOMERS_CDC),
-    bronze_asset(SOURCES["products"], tables.BRONZE_PRODUCTS),
+#: Each landing source and the bronze table it lands in.
+BRONZE_SOURCES = [
+    (SOURCES["app_events"], tables.BRONZE_APP_EVENTS),
+    (SOURCES["orders"], tables.BRONZE_ORDERS),
+    (SOURCES["customers"], tables.BRONZE_CUSTOMERS_CDC),
+    (SOURCES["products"], tables.BRONZE_PRODUCTS),
 ]
+
+
+def bronze_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
+    """The bronze assets on the given partitioning (see `lakehouse.definitions`)."""
+    return [bronze_asset(contract, spec, partitioning) for contract, spec in BRONZE_SOURCES]

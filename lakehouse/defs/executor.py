@@ -42,8 +42,8 @@ STEP_RESOURCES = {
 K8S_CONFIG = {"step_k8s_config": {"container_config": {"resources": STEP_RESOURCES}}}
 
 
-def run_executor() -> dg.ExecutorDefinition:
-    kind = os.environ.get(settings.EXECUTOR_ENV, "in_process")
+def run_executor(kind: str) -> dg.ExecutorDefinition:
+    """The executor `kind` names (`LAKEHOUSE_EXECUTOR`, see `settings.executor`)."""
     if kind == "in_process":
         return dg.in_process_executor
     if kind == "multiprocess":

@@ -5,37 +5,33 @@ have been rebuilt within the last 26 hours. A stale table shows as a failing (WA
 """
 
 import datetime as dt
+from collections.abc import Sequence
 
 import dagster as dg
-
-from lakehouse.defs.gold import (
-    daily_summary,
-    dim_customer,
-    event_metrics,
-    fact_sales,
-    user_segments_asset,
-)
 
 DEADLINE_CRON = "0 9 * * *"
 TIMEZONE = "UTC"
 MAX_AGE = dt.timedelta(hours=26)
 
-GOLD_FRESHNESS_CHECKS = [
-    *dg.build_time_partition_freshness_checks(
-        assets=[fact_sales, daily_summary, event_metrics],
-        deadline_cron=DEADLINE_CRON,
-        timezone=TIMEZONE,
-    ),
-    *dg.build_last_update_freshness_checks(
-        assets=[dim_customer, user_segments_asset],
-        lower_bound_delta=MAX_AGE,
-        timezone=TIMEZONE,
-    ),
-]
 
-freshness_sensor = dg.build_sensor_for_freshness_checks(
-    freshness_checks=GOLD_FRESHNESS_CHECKS,
-    name="gold_freshness",
-    minimum_interval_seconds=300,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
+def freshness_checks(gold: Sequence[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+    """A deadline check on each partitioned gold asset, an age check on each unpartitioned one."""
+    partitioned = [asset for asset in gold if asset.partitions_def is not None]
+    unpartitioned = [asset for asset in gold if asset.partitions_def is None]
+    return [
+        *dg.build_time_partition_freshness_checks(
+            assets=partitioned, deadline_cron=DEADLINE_CRON, timezone=TIMEZONE
+        ),
+        *dg.build_last_update_freshness_checks(
+            assets=unpartitioned, lower_bound_delta=MAX_AGE, timezone=TIMEZONE
+        ),
+    ]
+
+
+def freshness_sensor(checks: Sequence[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
+    return dg.build_sensor_for_freshness_checks(
+        freshness_checks=checks,
+        name="gold_freshness",
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )

@@ -13,7 +13,7 @@ from lakehouse.defs.publishing import asset_attributes, partition_keys, publishe
 from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
 from lakehouse.defs.silver import CLEANED_CHECKS, MODEL_CHECKS
-from lakehouse.partitions import day
+from lakehouse.partitions import Partitioning, day
 from lakehouse.quality.evaluate import audit, quarantine_outcome
 from lakehouse.quality.models import MODELS
 from lakehouse.quality.thresholds import threshold_for
@@ -27,10 +27,17 @@ GOLD = {"polars"}
 
 
 def gold_attributes(
-    spec: TableSpec, checks=MODEL_CHECKS, ignore: tuple[dg.AssetKey, ...] = ()
+    spec: TableSpec,
+    partitioning: Partitioning,
+    checks=MODEL_CHECKS,
+    ignore: tuple[dg.AssetKey, ...] = (),
 ) -> dict[str, Any]:
     return asset_attributes(
-        spec, kinds=GOLD, checks=check_specs(spec, checks), automation=follow_updates(ignore)
+        spec,
+        partitioning,
+        kinds=GOLD,
+        checks=check_specs(spec, checks, partitioning),
+        automation=follow_updates(ignore),
     )
 
 
@@ -47,10 +54,6 @@ def finish(gate: QualityGate, spec: TableSpec, published: list, extra=None) -> I
     yield from gate.results()
 
 
-@dg.asset(
-    deps=[keys.BRONZE_CUSTOMERS_CDC, keys.SILVER_CUSTOMERS],
-    **gold_attributes(tables.GOLD_DIM_CUSTOMER),
-)
 def dim_customer(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
     """Built from the CDC history in bronze (silver keeps only the current state), with the same
     validity rules as silver/customers; rejected changes are in silver's quarantine."""
@@ -66,14 +69,6 @@ def dim_customer(context: dg.AssetExecutionContext, lake: LakeResource) -> Itera
     yield from gate.guard(steps())
 
 
-@dg.asset(
-    deps=[keys.SILVER_ORDERS, keys.GOLD_DIM_CUSTOMER, keys.SILVER_PRODUCTS],
-    **gold_attributes(
-        tables.GOLD_FACT_SALES,
-        CLEANED_CHECKS,
-        ignore=(keys.GOLD_DIM_CUSTOMER, keys.SILVER_PRODUCTS),
-    ),
-)
 def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
     spec, quarantine = tables.GOLD_FACT_SALES, tables.GOLD_FACT_SALES_QUARANTINE
     store, now = lake.store(), utc_now()
@@ -109,15 +104,6 @@ def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
     yield from gate.guard(steps())
 
 
-@dg.asset(
-    deps=[
-        keys.GOLD_FACT_SALES,
-        keys.SILVER_APP_EVENTS,
-        keys.SILVER_SESSIONS,
-        keys.GOLD_DIM_CUSTOMER,
-    ],
-    **gold_attributes(tables.GOLD_DAILY_SUMMARY, ignore=(keys.GOLD_DIM_CUSTOMER,)),
-)
 def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
     spec, store = tables.GOLD_DAILY_SUMMARY, lake.store()
     gate = QualityGate(context, spec, store)
@@ -145,7 +131,6 @@ def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> Iter
     yield from gate.guard(steps())
 
 
-@dg.asset(deps=[keys.SILVER_APP_EVENTS], **gold_attributes(tables.GOLD_EVENT_METRICS_HOURLY))
 def event_metrics(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
     spec, store = tables.GOLD_EVENT_METRICS_HOURLY, lake.store()
     gate = QualityGate(context, spec, store)
@@ -161,9 +146,6 @@ def event_metrics(context: dg.AssetExecutionContext, lake: LakeResource) -> Iter
     yield from gate.guard(steps())
 
 
-@dg.asset(
-    deps=[keys.GOLD_FACT_SALES, keys.SILVER_SESSIONS], **gold_attributes(tables.GOLD_USER_SEGMENTS)
-)
 def user_segments_asset(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
     spec, store = tables.GOLD_USER_SEGMENTS, lake.store()
     gate = QualityGate(context, spec, store)
@@ -179,4 +161,40 @@ def user_segments_asset(context: dg.AssetExecutionContext, lake: LakeResource) -
     yield from gate.guard(steps())
 
 
-GOLD_ASSETS = [dim_customer, fact_sales, daily_summary, event_metrics, user_segments_asset]
+def gold_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
+    """The gold assets on the given partitioning (see `lakehouse.definitions`): the bodies
+    above become assets here, when the definitions are built."""
+    return [
+        dg.asset(
+            deps=[keys.BRONZE_CUSTOMERS_CDC, keys.SILVER_CUSTOMERS],
+            **gold_attributes(tables.GOLD_DIM_CUSTOMER, partitioning),
+        )(dim_customer),
+        dg.asset(
+            deps=[keys.SILVER_ORDERS, keys.GOLD_DIM_CUSTOMER, keys.SILVER_PRODUCTS],
+            **gold_attributes(
+                tables.GOLD_FACT_SALES,
+                partitioning,
+                CLEANED_CHECKS,
+                ignore=(keys.GOLD_DIM_CUSTOMER, keys.SILVER_PRODUCTS),
+            ),
+        )(fact_sales),
+        dg.asset(
+            deps=[
+                keys.GOLD_FACT_SALES,
+                keys.SILVER_APP_EVENTS,
+                keys.SILVER_SESSIONS,
+                keys.GOLD_DIM_CUSTOMER,
+            ],
+            **gold_attributes(
+                tables.GOLD_DAILY_SUMMARY, partitioning, ignore=(keys.GOLD_DIM_CUSTOMER,)
+            ),
+        )(daily_summary),
+        dg.asset(
+            deps=[keys.SILVER_APP_EVENTS],
+            **gold_attributes(tables.GOLD_EVENT_METRICS_HOURLY, partitioning),
+        )(event_metrics),
+        dg.asset(
+            deps=[keys.GOLD_FACT_SALES, keys.SILVER_SESSIONS],
+            **gold_attributes(tables.GOLD_USER_SEGMENTS, partitioning),
+        )(user_segments_asset),
+    ]

@@ -8,16 +8,14 @@ instance to mark files ingested or failed.
 """
 
 import datetime as dt
+from collections.abc import Sequence
 
 import dagster as dg
 
-from lakehouse import settings
-from lakehouse.defs.bronze import BRONZE_ASSETS
 from lakehouse.defs.resources import LakeResource, LandingWatchResource
 from lakehouse.landing.contract import SOURCES, SourceContract
 from lakehouse.landing.manifest import load_manifest, merge_manifest
 from lakehouse.landing.watch import RunOutcome, WatchLimits, plan_tick
-from lakehouse.partitions import DAILY
 
 RUN_KEY_TAG = "dagster/run_key"
 FINISHED_OK = {dg.DagsterRunStatus.SUCCESS}
@@ -52,11 +50,16 @@ def _failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
     return f"run {run_id} failed"
 
 
-def landing_sensor(contract: SourceContract, bronze: dg.AssetsDefinition) -> dg.SensorDefinition:
+def landing_sensor(
+    contract: SourceContract, bronze: dg.AssetsDefinition, interval_seconds: int
+) -> dg.SensorDefinition:
+    """The sensor of one source; it requests only days of `bronze`'s partition set."""
+    daily = bronze.partitions_def
+
     @dg.sensor(
         name=f"landing_{contract.name}",
         target=[bronze],
-        minimum_interval_seconds=settings.sensor_interval_seconds(),
+        minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Requests bronze partitions for new or changed files in "
         f"landing/{contract.name}/ once they have settled.",
@@ -76,7 +79,7 @@ def landing_sensor(contract: SourceContract, bronze: dg.AssetsDefinition) -> dg.
                 max_partitions=landing_watch.max_partitions,
             ),
             run_outcome=run_outcome_lookup(context.instance),
-            is_partition=lambda day: DAILY.has_partition_key(day),
+            is_partition=lambda day: daily.has_partition_key(day),
         )
         # Only its own changes: a bronze run may have recorded files since the load above.
         merge_manifest(store, contract.name, plan.changed_rows)
@@ -102,8 +105,12 @@ def landing_sensor(contract: SourceContract, bronze: dg.AssetsDefinition) -> dg.
     return _sensor
 
 
-_BRONZE_BY_TABLE = {asset.key.path[-1]: asset for asset in BRONZE_ASSETS}
-LANDING_SENSORS = [
-    landing_sensor(contract, _BRONZE_BY_TABLE[contract.bronze_table])
-    for contract in SOURCES.values()
-]
+def landing_sensors(
+    bronze: Sequence[dg.AssetsDefinition], interval_seconds: int
+) -> list[dg.SensorDefinition]:
+    """One sensor per landing source, targeting its bronze asset among `bronze`."""
+    by_table = {asset.key.path[-1]: asset for asset in bronze}
+    return [
+        landing_sensor(contract, by_table[contract.bronze_table], interval_seconds)
+        for contract in SOURCES.values()
+    ]

@@ -10,12 +10,13 @@ from typing import Any
 import dagster as dg
 
 from lakehouse.lineage import COLUMN_LINEAGE
-from lakehouse.partitions import BACKFILL_POLICY, DAILY, SINGLE_RUN
+from lakehouse.partitions import SINGLE_RUN, Partitioning
 from lakehouse.storage import PublishedPartition, TableSpec
 
 
 def asset_attributes(
     spec: TableSpec,
+    partitioning: Partitioning,
     *,
     kinds: set[str],
     checks: Sequence[dg.AssetCheckSpec] = (),
@@ -37,12 +38,12 @@ def asset_attributes(
         "metadata": {"dagster/column_schema": table_schema(spec), **lineage_metadata(spec)},
         # Also on unpartitioned assets: a CLI partition range may then cover the whole graph
         # in one run, unpartitioned assets running once in it.
-        "backfill_policy": BACKFILL_POLICY if spec.is_partitioned else SINGLE_RUN,
+        "backfill_policy": partitioning.backfill_policy if spec.is_partitioned else SINGLE_RUN,
         "check_specs": list(checks),
         "automation_condition": automation,
     }
     if spec.is_partitioned:
-        attributes["partitions_def"] = DAILY
+        attributes["partitions_def"] = partitioning.daily
     return attributes
 
 
@@ -145,7 +146,3 @@ def sum_counts(counts: Sequence[Mapping[str, int]]) -> dict[str, int]:
         for name, value in partition.items():
             total[name] = total.get(name, 0) + int(value or 0)
     return total
-
-
-def first_partition_day() -> dt.date:
-    return DAILY.start.date()

@@ -13,7 +13,7 @@ import dagster as dg
 
 from lakehouse.defs.publishing import record_partition, utc_now
 from lakehouse.landing.reader import LandingFileError
-from lakehouse.partitions import DAILY
+from lakehouse.partitions import Partitioning
 from lakehouse.quality import history
 from lakehouse.quality.evaluate import ERROR, Outcome
 from lakehouse.storage import (
@@ -40,7 +40,9 @@ DETERMINISTIC_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def check_specs(spec: TableSpec, checks: Mapping[str, tuple[str, str]]) -> list[dg.AssetCheckSpec]:
+def check_specs(
+    spec: TableSpec, checks: Mapping[str, tuple[str, str]], partitioning: Partitioning
+) -> list[dg.AssetCheckSpec]:
     """Check specs of a table: `checks` maps a check name to (severity, description)."""
     key = dg.AssetKey(list(spec.path))
     return [
@@ -49,7 +51,7 @@ def check_specs(spec: TableSpec, checks: Mapping[str, tuple[str, str]]) -> list[
             asset=key,
             description=f"{description} ({severity}{', blocking' if severity == ERROR else ''})",
             blocking=severity == ERROR,
-            partitions_def=DAILY if spec.is_partitioned else None,
+            partitions_def=partitioning.daily if spec.is_partitioned else None,
             metadata={"severity": severity},
         )
         for name, (severity, description) in checks.items()

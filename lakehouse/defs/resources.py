@@ -53,7 +53,9 @@ def duckdb_resource(memory_limit: str = "2GB", threads: int = 2) -> DuckDBResour
 
 
 def build_resources() -> dict[str, object]:
-    """Resources for the code location, from the environment when the definitions load."""
+    """Resources for the code location, read when the definitions are built: the data root,
+    lake URL and webhook as `EnvVar`s where the environment sets them (resolved when a run or a
+    sensor uses them), the sizes as values."""
     data_dir = (
         dg.EnvVar(settings.DATA_DIR_ENV)
         if os.environ.get(settings.DATA_DIR_ENV)
@@ -65,12 +67,9 @@ def build_resources() -> dict[str, object]:
     lake_url = dg.EnvVar(settings.LAKE_URL_ENV) if os.environ.get(settings.LAKE_URL_ENV) else ""
     return {
         "lake": LakeResource(data_dir=data_dir, lake_url=lake_url),
-        "landing_watch": LandingWatchResource(
-            settle_seconds=float(os.environ.get(settings.SETTLE_SECONDS_ENV, "10"))
-        ),
+        "landing_watch": LandingWatchResource(settle_seconds=settings.settle_seconds()),
         "alert_webhook": AlertWebhookResource(url=webhook),
         "duckdb": duckdb_resource(
-            memory_limit=os.environ.get(settings.DUCKDB_MEMORY_LIMIT_ENV, "2GB"),
-            threads=int(os.environ.get(settings.DUCKDB_THREADS_ENV, "2")),
+            memory_limit=settings.duckdb_memory_limit(), threads=settings.duckdb_threads()
         ),
     }

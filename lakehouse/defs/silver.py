@@ -19,7 +19,6 @@ from lakehouse.defs import keys
 from lakehouse.defs.automation import follow_updates
 from lakehouse.defs.publishing import (
     asset_attributes,
-    first_partition_day,
     partition_keys,
     published_metadata,
     sum_counts,
@@ -27,6 +26,7 @@ from lakehouse.defs.publishing import (
 )
 from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
+from lakehouse.partitions import Partitioning
 from lakehouse.quality.evaluate import (
     ERROR,
     QUARANTINE,
@@ -231,6 +231,20 @@ def gated_publish(
     return published, staged.counts
 
 
+def cleaned_attributes(
+    spec: TableSpec,
+    partitioning: Partitioning,
+    checks: dict[str, tuple[str, str]] = CLEANED_CHECKS,
+) -> dict[str, Any]:
+    return asset_attributes(
+        spec,
+        partitioning,
+        kinds={"polars"},
+        automation=follow_updates(),
+        checks=check_specs(spec, checks, partitioning),
+    )
+
+
 def _daily_cleaned_asset(
     spec: TableSpec,
     quarantine: TableSpec,
@@ -238,6 +252,7 @@ def _daily_cleaned_asset(
     mapping: dg.PartitionMapping,
     window: Callable[[str], list[str]],
     transform: Callable[..., Cleaned],
+    partitioning: Partitioning,
     in_parts: bool = False,
 ) -> dg.AssetsDefinition:
     """A silver table by event date, reading the bronze arrival days of its late window.
@@ -248,17 +263,12 @@ def _daily_cleaned_asset(
 
     @dg.asset(
         deps=[dg.AssetDep(keys.key_of(upstream), partition_mapping=mapping)],
-        **asset_attributes(
-            spec,
-            kinds={"polars"},
-            automation=follow_updates(),
-            checks=check_specs(spec, CLEANED_CHECKS),
-        ),
+        **cleaned_attributes(spec, partitioning),
     )
     def _asset(
         context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
     ) -> Iterator[Any]:
-        store, now, first = lake.store(), utc_now(), first_partition_day()
+        store, now, first = lake.store(), utc_now(), partitioning.first_day
         gate = QualityGate(context, spec, store)
 
         def steps(con: DuckDBPyConnection) -> Iterator[Any]:
@@ -287,25 +297,6 @@ def _daily_cleaned_asset(
             yield from gate.guard(steps(con))
 
     return _asset
-
-
-silver_app_events = _daily_cleaned_asset(
-    tables.SILVER_APP_EVENTS,
-    tables.SILVER_APP_EVENTS_QUARANTINE,
-    tables.BRONZE_APP_EVENTS,
-    partitions.LATE_ARRIVAL_MAPPING,
-    partitions.late_arrival_keys,
-    clean_app_events,
-    in_parts=True,
-)
-silver_orders = _daily_cleaned_asset(
-    tables.SILVER_ORDERS,
-    tables.SILVER_ORDERS_QUARANTINE,
-    tables.BRONZE_ORDERS,
-    partitions.LATE_ARRIVAL_MAPPING,
-    partitions.late_arrival_keys,
-    clean_orders,
-)
 
 
 def _unpartitioned_cleaned(
@@ -337,15 +328,6 @@ def _renamed_accounting(metadata: dict[str, Any]) -> dict[str, Any]:
     return metadata
 
 
-@dg.asset(
-    deps=[keys.BRONZE_CUSTOMERS_CDC],
-    **asset_attributes(
-        tables.SILVER_CUSTOMERS,
-        kinds={"polars"},
-        automation=follow_updates(),
-        checks=check_specs(tables.SILVER_CUSTOMERS, CLEANED_CHECKS),
-    ),
-)
 def silver_customers(
     context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
 ) -> Iterator[Any]:
@@ -363,15 +345,6 @@ def silver_customers(
     )
 
 
-@dg.asset(
-    deps=[keys.BRONZE_PRODUCTS],
-    **asset_attributes(
-        tables.SILVER_PRODUCTS,
-        kinds={"polars"},
-        automation=follow_updates(),
-        checks=check_specs(tables.SILVER_PRODUCTS, CLEANED_CHECKS),
-    ),
-)
 def silver_products(
     context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
 ) -> Iterator[Any]:
@@ -391,15 +364,6 @@ def silver_products(
     )
 
 
-@dg.asset(
-    deps=[dg.AssetDep(keys.SILVER_APP_EVENTS, partition_mapping=partitions.SESSION_MAPPING)],
-    **asset_attributes(
-        tables.SILVER_SESSIONS,
-        kinds={"polars"},
-        automation=follow_updates(),
-        checks=check_specs(tables.SILVER_SESSIONS, MODEL_CHECKS),
-    ),
-)
 def silver_sessions(
     context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
 ) -> Iterator[Any]:
@@ -429,10 +393,41 @@ def silver_sessions(
         yield from gate.guard(steps(con))
 
 
-SILVER_ASSETS = [
-    silver_app_events,
-    silver_orders,
-    silver_customers,
-    silver_products,
-    silver_sessions,
-]
+def silver_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
+    """The silver assets on the given partitioning (see `lakehouse.definitions`): the bodies
+    above become assets here, when the definitions are built."""
+    return [
+        _daily_cleaned_asset(
+            tables.SILVER_APP_EVENTS,
+            tables.SILVER_APP_EVENTS_QUARANTINE,
+            tables.BRONZE_APP_EVENTS,
+            partitions.LATE_ARRIVAL_MAPPING,
+            partitions.late_arrival_keys,
+            clean_app_events,
+            partitioning,
+            in_parts=True,
+        ),
+        _daily_cleaned_asset(
+            tables.SILVER_ORDERS,
+            tables.SILVER_ORDERS_QUARANTINE,
+            tables.BRONZE_ORDERS,
+            partitions.LATE_ARRIVAL_MAPPING,
+            partitions.late_arrival_keys,
+            clean_orders,
+            partitioning,
+        ),
+        dg.asset(
+            deps=[keys.BRONZE_CUSTOMERS_CDC],
+            **cleaned_attributes(tables.SILVER_CUSTOMERS, partitioning),
+        )(silver_customers),
+        dg.asset(
+            deps=[keys.BRONZE_PRODUCTS],
+            **cleaned_attributes(tables.SILVER_PRODUCTS, partitioning),
+        )(silver_products),
+        dg.asset(
+            deps=[
+                dg.AssetDep(keys.SILVER_APP_EVENTS, partition_mapping=partitions.SESSION_MAPPING)
+            ],
+            **cleaned_attributes(tables.SILVER_SESSIONS, partitioning, MODEL_CHECKS),
+        )(silver_sessions),
+    ]
