@@ -210,7 +210,78 @@ def _sql(args: argparse.Namespace) -> int:
     from lakehouse.lake import Lake
     from lakehouse.sql_shell import sql_command
 
-    return sql_command(args.query, args.format, Path(args.out) if args.out else None, Lake())
+    out = Path(args.out) if args.out else None
+    return sql_command(args.query, args.format, out, Lake(), as_of=args.as_of)
+
+
+def _timestamp(text: str) -> dt.datetime:
+    """An ISO time for --as-of; without an offset it is UTC."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _history(args: argparse.Namespace) -> int:
+    import json
+
+    from lakehouse.tables import find_table
+    from lakehouse.versions import HEADER, history
+
+    try:
+        spec = find_table(args.table)
+    except KeyError as error:
+        print(f"lakehouse history: {error.args[0]}", file=sys.stderr)
+        return 2
+    store = settings.lake_store(settings.DataLayout(settings.data_dir()))
+    versions = history(store, spec, args.limit)
+    if not versions:
+        print(f"lakehouse history: {spec.qualified_name} has never been written", file=sys.stderr)
+        return 1
+    if args.json:
+        rows = [{**vars(v), "time": v.time.isoformat()} for v in versions]
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{spec.qualified_name} ({store.table_uri(spec)})")
+    print(HEADER)
+    for version in versions:
+        print(version.line())
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from lakehouse.defs.maintenance import mark_restored
+    from lakehouse.tables import find_table
+    from lakehouse.versions import restore
+
+    try:
+        spec = find_table(args.table)
+    except KeyError as error:
+        print(f"lakehouse restore: {error.args[0]}", file=sys.stderr)
+        return 2
+    layout = settings.DataLayout(settings.data_dir())
+    store = settings.lake_store(layout)
+    try:
+        changed = restore(store, spec, args.version)
+    except ValueError as error:
+        print(f"lakehouse restore: {error}", file=sys.stderr)
+        return 2
+    with dg.DagsterInstance.from_config(str(settings.dagster_home(layout))) as instance:
+        marked = mark_restored(instance, spec, changed, args.version)
+    print(
+        f"restored {spec.qualified_name} to version {args.version}: "
+        f"{len(changed)} partition(s) changed"
+        + (f" ({', '.join(p for p in changed if p)})" if 0 < len(changed) <= 10 else "")
+    )
+    if marked:
+        print(
+            "told Dagster: the restored partitions are new materializations, so what is built "
+            "from them shows as stale until rebuilt (lakehouse build, or automation)"
+        )
+    return 0
 
 
 def _tables(args: argparse.Namespace) -> int:
@@ -328,6 +399,12 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("query", nargs="?", help="SQL; read from stdin when piped")
     sql.add_argument("--format", choices=FORMATS, default="table", help="default: table")
     sql.add_argument("--out", metavar="FILE", help="write the result here (needed for parquet)")
+    sql.add_argument(
+        "--as-of",
+        type=_timestamp,
+        metavar="TIME",
+        help="query every table as it was at this ISO time (UTC unless an offset is given)",
+    )
     sql.set_defaults(handler=_sql)
 
     listing = commands.add_parser("tables", help="every table: owner, size, freshness, retention")
@@ -346,6 +423,17 @@ def parser() -> argparse.ArgumentParser:
     maintain.add_argument("--grace-days", type=float, default=7.0, help="vacuum grace (default 7)")
     maintain.add_argument("--target-mb", type=int, default=128, help="compacted file size")
     maintain.set_defaults(handler=_maintain)
+
+    versions = commands.add_parser("history", help="a table's versions, newest first")
+    versions.add_argument("table", help="qualified name, e.g. gold.fact_sales")
+    versions.add_argument("--limit", type=int, help="only the newest N versions")
+    versions.add_argument("--json", action="store_true", help="machine-readable output")
+    versions.set_defaults(handler=_history)
+
+    rollback = commands.add_parser("restore", help="roll a table back to an earlier version")
+    rollback.add_argument("table", help="qualified name, e.g. gold.fact_sales")
+    rollback.add_argument("--version", type=int, required=True, help="from lakehouse history")
+    rollback.set_defaults(handler=_restore)
 
     home = commands.add_parser("init-home", help="create the Dagster home (telemetry off)")
     home.set_defaults(handler=_init_home)

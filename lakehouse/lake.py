@@ -6,7 +6,8 @@
     daily = lake.sql("SELECT * FROM gold.daily_summary ORDER BY summary_date")  # Polars frame
 
 `scan` opens only the files of the partitions in `start..end` (inclusive); `sql` runs on the
-DuckDB catalog (`lakehouse catalog` builds it), read-only, and returns through Arrow.
+DuckDB catalog (`lakehouse catalog` builds it), read-only, and returns through Arrow. Both read
+the past too: `scan(..., version=12)` or `as_of=datetime(...)`, `sql(query, as_of=...)`.
 The data root is `LAKEHOUSE_DATA_DIR` (default `./data`), or `Lake(data_dir)`.
 """
 
@@ -42,23 +43,37 @@ class Lake:
     def catalog(self) -> Path:
         return catalog_path(self.layout.catalog_dir)
 
-    def scan(self, table: str, start: Day | None = None, end: Day | None = None) -> pl.LazyFrame:
-        """A table as a lazy frame over the partitions from `start` to `end` (inclusive)."""
+    def scan(
+        self,
+        table: str,
+        start: Day | None = None,
+        end: Day | None = None,
+        *,
+        version: int | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> pl.LazyFrame:
+        """A table as a lazy frame over the partitions from `start` to `end` (inclusive), at
+        its current version or an earlier `version` or `as_of` a time."""
         spec = find_table(table)
         keys = None
         if spec.is_partitioned and (start is not None or end is not None):
             first, last = _day(start), _day(end)
             keys = [
                 key
-                for key in self.store.partition_keys(spec)
+                for key in self.store.partition_keys(spec, version=version, as_of=as_of)
                 if (first is None or key >= first) and (last is None or key <= last)
             ]
         elif start is not None or end is not None:
             raise ValueError(f"{spec.qualified_name} is not partitioned: no start or end")
-        return self.store.scan(spec, keys)
+        return self.store.scan(spec, keys, version=version, as_of=as_of)
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """A read-only connection to the catalog: never blocks a rebuild, never is blocked."""
+    def connect(self, as_of: dt.datetime | None = None) -> duckdb.DuckDBPyConnection:
+        """A read-only connection to the catalog: never blocks a rebuild, never is blocked.
+        With `as_of`, an in-memory catalog of every table as it was at that time."""
+        if as_of is not None:
+            from lakehouse.versions import as_of_connection
+
+            return as_of_connection(self.store, as_of)
         if not self.catalog.exists():
             raise CatalogMissing(
                 f"no catalog at {self.catalog}: run `lakehouse catalog` (or `make run`) first"
@@ -68,9 +83,9 @@ class Lake:
             register_filesystem(con, self.store.fs.filesystem)
         return con
 
-    def sql(self, query: str) -> pl.DataFrame:
-        """Run SQL on the catalog's views; the result comes back as a Polars frame."""
-        with self.connect() as con:
+    def sql(self, query: str, as_of: dt.datetime | None = None) -> pl.DataFrame:
+        """Run SQL on the catalog's views (as of a time when given); a Polars frame back."""
+        with self.connect(as_of) as con:
             return con.sql(query).pl()
 
     def tables(self) -> pl.DataFrame:

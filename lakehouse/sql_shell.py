@@ -7,6 +7,7 @@ terminal, an interactive prompt reads statements ending with `;`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -73,9 +74,10 @@ def sql_command(
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
     stderr: TextIO = sys.stderr,
+    as_of: dt.datetime | None = None,
 ) -> int:
     try:
-        with lake.connect() as con:
+        with lake.connect(as_of) as con:
             if query is not None:
                 run_query(con, query, fmt, out, stdout)
             elif stdin.isatty():

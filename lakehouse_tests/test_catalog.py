@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import io
 import json
 import os
@@ -9,14 +11,16 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
+import pandera.polars as pa
 import polars as pl
 import pytest
 
 from lakehouse import tables
-from lakehouse.catalog import catalog_path, view_name
+from lakehouse.catalog import build_catalog, catalog_path, view_name
 from lakehouse.defs.catalog_refresh import materialized_at, refresh_catalog
 from lakehouse.lake import Lake
 from lakehouse.settings import DataLayout
@@ -182,3 +186,59 @@ def test_the_interactive_prompt_runs_statements_and_survives_errors(catalogued: 
     assert "lakehouse> " in out.getvalue() and "...> " in out.getvalue()
     assert re.search(r"│\s*5\s*│", out.getvalue()), out.getvalue()
     assert "Parser Error" in err.getvalue()
+
+
+def test_the_past_reads_back_through_sql_and_the_notebook_api(
+    catalogued: Path, tmp_path: Path
+) -> None:
+    root = private_copy(catalogued, tmp_path)
+    lake = Lake(root)
+    summary = tables.GOLD_DAILY_SUMMARY
+    before = lake.sql("SELECT count(*) AS n FROM gold.daily_summary")["n"].item()
+    version = lake.store.delta_table(summary).version()
+    time.sleep(1.1)
+    moment = dt.datetime.now(dt.UTC)
+    time.sleep(1.1)
+    assert lake.store.retire(summary, FIRST_DAY) is not None
+    refresh_catalog(DataLayout(root))
+    assert lake.sql("SELECT count(*) AS n FROM gold.daily_summary")["n"].item() == before - 1
+    query = "SELECT count(*) AS n FROM gold.daily_summary"
+    past = cli(root, "sql", "--as-of", moment.isoformat(), "--format", "csv", query)
+    assert past.returncode == 0, past.stderr
+    assert past.stdout.splitlines() == ["n", str(before)]
+    assert lake.sql(query, as_of=moment)["n"].item() == before
+    first = lake.scan("gold.daily_summary", FIRST_DAY, FIRST_DAY, version=version).collect()
+    assert first.height == 1
+    assert lake.scan("gold.daily_summary", FIRST_DAY, FIRST_DAY).collect().height == 0
+    bad = cli(root, "sql", "--as-of", "last tuesday", query)
+    assert bad.returncode == 2 and "not an ISO date or time" in bad.stderr
+
+
+def test_a_column_added_to_a_declaration_reads_null_in_old_partitions(
+    catalogued: Path, tmp_path: Path
+) -> None:
+    """Schema evolution on an existing lake: no old partition is rewritten; the catalog,
+    Polars and a pandera model that allows NULL read old rows with the new column NULL."""
+    root = private_copy(catalogued, tmp_path)
+    store = LakeStore.local(root / "lake")
+    old = tables.GOLD_DAILY_SUMMARY
+    wider = dataclasses.replace(old, schema={**old.schema, "promo_code": pl.String()})
+    old_files = set(store.files(old))
+    new_day = (dt.date.fromisoformat(LAST_DAY) + dt.timedelta(days=1)).isoformat()
+    row = store.scan(old, [LAST_DAY]).drop(old.partition_column).collect()
+    store.publish(wider, new_day, row.with_columns(promo_code=pl.lit("BLACKFRIDAY")))
+    assert old_files <= set(store.files(wider)), "old partitions were rewritten"
+    specs = [
+        wider if spec.qualified_name == old.qualified_name else spec for spec in tables.ALL_TABLES
+    ]
+    build_catalog(store, root / "lake", specs=specs)
+    with reader(root) as con:
+        codes = con.sql(
+            "SELECT promo_code, count(*) FROM gold.daily_summary GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+    assert codes == [("BLACKFRIDAY", 1), (None, 5)]
+    frame = store.scan(wider).collect()
+    assert frame["promo_code"].null_count() == 5 and frame.height == 6
+    model = pa.DataFrameSchema({"promo_code": pa.Column(pl.String, nullable=True)})
+    model.validate(store.scan(wider, [FIRST_DAY]).collect())
+    assert pl.scan_delta(store.table_uri(wider)).collect()["promo_code"].null_count() == 5

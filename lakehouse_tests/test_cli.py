@@ -12,6 +12,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from lakehouse import tables
+from lakehouse.storage import LakeStore
 from lakehouse_tests.conftest import FIRST_DAY
 from lakehouse_tests.leaks import GRACE_ENV
 from lakehouse_tests.servers import project_env
@@ -88,6 +90,37 @@ def test_build_runs_the_whole_range_in_one_cli_run_and_then_nothing(tmp_path: Pa
     assert "nothing to materialize" in second.stdout
     assert parquet_files(tmp_path) == files
 
+    # Versions: a full rebuild makes new versions while the previous one still reads back;
+    # history names the runs, restore rolls back and tells Dagster.
+    store = LakeStore.local(tmp_path / "lake")
+    summary = tables.GOLD_DAILY_SUMMARY
+    built_version = store.delta_table(summary).version()
+    before = store.scan(summary).collect().sort("summary_date")
+    rebuilt = run(["build", "--full"], tmp_path)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    assert store.delta_table(summary).version() > built_version
+    assert store.scan(summary, version=built_version).collect().sort("summary_date").equals(before)
+    listed = run(["history", "gold.daily_summary"], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        run_ids = {r.run_id for r in instance.get_runs()}
+    lines = listed.stdout.splitlines()
+    assert lines[1].split()[:2] == ["version", "time"]
+    newest = lines[2].split()
+    assert int(newest[0]) == store.delta_table(summary).version() and newest[-1] in run_ids
+    assert newest[3] == "publish" and newest[5] == last  # rows, then the partitions
+    restored = run(["restore", "gold.daily_summary", "--version", str(built_version)], tmp_path)
+    assert restored.returncode == 0, restored.stderr
+    assert f"restored gold.daily_summary to version {built_version}" in restored.stdout
+    assert store.scan(summary).collect().sort("summary_date").equals(before)
+    newest = run(["history", "gold.daily_summary", "--limit", "1"], tmp_path).stdout
+    assert newest.splitlines()[2].split()[3] == "restore"
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        latest = instance.get_latest_materialization_event(dg.AssetKey(["gold", "daily_summary"]))
+        assert latest.asset_materialization.metadata["restored_to_version"].value == built_version
+    bad = run(["restore", "gold.daily_summary", "--version", "9999"], tmp_path)
+    assert bad.returncode == 2 and "versions 0 to" in bad.stderr
+
 
 def test_a_failed_cli_build_exits_non_zero(tmp_path: Path) -> None:
     assert run(["generate", *TINY], tmp_path).returncode == 0
@@ -105,8 +138,6 @@ def test_a_failed_cli_build_exits_non_zero(tmp_path: Path) -> None:
 def partition_rows(root: Path) -> dict[str, int]:
     """Rows per silver and gold partition (`<layer>/<table>/<column>=<day>`), from the
     tables' current versions."""
-    from lakehouse import tables
-    from lakehouse.storage import LakeStore
 
     store = LakeStore.local(root / "lake")
     counts = {}

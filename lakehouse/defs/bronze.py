@@ -101,7 +101,13 @@ def bronze_asset(
                             for name in (results[0].figures if results else {})
                         },
                         # The newest arrival day in bronze: the source's high-water mark.
-                        "watermark": max(store.partition_keys(spec), default="none"),
+                        "watermark": max(
+                            [
+                                *store.partition_keys(spec),
+                                *(r.published.partition_key for r in results),
+                            ],
+                            default="none",
+                        ),
                     },
                 )
             )

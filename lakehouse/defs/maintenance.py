@@ -48,6 +48,26 @@ def forget_in(instance: dg.DagsterInstance) -> Callable[[TableSpec, Sequence[str
     return forget
 
 
+def mark_restored(
+    instance: dg.DagsterInstance, spec: TableSpec, partitions: Sequence[str], version: int
+) -> bool:
+    """Report a restore's changed partitions as materialized anew (runless, with the version
+    restored), so assets built from them show as stale and automation rebuilds them. False
+    for a table that is not an asset (quarantine, quality history)."""
+    if spec.qualified_name not in ASSET_TABLES:
+        return False
+    asset = dg.AssetKey(list(spec.path))
+    for partition in partitions:  # "" for an unpartitioned table
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset,
+                partition=partition or None,
+                metadata={"restored_to_version": version},
+            )
+        )
+    return True
+
+
 def run_maintenance(
     layout: settings.DataLayout,
     con: duckdb.DuckDBPyConnection,

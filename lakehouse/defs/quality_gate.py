@@ -75,13 +75,21 @@ class QualityGate:
         self.history: list[dict[str, Any]] = []
 
     def guard(self, steps: Iterator[Any]) -> Iterator[Any]:
-        """Run an asset's steps. Whatever stops them (a failed ERROR check, an unreadable file,
-        a bug), the partitions this run already published are recorded as materialized before
-        the error propagates, so a resumed backfill need not redo them; and the evaluations made
-        so far always reach the quality history."""
+        """Run an asset's steps. Partitions they publish are committed together, one Delta
+        commit per table, before the materialization is reported. Whatever stops them (a
+        failed ERROR check, an unreadable file, a bug), the partitions that passed their audits
+        so far are committed and recorded as materialized before the error propagates, so a
+        resumed backfill need not redo them; and the evaluations made so far always reach the
+        quality history. An interrupt (Ctrl-C, SIGTERM) commits nothing more."""
+        self.store.defer_commits()
         try:
-            yield from steps
+            for event in steps:
+                if isinstance(event, dg.MaterializeResult):
+                    self.store.commit_deferred()
+                yield event
+            self.store.stop_deferring()
         except Exception as error:
+            self.store.stop_deferring()
             for key, metadata in self.published:
                 yield dg.AssetMaterialization(
                     asset_key=self.asset_key, partition=key, metadata=metadata
@@ -89,6 +97,9 @@ class QualityGate:
             if isinstance(error, DETERMINISTIC_ERRORS):
                 # Retrying cannot help: fail now, with the message, and skip the retry policy.
                 raise dg.Failure(description=str(error), allow_retries=False) from error
+            raise
+        except BaseException:
+            self.store.stop_deferring(discard=True)
             raise
         finally:
             self.flush()

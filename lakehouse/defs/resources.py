@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
 
 from lakehouse import settings
 from lakehouse.storage import LakeFileSystem, LakeStore
@@ -18,13 +19,20 @@ class LakeResource(dg.ConfigurableResource):
     data_dir: str
     #: The lake's location when it is not `<data_dir>/lake`: `s3://bucket/prefix`.
     lake_url: str = ""
+    _run_id: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Every Delta commit a step makes names its run (`lakehouse history`).
+        self._run_id = context.run.run_id if context.run else None
 
     @property
     def layout(self) -> settings.DataLayout:
         return settings.DataLayout(Path(self.data_dir).resolve())
 
     def store(self) -> LakeStore:
-        return settings.lake_store(self.layout, self.lake_url or str(self.layout.lake))
+        store = settings.lake_store(self.layout, self.lake_url or str(self.layout.lake))
+        store.run_id = self._run_id
+        return store
 
     def landing(self) -> LakeFileSystem:
         return LakeFileSystem.local(str(self.layout.landing))

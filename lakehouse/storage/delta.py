@@ -146,6 +146,13 @@ def commit_metadata(
     return metadata
 
 
+def describe_keys(keys: Sequence[str]) -> str:
+    """`2026-11-01`, `2026-11-01,2026-11-02` or `2026-11-01..2026-11-30 (30)`."""
+    if len(keys) <= 3:
+        return ",".join(keys)
+    return f"{keys[0]}..{keys[-1]} ({len(keys)})"
+
+
 def commit_files(
     table: DeltaTable,
     spec: TableSpec,
@@ -161,8 +168,13 @@ def commit_files(
     (the whole table for [None]) are removed in the same commit; without, the files are
     appended. Writers of other partitions do not conflict: the commit is made again on their
     version. Without `retry` (a rewrite of what was read) any concurrent change fails it."""
+    keys = sorted({str(v) for file in files for v in file.partition.values() if v is not None})
+    summary = {
+        "lakehouse.rows": sum(file.rows for file in files),
+        "lakehouse.partitions": describe_keys(keys),
+    }
     properties = CommitProperties(
-        custom_metadata=commit_metadata(operation, run_id),
+        custom_metadata=commit_metadata(operation, run_id, summary),
         max_commit_retries=COMMIT_RETRIES if retry else 0,
     )
     hooks = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=True)

@@ -124,6 +124,8 @@ class LakeStore:
         # Open tables, per thread (a delta-rs table object is not shared between threads):
         # bringing one up to date reads only the commits since, where opening reads the log.
         self._opened = threading.local()
+        #: Staged partitions waiting for `commit_deferred`, by (table, key); None: not deferring.
+        self._deferred: dict[tuple[str, str | None], StagedPartition] | None = None
 
     @classmethod
     def local(cls, lake_root: str | os.PathLike[str]) -> LakeStore:
@@ -225,7 +227,12 @@ class LakeStore:
             )
 
     def _writable_table(self, spec: TableSpec) -> DeltaTable:
-        """The table, created on first use, its schema brought up to the declaration."""
+        """The table, created on first use, its schema brought up to the declaration. Not
+        brought up to date once this store has checked it: a commit on an older snapshot is
+        checked against the commits since (see `delta.commit_files`)."""
+        opened = self._opened.__dict__.get("tables", {})
+        if spec.qualified_name in self._ready and spec.qualified_name in opened:
+            return opened[spec.qualified_name]
         table = self.delta_table(spec)
         if table is None:
             delta.create_table(self.table_uri(spec), self.delta_options(), spec)
@@ -273,11 +280,18 @@ class LakeStore:
             keyed.append((key, entry))
         return sorted(keyed, key=lambda item: (item[0] or "", item[1].path))
 
-    def partition_keys(self, spec: TableSpec) -> list[str]:
-        """Published partition keys, sorted."""
+    def partition_keys(
+        self,
+        spec: TableSpec,
+        *,
+        version: int | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> list[str]:
+        """Published partition keys, sorted (at `version` or `as_of` when given)."""
         if spec.partition_column is None:
             return []
-        return sorted({key for key, _ in self._live_files(spec) if key is not None})
+        live = self._live_files(spec, version=version, as_of=as_of)
+        return sorted({key for key, _ in live if key is not None})
 
     def files(
         self,
@@ -399,8 +413,47 @@ class LakeStore:
 
     def commit(self, staged: StagedPartition) -> PublishedPartition:
         """One Delta commit naming the staged files and removing the partition's previous
-        files (which stay readable in older versions until vacuum)."""
+        files (which stay readable in older versions until vacuum). While deferring, the
+        partition waits for `commit_deferred` (and the result has no version yet)."""
+        if self._deferred is not None:
+            earlier = self._deferred.pop((staged.spec.qualified_name, staged.key), None)
+            if earlier is not None:
+                self.discard(earlier)
+            self._deferred[(staged.spec.qualified_name, staged.key)] = staged
+            return _published(staged, None)
         return self.commit_all([staged])[0]
+
+    def defer_commits(self) -> None:
+        """From now on `commit` and `publish` queue partitions; `commit_deferred` commits each
+        table's queue in one Delta commit. A step that publishes a range of partitions so
+        makes one version per table, not one per partition (a commit costs milliseconds, a
+        year's backfill has hundreds of partitions per table)."""
+        if self._deferred is None:
+            self._deferred = {}
+
+    def commit_deferred(self) -> list[PublishedPartition]:
+        """Commit the queued partitions: quarantine tables first, then the tables, then the
+        landing manifests (what was ingested is recorded only once it is in bronze)."""
+        if not self._deferred:
+            return []
+        queued, self._deferred = self._deferred, {}
+        by_table: dict[str, list[StagedPartition]] = {}
+        for staged in queued.values():
+            by_table.setdefault(staged.spec.qualified_name, []).append(staged)
+        published: list[PublishedPartition] = []
+        for name in sorted(by_table, key=lambda name: (_commit_rank(name), name)):
+            published += self.commit_all(by_table[name])
+        return published
+
+    def stop_deferring(self, discard: bool = False) -> None:
+        """Back to committing at once; with `discard`, queued partitions are dropped (their
+        files deleted), else they are committed first."""
+        if discard and self._deferred:
+            for staged in self._deferred.values():
+                self.discard(staged)
+            self._deferred = {}
+        self.commit_deferred()
+        self._deferred = None
 
     def commit_all(self, staged: Sequence[StagedPartition]) -> list[PublishedPartition]:
         """Several staged partitions of one table in one commit: readers see all of them
@@ -435,18 +488,7 @@ class LakeStore:
             raise
         table.update_incremental()  # the object does not follow its own commits
         version = table.version()
-        return [
-            PublishedPartition(
-                spec.qualified_name,
-                part.key,
-                part.folder,
-                part.rows,
-                len(part.files),
-                part.bytes,
-                version,
-            )
-            for part in staged
-        ]
+        return [_published(part, version) for part in staged]
 
     def commit_rewrite(self, staged: StagedPartition, read_version: int) -> PublishedPartition:
         """Replace a partition with a rewrite of the files it had at `read_version` (the same
@@ -748,6 +790,25 @@ def _stats(metadata: pq.FileMetaData) -> dict[str, object]:
         if low is not None and isinstance(low, (int, float, str)) and not isinstance(low, bool):
             minima[name], maxima[name] = low, high
     return {"minValues": minima, "maxValues": maxima, "nullCount": nulls}
+
+
+def _published(staged: StagedPartition, version: int | None) -> PublishedPartition:
+    return PublishedPartition(
+        staged.spec.qualified_name,
+        staged.key,
+        staged.folder,
+        staged.rows,
+        len(staged.files),
+        staged.bytes,
+        version,
+    )
+
+
+def _commit_rank(table: str) -> int:
+    """Commit order of deferred tables: quarantine, then data, then state (manifests)."""
+    if table.startswith("quarantine."):
+        return 0
+    return 2 if table.startswith("state.") else 1
 
 
 def partition_keys_of(key: str | None) -> list[str] | None:
