@@ -242,3 +242,37 @@ def test_a_column_added_to_a_declaration_reads_null_in_old_partitions(
     model = pa.DataFrameSchema({"promo_code": pa.Column(pl.String, nullable=True)})
     model.validate(store.scan(wider, [FIRST_DAY]).collect())
     assert pl.scan_delta(store.table_uri(wider)).collect()["promo_code"].null_count() == 5
+
+
+def test_the_duckdb_1x_cli_opens_the_catalog_read_only(catalogued: Path) -> None:
+    """The README's `duckdb -readonly data/lake/catalog.duckdb`, with the CLI from PyPI (1.x)."""
+    cli_path = Path(sys.executable).parent / "duckdb"
+    version = subprocess.run([str(cli_path), "--version"], capture_output=True, text=True)
+    assert version.stdout.startswith("v1."), version.stdout
+    query = (
+        "SELECT count(*) FROM gold.fact_sales; "
+        "SELECT rows FROM lakehouse.tables WHERE name = 'gold.fact_sales';"
+    )
+    shown = subprocess.run(
+        [
+            str(cli_path),
+            "-readonly",
+            "-csv",
+            "-noheader",
+            str(catalog_path(catalogued / "lake")),
+            "-c",
+            query,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    count, rows = shown.stdout.split()
+    store = LakeStore.local(catalogued / "lake")
+    assert (
+        int(count)
+        == int(rows)
+        == store.scan(tables.GOLD_FACT_SALES).select(pl.len()).collect().item()
+        > 0
+    )

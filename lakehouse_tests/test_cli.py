@@ -108,7 +108,9 @@ def test_build_runs_the_whole_range_in_one_cli_run_and_then_nothing(tmp_path: Pa
     assert lines[1].split()[:2] == ["version", "time"]
     newest = lines[2].split()
     assert int(newest[0]) == store.delta_table(summary).version() and newest[-1] in run_ids
-    assert newest[3] == "publish" and newest[5] == last  # rows, then the partitions
+    # One version for the whole range: rows, then the partitions it replaced.
+    middle = (dt.date.fromisoformat(FIRST_DAY) + dt.timedelta(days=1)).isoformat()
+    assert newest[3] == "publish" and newest[5] == f"{FIRST_DAY},{middle},{last}"
     restored = run(["restore", "gold.daily_summary", "--version", str(built_version)], tmp_path)
     assert restored.returncode == 0, restored.stderr
     assert f"restored gold.daily_summary to version {built_version}" in restored.stdout

@@ -126,6 +126,8 @@ class LakeStore:
         self._opened = threading.local()
         #: Staged partitions waiting for `commit_deferred`, by (table, key); None: not deferring.
         self._deferred: dict[tuple[str, str | None], StagedPartition] | None = None
+        #: Live files by (table, version): a range step scans one table hundreds of times.
+        self._listings: dict[tuple[str, int], list[tuple[str | None, FileEntry]]] = {}
 
     @classmethod
     def local(cls, lake_root: str | os.PathLike[str]) -> LakeStore:
@@ -204,7 +206,8 @@ class LakeStore:
         opened: dict[str, DeltaTable] = self._opened.__dict__.setdefault("tables", {})
         if current and spec.qualified_name in opened:
             table = opened[spec.qualified_name]
-            table.update_incremental()
+            if self._deferred is None:  # within a step, each table is read at one version
+                table.update_incremental()
             return table
         table = delta.open_table(
             self.table_uri(spec), self.delta_options(), version=version, as_of=as_of
@@ -256,28 +259,38 @@ class LakeStore:
         table = self.delta_table(spec, version=version, as_of=as_of)
         if table is None:
             return []
+        listing = self._listings.get((spec.qualified_name, table.version()))
+        if listing is None:
+            listing = self._list_files(spec, table)
+            self._listings[(spec.qualified_name, table.version())] = listing
+        if keys is None or spec.partition_column is None:
+            return list(listing)
+        wanted = set(keys)
+        return [(key, entry) for key, entry in listing if key in wanted]
+
+    def _list_files(self, spec: TableSpec, table: DeltaTable) -> list[tuple[str | None, FileEntry]]:
+        """(partition key, file) of every file a version names, from its add actions."""
         actions = pa.table(table.get_add_actions(flatten=True))
         column = spec.partition_column
-        wanted = None if keys is None or column is None else set(keys)
         root = self.table_dir(spec)
-        keyed: list[tuple[str | None, FileEntry]] = []
         values = (
             actions.column(f"partition.{column}").to_pylist()
             if column is not None
             else [None] * actions.num_rows
         )
-        for path, size, mtime, value in zip(
-            actions.column("path").to_pylist(),
-            actions.column("size_bytes").to_pylist(),
-            actions.column("modification_time").to_pylist(),
-            values,
-            strict=True,
-        ):
-            key = value.isoformat() if isinstance(value, dt.date) else value
-            if wanted is not None and key not in wanted:
-                continue
-            entry = FileEntry(posixpath.join(root, path), size, int(mtime) * 1_000_000)
-            keyed.append((key, entry))
+        keyed = [
+            (
+                value.isoformat() if isinstance(value, dt.date) else value,
+                FileEntry(posixpath.join(root, path), size, int(mtime) * 1_000_000),
+            )
+            for path, size, mtime, value in zip(
+                actions.column("path").to_pylist(),
+                actions.column("size_bytes").to_pylist(),
+                actions.column("modification_time").to_pylist(),
+                values,
+                strict=True,
+            )
+        ]
         return sorted(keyed, key=lambda item: (item[0] or "", item[1].path))
 
     def partition_keys(
