@@ -74,10 +74,15 @@ def _build_lake(args: argparse.Namespace, signals) -> int:
     from lakehouse.progress import StepProgress, log_path
     from lakehouse.runs.health import release_dead_runs
     from lakehouse.summary import gold_summary
+    from lakehouse.tables import ALL_TABLES
 
     def report(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    # A lake written before Delta is rebuilt, not read: say so before planning anything.
+    store = settings.lake_store(layout)
+    for spec in ALL_TABLES:
+        store.delta_table(spec)
     days, odd = landing_days(layout.landing)
     for problem in odd:
         report(f"warning: skipping landing folder {problem}")
@@ -441,8 +446,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lakehouse.storage.delta import NotADeltaTable
+
     args = parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except NotADeltaTable as error:
+        print(f"lakehouse {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

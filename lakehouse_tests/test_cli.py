@@ -202,3 +202,14 @@ def test_a_process_left_running_by_a_test_fails_the_session(tmp_path: Path) -> N
     assert "still alive at the end" in result.stdout and "sleep 600" in result.stdout
     survivors = subprocess.run(["pgrep", "-f", "^sleep 600$"], capture_output=True, text=True)
     assert survivors.stdout == ""
+
+
+def test_a_lake_written_before_delta_is_named_with_the_fix(tmp_path: Path) -> None:
+    old = tmp_path / "lake" / "gold" / "daily_summary" / f"summary_date={FIRST_DAY}"
+    old.mkdir(parents=True)
+    pl.DataFrame({"orders": [1]}).write_parquet(old / "part-0.parquet")
+    result = run(["build"], tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "lakehouse build: gold.daily_summary" in result.stderr
+    assert "no Delta log" in result.stderr and "lakehouse build --full" in result.stderr
+    assert "Traceback" not in result.stderr

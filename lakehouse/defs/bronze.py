@@ -69,7 +69,9 @@ def bronze_asset(
                     yield from gate.evaluate(day, result.outcomes)
                     gate.published_partition(result.published, result.figures)
                     results.append(result)
-            # The one record of what was ingested, whoever launched this run.
+            # The one record of what was ingested, whoever launched this run: written once the
+            # days are committed to bronze, never before.
+            store.commit_deferred()
             record_ingested(
                 store,
                 contract.name,

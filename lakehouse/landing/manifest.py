@@ -20,9 +20,11 @@ import datetime as dt
 
 import polars as pl
 
-from lakehouse.storage import LakeStore, TableSpec
+from lakehouse.storage import LakeStore, PartitionChanged, TableSpec
 
 UTC_TS = pl.Datetime("us", "UTC")
+#: A merge that keeps losing to other writers gives up after this many attempts.
+MERGE_ATTEMPTS = 20
 MANIFEST_SCHEMA: dict[str, pl.DataType] = {
     "path": pl.String(),
     "arrival_date": pl.String(),
@@ -68,12 +70,23 @@ def save_manifest(store: LakeStore, source: str, manifest: pl.DataFrame) -> None
 
 def merge_manifest(store: LakeStore, source: str, rows: pl.DataFrame) -> None:
     """Replace the manifest's rows of these paths (adding new ones), keeping every other row
-    as it is now: a sensor tick and a bronze run that both write keep each other's rows."""
+    as it is: read, merge, and commit only over the version read, again from the new version
+    when another writer (a sensor tick, a bronze run) committed meanwhile, so both keep each
+    other's rows."""
     if rows.is_empty():
         return
-    current = load_manifest(store, source)
-    kept = current.filter(~pl.col("path").is_in(rows["path"].implode()))
-    save_manifest(store, source, pl.concat([kept, rows.select(list(MANIFEST_SCHEMA))]))
+    spec = manifest_spec(source)
+    for _ in range(MERGE_ATTEMPTS):
+        version = store.current_version(spec)
+        current = store.scan(spec, version=version).collect()
+        kept = current.filter(~pl.col("path").is_in(rows["path"].implode()))
+        merged = pl.concat([kept, rows.select(list(MANIFEST_SCHEMA))]).sort("path")
+        try:
+            store.commit_if_unchanged(store.stage(spec, None, merged), version)
+            return
+        except PartitionChanged:
+            continue
+    raise PartitionChanged(f"{spec.qualified_name}: {MERGE_ATTEMPTS} merges lost to other writers")
 
 
 def record_ingested(

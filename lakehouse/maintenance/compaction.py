@@ -161,7 +161,7 @@ def _sorted_rewrite(
             "the partition is unchanged"
         )
     try:
-        store.commit_rewrite(staged, candidate.version)
+        store.commit_if_unchanged(staged, candidate.version, rewrite=True)
     except PartitionChanged:
         return candidate.action(operation, "skipped: the table changed meanwhile")
     action = candidate.action(operation, candidate.reason)

@@ -5,6 +5,7 @@ from lakehouse.storage.paths import InvalidPartitionKey
 from lakehouse.storage.spec import TableSpec
 from lakehouse.storage.store import (
     LakeStore,
+    PartitionChanged,
     PublishedPartition,
     SchemaMismatch,
     StagedPartition,
@@ -14,6 +15,7 @@ __all__ = [
     "InvalidPartitionKey",
     "LakeFileSystem",
     "LakeStore",
+    "PartitionChanged",
     "PublishedPartition",
     "SchemaMismatch",
     "StagedPartition",

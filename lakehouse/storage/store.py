@@ -503,10 +503,12 @@ class LakeStore:
         version = table.version()
         return [_published(part, version) for part in staged]
 
-    def commit_rewrite(self, staged: StagedPartition, read_version: int) -> PublishedPartition:
-        """Replace a partition with a rewrite of the files it had at `read_version` (the same
-        rows, reorganized): committed only if no writer changed the table since, else
-        `PartitionChanged` and the rewrite is discarded."""
+    def commit_if_unchanged(
+        self, staged: StagedPartition, read_version: int, *, rewrite: bool = False
+    ) -> PublishedPartition:
+        """Replace a partition with files computed from the table at `read_version` (a merge,
+        or with `rewrite` the same rows reorganized): committed at once, and only if no writer
+        changed the table since, else `PartitionChanged` and the files are discarded."""
         spec = staged.spec
         table = self.delta_table(spec, version=read_version)
         try:
@@ -515,9 +517,9 @@ class LakeStore:
                 spec,
                 staged.added,
                 replace_keys=[staged.key],
-                operation="rewrite",
+                operation="rewrite" if rewrite else "merge",
                 run_id=self.run_id,
-                data_change=False,
+                data_change=not rewrite,
                 retry=False,
             )
         except delta.CommitFailedError as error:
@@ -529,15 +531,13 @@ class LakeStore:
             self.discard(staged)
             raise
         table.update_incremental()
-        return PublishedPartition(
-            spec.qualified_name,
-            staged.key,
-            staged.folder,
-            staged.rows,
-            len(staged.files),
-            staged.bytes,
-            table.version(),
-        )
+        return _published(staged, table.version())
+
+    def current_version(self, spec: TableSpec) -> int:
+        """The table's version now (creating the table when it has none)."""
+        table = self._writable_table(spec)
+        table.update_incremental()
+        return table.version()
 
     def compact(self, spec: TableSpec, key: str | None, target_bytes: int) -> dict[str, object]:
         """delta-rs's compaction of one partition (the whole table when unpartitioned): small
