@@ -145,13 +145,8 @@ def _quality(args: argparse.Namespace) -> int:
 
 def _profile(args: argparse.Namespace) -> int:
     from lakehouse.quality.profile import format_profile, profile, starter_model
-    from lakehouse.tables import find_table
 
-    try:
-        spec = find_table(args.table)
-    except KeyError as error:
-        print(f"lakehouse profile: {error.args[0]}", file=sys.stderr)
-        return 2
+    spec = args.table
     store = settings.lake_store(settings.DataLayout(settings.data_dir()))
     frame = store.scan(spec, args.partition or None)
     if spec.partition_column is not None:
@@ -219,6 +214,16 @@ def _sql(args: argparse.Namespace) -> int:
     return sql_command(args.query, args.format, out, Lake(), as_of=args.as_of)
 
 
+def _table(name: str):
+    """A table argument: its declaration, or a usage error listing the known tables."""
+    from lakehouse.tables import find_table
+
+    try:
+        return find_table(name)
+    except KeyError as error:
+        raise argparse.ArgumentTypeError(error.args[0]) from None
+
+
 def _timestamp(text: str) -> dt.datetime:
     """An ISO time for --as-of; without an offset it is UTC."""
     try:
@@ -231,14 +236,9 @@ def _timestamp(text: str) -> dt.datetime:
 def _history(args: argparse.Namespace) -> int:
     import json
 
-    from lakehouse.tables import find_table
     from lakehouse.versions import HEADER, history
 
-    try:
-        spec = find_table(args.table)
-    except KeyError as error:
-        print(f"lakehouse history: {error.args[0]}", file=sys.stderr)
-        return 2
+    spec = args.table
     store = settings.lake_store(settings.DataLayout(settings.data_dir()))
     versions = history(store, spec, args.limit)
     if not versions:
@@ -259,14 +259,9 @@ def _restore(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from lakehouse.defs.maintenance import mark_restored
-    from lakehouse.tables import find_table
     from lakehouse.versions import restore
 
-    try:
-        spec = find_table(args.table)
-    except KeyError as error:
-        print(f"lakehouse restore: {error.args[0]}", file=sys.stderr)
-        return 2
+    spec = args.table
     layout = settings.DataLayout(settings.data_dir())
     store = settings.lake_store(layout)
     try:
@@ -373,7 +368,9 @@ def parser() -> argparse.ArgumentParser:
     quality.set_defaults(handler=_quality)
 
     prof = commands.add_parser("profile", help="per-column statistics of a lake table")
-    prof.add_argument("table", help="qualified name, e.g. silver.orders or gold/fact_sales")
+    prof.add_argument(
+        "table", type=_table, help="qualified name, e.g. silver.orders or gold/fact_sales"
+    )
     prof.add_argument("--partition", action="append", help="only these partitions (repeatable)")
     prof.add_argument("--schema", metavar="FILE.py", help="write a starter pandera model")
     prof.set_defaults(handler=_profile)
@@ -430,13 +427,13 @@ def parser() -> argparse.ArgumentParser:
     maintain.set_defaults(handler=_maintain)
 
     versions = commands.add_parser("history", help="a table's versions, newest first")
-    versions.add_argument("table", help="qualified name, e.g. gold.fact_sales")
+    versions.add_argument("table", type=_table, help="qualified name, e.g. gold.fact_sales")
     versions.add_argument("--limit", type=int, help="only the newest N versions")
     versions.add_argument("--json", action="store_true", help="machine-readable output")
     versions.set_defaults(handler=_history)
 
     rollback = commands.add_parser("restore", help="roll a table back to an earlier version")
-    rollback.add_argument("table", help="qualified name, e.g. gold.fact_sales")
+    rollback.add_argument("table", type=_table, help="qualified name, e.g. gold.fact_sales")
     rollback.add_argument("--version", type=int, required=True, help="from lakehouse history")
     rollback.set_defaults(handler=_restore)
 
