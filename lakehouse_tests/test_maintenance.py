@@ -20,7 +20,7 @@ from lakehouse.maintenance import compaction
 from lakehouse.maintenance.run import maintain
 from lakehouse.partitions import day_range, range_tags
 from lakehouse.storage import LakeStore, TableSpec
-from lakehouse.storage.store import HOST, STAGING_DIR
+from lakehouse.storage.scratch import HOST, STAGING_DIR
 from lakehouse_tests.conftest import BRONZE_ASSETS, PARTITIONING, resources_for
 
 FACTS = TableSpec(

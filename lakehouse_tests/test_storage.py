@@ -25,9 +25,10 @@ from deltalake import DeltaTable
 
 from lakehouse.storage import InvalidPartitionKey, LakeStore, SchemaMismatch, TableSpec
 from lakehouse.storage.delta import NotADeltaTable, SchemaChangeRefused
+from lakehouse.storage.parquet import arrow_schema
 from lakehouse.storage.paths import HIVE_NULL_FOLDER
+from lakehouse.storage.scratch import HOST, STAGING_DIR, STALE_STAGING_SECONDS
 from lakehouse.storage.sorting import parquet_source, stage_sorted
-from lakehouse.storage.store import HOST, STAGING_DIR, STALE_STAGING_SECONDS, arrow_schema
 from lakehouse.transforms.rules import KeepFirst
 from lakehouse_tests.servers import moto_s3, project_env
 

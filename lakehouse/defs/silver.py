@@ -40,8 +40,8 @@ from lakehouse.quality.evaluate import (
 from lakehouse.quality.models import MODELS
 from lakehouse.quality.thresholds import threshold_for
 from lakehouse.storage import LakeStore, PublishedPartition, StagedPartition, TableSpec
+from lakehouse.storage.parquet import ROW_GROUP_ROWS, arrow_schema
 from lakehouse.storage.sorting import duplicated_rows, parquet_source, stage_query, stage_sorted
-from lakehouse.storage.store import ROW_GROUP_ROWS, arrow_schema
 from lakehouse.transforms.app_events import clean_app_events
 from lakehouse.transforms.customers import current_customers
 from lakehouse.transforms.orders import clean_orders

@@ -23,7 +23,7 @@ from lakehouse.maintenance.actions import Action
 from lakehouse.retention import retention_days
 from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.storage.filesystem import FileEntry
-from lakehouse.storage.store import HOLDER_NAME, STAGING_DIR
+from lakehouse.storage.scratch import HOLDER_NAME, STAGING_DIR
 
 RETENTION, VACUUM = "retention", "vacuum"
 GRACE = dt.timedelta(days=7)

@@ -25,9 +25,10 @@ import polars as pl
 from lakehouse.maintenance.actions import Action
 from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.storage.filesystem import FileEntry
+from lakehouse.storage.parquet import ROW_GROUP_ROWS
 from lakehouse.storage.sorting import parquet_source, sorted_query, stage_query
 from lakehouse.storage.sqltext import ident
-from lakehouse.storage.store import ROW_GROUP_ROWS, PartitionChanged
+from lakehouse.storage.store import PartitionChanged
 
 #: Files of a compacted partition are cut near this size.
 TARGET_FILE_BYTES = 128 * 2**20

@@ -1,13 +1,13 @@
-"""The storage layer: paths, the file-system seam, atomic publish and lazy scans."""
+"""The storage layer: paths, the file-system seam, Delta tables, write-audit-publish, scans."""
 
 from lakehouse.storage.filesystem import LakeFileSystem
+from lakehouse.storage.parquet import SchemaMismatch
 from lakehouse.storage.paths import InvalidPartitionKey
 from lakehouse.storage.spec import TableSpec
 from lakehouse.storage.store import (
     LakeStore,
     PartitionChanged,
     PublishedPartition,
-    SchemaMismatch,
     StagedPartition,
 )
 

@@ -16,9 +16,10 @@ from typing import Protocol
 import duckdb
 import polars as pl
 
+from lakehouse.storage.parquet import ROW_GROUP_ROWS
 from lakehouse.storage.spec import TableSpec
 from lakehouse.storage.sqltext import ident, literal
-from lakehouse.storage.store import ROW_GROUP_ROWS, LakeStore, StagedPartition
+from lakehouse.storage.store import LakeStore, StagedPartition
 
 
 class FirstPerKey(Protocol):

@@ -15,11 +15,8 @@ import contextlib
 import datetime as dt
 import os
 import posixpath
-import re
-import socket
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,36 +31,27 @@ from lakehouse.storage import delta
 from lakehouse.storage.duckdb_access import duckdb_uri
 from lakehouse.storage.duckdb_access import register as register_filesystem
 from lakehouse.storage.filesystem import FileEntry, LakeFileSystem
+from lakehouse.storage.parquet import (
+    PARQUET_SUFFIX,
+    ROW_GROUP_ROWS,
+    SORTED_BY_KEY,
+    conform,
+    conform_batch,
+    footer_stats,
+    table_arrow_schema,
+    to_arrow,
+)
 from lakehouse.storage.paths import InvalidPartitionKey, partition_folder, validate_day_key
+from lakehouse.storage.scratch import HOST, STAGING_DIR, holder_name, is_abandoned
 from lakehouse.storage.spec import TableSpec
 from lakehouse.storage.sqltext import literal
 
-#: Under the lake root (or the scratch folder of an object-storage lake): steps' scratch files
-#: and DuckDB's spill. Lake tables themselves have no staging folder: uncommitted files are
-#: invisible to Delta readers wherever they lie.
-STAGING_DIR = "_staging"
-PARQUET_SUFFIX = ".parquet"
-#: Rows per row group: large enough for scan throughput, small enough for min/max pruning.
-ROW_GROUP_ROWS = 122_880
 #: A partition larger than this is split into several files.
 MAX_FILE_ROWS = 8 * ROW_GROUP_ROWS
 #: Parquet bytes a step reads at once when it works part by part (about 1.3M bronze events).
 PART_BYTES = 24 * 2**20
-#: Footer key naming the columns a file's rows are sorted by (written by sorted stages).
-SORTED_BY_KEY = "lakehouse.sorted_by"
-#: A scratch folder left by a live process is only taken for abandoned after this long.
-STALE_STAGING_SECONDS = 24 * 3600
-#: This machine in the names of the scratch folders it creates: a process id means something
-#: only on the host that issued it (pods sharing a scratch volume each count from 1).
-HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "localhost"
-#: The end of a scratch folder a writer owns while it lives: `<label>.<pid>@<host>.<uuid hex>`.
-HOLDER_NAME = re.compile(r"\.(?P<pid>[0-9]+)(@(?P<host>[A-Za-z0-9-]+))?\.[0-9a-f]{32}$")
 #: Delta's default grace before vacuum deletes a file no version still needs (7 days).
 VACUUM_RETENTION_HOURS = 168
-
-
-class SchemaMismatch(ValueError):
-    """A frame whose columns do not match the table's contract."""
 
 
 class PublishVerificationError(RuntimeError):
@@ -399,12 +387,12 @@ class LakeStore:
         """
         target = self.partition_dir(spec, key)
         if isinstance(data, (pl.DataFrame, pl.LazyFrame)):
-            frame = _conform(spec, key, data)
+            frame = conform(spec, key, data)
             batches = frame.collect_batches(chunk_size=ROW_GROUP_ROWS, engine="streaming")
         else:
             if spec.partition_column is not None:
                 validate_day_key(key)
-            batches = (_conform_batch(spec, key, part) for part in data)
+            batches = (conform_batch(spec, key, part) for part in data)
         self._writable_table(spec)
         self.remove_abandoned_staging(spec)
         if self.fs.is_local:  # on S3 a folder would be a marker object, litter to vacuum
@@ -677,7 +665,7 @@ class LakeStore:
             yield from pq.ParquetFile(handle).iter_batches(batch_size=ROW_GROUP_ROWS)
 
     def _new_scratch_dir(self, spec: TableSpec, label: str) -> str:
-        folder = posixpath.join(self._scratch_root(spec), _holder_name(label))
+        folder = posixpath.join(self._scratch_root(spec), holder_name(label))
         self.scratch_fs.makedirs(folder)
         return folder
 
@@ -701,7 +689,7 @@ class LakeStore:
         """Write the batches into new uuid-named files in `folder`, appending each path to
         `files` as it is opened (so a caller can clean up after a failure). Returns the rows
         written."""
-        arrow_schema = _arrow_schema(spec)
+        arrow_schema = table_arrow_schema(spec)
         footer_schema = arrow_schema
         if sorted_by:
             footer_schema = arrow_schema.with_metadata({SORTED_BY_KEY: ",".join(sorted_by)})
@@ -722,7 +710,7 @@ class LakeStore:
                         writer.close()
                     writer = open_writer()
                     rows_in_file = 0
-                table = _to_arrow(batch).cast(arrow_schema)
+                table = to_arrow(batch).cast(arrow_schema)
                 writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
                 rows_in_file += table.num_rows
                 rows_total += table.num_rows
@@ -754,9 +742,8 @@ class LakeStore:
                     f"expected {expected_columns}"
                 )
             relative = posixpath.relpath(path, root)
-            verified.append(
-                delta.AddedFile(relative, size, metadata.num_rows, partition, _stats(metadata))
-            )
+            stats = footer_stats(metadata)
+            verified.append(delta.AddedFile(relative, size, metadata.num_rows, partition, stats))
         rows = sum(file.rows for file in verified)
         if rows != expected_rows:
             raise PublishVerificationError(
@@ -771,38 +758,10 @@ class LakeStore:
         fs = self.scratch_fs
         removed = []
         for folder in fs.subdirs(self._scratch_root(spec)):
-            if _is_abandoned(posixpath.basename(folder), fs.list_dir(folder)):
+            if is_abandoned(posixpath.basename(folder), fs.list_dir(folder)):
                 fs.delete_dir(folder)
                 removed.append(folder)
         return removed
-
-
-def _stats(metadata: pq.FileMetaData) -> dict[str, object]:
-    """Null counts, minima and maxima of a file's columns from its footer: Delta readers
-    (Spark, DuckDB, Polars) skip files with them."""
-    nulls: dict[str, int] = {}
-    minima: dict[str, object] = {}
-    maxima: dict[str, object] = {}
-    for index in range(metadata.num_columns):
-        name = metadata.schema.column(index).name
-        count = 0
-        low = high = None
-        complete = True
-        for group in range(metadata.num_row_groups):
-            stats = metadata.row_group(group).column(index).statistics
-            if stats is None or not stats.has_null_count:
-                complete = False
-                break
-            count += stats.null_count
-            if stats.has_min_max:
-                low = stats.min if low is None else min(low, stats.min)
-                high = stats.max if high is None else max(high, stats.max)
-        if not complete:
-            continue
-        nulls[name] = count
-        if low is not None and isinstance(low, (int, float, str)) and not isinstance(low, bool):
-            minima[name], maxima[name] = low, high
-    return {"minValues": minima, "maxValues": maxima, "nullCount": nulls}
 
 
 def _published(staged: StagedPartition, version: int | None) -> PublishedPartition:
@@ -822,107 +781,3 @@ def _commit_rank(table: str) -> int:
     if table.startswith("quarantine."):
         return 0
     return 2 if table.startswith("state.") else 1
-
-
-def partition_keys_of(key: str | None) -> list[str] | None:
-    """The `keys` argument that selects one partition (None: the unpartitioned table)."""
-    return None if key is None else [key]
-
-
-def _holder_name(label: str) -> str:
-    """`<label>.<pid>@<host>.<uuid hex>`: a scratch folder its writer owns while it lives."""
-    return f"{label}.{os.getpid()}@{HOST}.{uuid.uuid4().hex}"
-
-
-def _is_abandoned(folder_name: str, entries: Sequence) -> bool:
-    """A folder whose writer died on this host, or (whoever wrote it) untouched for a day:
-    another host's process cannot be asked whether it is alive."""
-    owner = HOLDER_NAME.search(folder_name)
-    if owner is None:
-        return True
-    if owner["host"] == HOST and not _process_alive(int(owner["pid"])):
-        return True
-    newest = max((entry.mtime_ns for entry in entries), default=0) / 1e9
-    return newest > 0 and time.time() - newest > STALE_STAGING_SECONDS
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _to_arrow(batch: pl.DataFrame | pa.RecordBatch | pa.Table) -> pa.Table:
-    if isinstance(batch, pl.DataFrame):
-        return batch.to_arrow()
-    if isinstance(batch, pa.RecordBatch):
-        return pa.Table.from_batches([batch])
-    return batch
-
-
-def _conform_batch(
-    spec: TableSpec, key: str | None, part: pl.DataFrame | pa.RecordBatch
-) -> pl.DataFrame | pa.RecordBatch:
-    """Frames are checked against the contract; Arrow batches (from DuckDB over staged files
-    of this same table) must carry exactly the table's columns."""
-    if isinstance(part, pl.DataFrame):
-        return _conform(spec, key, part).collect()
-    if part.schema.names != list(spec.schema):
-        raise SchemaMismatch(
-            f"{spec.qualified_name}: batch columns {part.schema.names} are not the table's "
-            f"columns {list(spec.schema)}"
-        )
-    return part
-
-
-def _arrow_schema(spec: TableSpec) -> pa.Schema:
-    return arrow_schema(spec.polars_schema)
-
-
-def arrow_schema(schema: pl.Schema) -> pa.Schema:
-    """The Arrow schema Polars writes for `schema`."""
-    return pl.DataFrame(schema=schema).to_arrow().schema
-
-
-def _conform(spec: TableSpec, key: str | None, data: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    """Check the frame against the contract and order its columns; never silently drop data."""
-    frame = data.lazy()
-    columns = frame.collect_schema()
-    if spec.partition_column is not None:
-        validate_day_key(key)
-    expected = set(spec.schema)
-    present = set(columns)
-    partition_column = spec.partition_column
-    if partition_column is not None and partition_column in present:
-        # The folder carries the value; refuse rows that belong to another partition.
-        frame = frame.with_columns(pl.col(partition_column).cast(pl.Date()))
-        frame = _assert_single_partition(frame, partition_column, key, spec)
-        present.discard(partition_column)
-    missing = sorted(expected - present)
-    extra = sorted(present - expected)
-    if missing or extra:
-        raise SchemaMismatch(
-            f"{spec.qualified_name}: frame does not match the table schema "
-            f"(missing columns: {missing or 'none'}; unexpected columns: {extra or 'none'})"
-        )
-    return spec.conform(frame)
-
-
-def _assert_single_partition(
-    frame: pl.LazyFrame, column: str, key: str | None, spec: TableSpec
-) -> pl.LazyFrame:
-    expected = pl.lit(key).str.to_date()
-    stray = frame.filter(pl.col(column).is_null() | (pl.col(column) != expected)).select(pl.len())
-    count = stray.collect().item()
-    if count:
-        raise InvalidPartitionKey(
-            f"{spec.qualified_name}: {count} rows have {column} other than {key} "
-            "(NULL partition values are never written)"
-        )
-    return frame
