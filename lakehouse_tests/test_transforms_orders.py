@@ -13,10 +13,11 @@ from decimal import Decimal
 import duckdb
 import numpy as np
 import polars as pl
+import pytest
 
 from lakehouse import tables
 from lakehouse.landing.contract import ORDERS, REVENUE_STATUSES
-from lakehouse.money import MONEY, average, to_cents
+from lakehouse.money import MONEY, RATE, average, convert, to_cents
 from lakehouse.reference import USD_PER_UNIT
 from lakehouse.transforms.orders import clean_orders
 from lakehouse.transforms.sales import daily_summary
@@ -64,6 +65,17 @@ def test_to_cents_rounds_half_away_from_zero_on_exact_decimals() -> None:
     assert rounded.to_list() == [
         Decimal(v) for v in ["0.13", "0.14", "-0.13", "-0.14", "1.01", "2.68", "0.00", "-0.01"]
     ]
+    # Conversions are exact before rounding: 0.01 x 0.499999 = 0.00499999 is below the half
+    # cent (a product at Polars' default scale, 6, would be 0.005000 and round up).
+    amounts = pl.DataFrame(
+        {
+            "amount": pl.Series(["0.01", "0.01", "0.05", "999999.99"]).cast(MONEY),
+            "rate": pl.Series(["0.499999", "0.500000", "0.500000", "0.000005"]).cast(RATE),
+        }
+    )
+    converted = amounts.select(convert(pl.col("amount"), pl.col("rate"))).to_series()
+    assert converted.dtype == MONEY
+    assert converted.to_list() == [Decimal(v) for v in ["0.00", "0.01", "0.03", "5.00"]]
     # Averages follow the same rule: 0.05 / 2 = 0.025 -> 0.03; 0.10 / 3 = 0.0333.. -> 0.03.
     totals = pl.DataFrame(
         {"total": pl.Series(["0.05", "0.10", "-0.05", "1.00"]).cast(MONEY), "n": [2, 3, 2, 0]}
@@ -163,3 +175,16 @@ def test_amount_usd_agrees_with_duckdb_decimal_rounding_on_a_generated_sample() 
     disagreements = joined.filter(pl.col("amount_usd") != pl.col("expected"))
     assert disagreements.height == 0, disagreements.head(5)
     assert ORDERS.bronze_schema["unit_price"] == MONEY
+
+
+def test_a_table_refuses_a_cast_that_would_round_its_money() -> None:
+    """Rounding happens once, in the transform: conforming a frame to a table never rounds."""
+    spec = tables.SILVER_PRODUCTS
+    rows = pl.LazyFrame(schema=spec.schema)
+    assert spec.conform(rows).collect_schema()["list_price"] == MONEY
+    for unrounded in (pl.Float64(), pl.Decimal(38, 6)):
+        with pytest.raises(TypeError, match="list_price.*would round it"):
+            spec.conform(rows.with_columns(pl.col("list_price").cast(unrounded)))
+    # A wider precision at the same scale is exact: it is cast (strictly) like any column.
+    widened = rows.with_columns(pl.col("list_price").cast(pl.Decimal(38, 2)))
+    assert spec.conform(widened).collect_schema()["list_price"] == MONEY

@@ -11,7 +11,7 @@ import datetime as dt
 import polars as pl
 
 from lakehouse.landing.contract import ORDER_STATUSES
-from lakehouse.money import MONEY, to_cents
+from lakehouse.money import MONEY, convert
 from lakehouse.reference import USD_PER_UNIT, fx_rates
 from lakehouse.transforms.rules import (
     Cleaned,
@@ -93,7 +93,7 @@ def clean_orders(
     clean = (
         latest.join(fx_rates(), on="currency", how="left")
         .with_columns(amount=(pl.col("quantity") * pl.col("unit_price")).cast(MONEY))
-        .with_columns(amount_usd=to_cents(pl.col("amount") * pl.col("usd_per_unit")))
+        .with_columns(amount_usd=convert(pl.col("amount"), pl.col("usd_per_unit")))
         .sort("order_ts", "order_id")
     )
     counts = accounting(candidates, checked.valid, "order_id")
