@@ -70,6 +70,8 @@ def view_name(spec: TableSpec) -> str:
 def duckdb_type(dtype: pl.DataType) -> str:
     if isinstance(dtype, pl.Datetime):
         return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+    if isinstance(dtype, pl.Decimal):
+        return f"DECIMAL({dtype.precision}, {dtype.scale})"
     return _DUCKDB_TYPES[type(dtype)]
 
 

@@ -1,7 +1,8 @@
 """Every lake table, declared once: layer, columns, partitioning, owner, tags and description.
 
 Assets, the store and (later) the catalog read these specs, so a column added here is added
-everywhere. Partition columns are typed DATE and come from the folder name.
+everywhere. Partition columns are typed DATE and come from the folder name. Money columns are
+`MONEY` (DECIMAL(18,2)) and rates `RATE` (DECIMAL(18,6)): see `lakehouse.money`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from lakehouse.landing.contract import APP_EVENTS, CUSTOMERS, ORDERS, PRODUCTS, SourceContract
+from lakehouse.money import MONEY, RATE
 from lakehouse.storage.spec import TableSpec
 
 UTC_TS = pl.Datetime("us", "UTC")
@@ -85,14 +87,14 @@ SILVER_ORDERS = TableSpec(
         "customer_id": pl.String(),
         "product_id": pl.String(),
         "quantity": pl.Int64(),
-        "unit_price": pl.Float64(),
+        "unit_price": MONEY,
         "currency": pl.String(),
         "status": pl.String(),
         "order_ts": UTC_TS,
         "updated_at": UTC_TS,
-        "amount": pl.Float64(),
-        "usd_per_unit": pl.Float64(),
-        "amount_usd": pl.Float64(),
+        "amount": MONEY,
+        "usd_per_unit": RATE,
+        "amount_usd": MONEY,
         "versions": pl.Int64(),
         **LINEAGE,
     },
@@ -127,7 +129,7 @@ SILVER_PRODUCTS = TableSpec(
         "product_id": pl.String(),
         "name": pl.String(),
         "category": pl.String(),
-        "list_price": pl.Float64(),
+        "list_price": MONEY,
         "currency": pl.String(),
         "active": pl.Boolean(),
         "snapshot_date": pl.Date(),
@@ -166,10 +168,10 @@ GOLD_FACT_SALES = TableSpec(
         "product_id": pl.String(),
         "product_category": pl.String(),
         "quantity": pl.Int64(),
-        "unit_price": pl.Float64(),
+        "unit_price": MONEY,
         "currency": pl.String(),
-        "amount": pl.Float64(),
-        "amount_usd": pl.Float64(),
+        "amount": MONEY,
+        "amount_usd": MONEY,
         "status": pl.String(),
         "is_revenue": pl.Boolean(),
     },
@@ -209,10 +211,10 @@ GOLD_DAILY_SUMMARY = TableSpec(
     layer="gold",
     name="daily_summary",
     schema={
-        "revenue_usd": pl.Float64(),
+        "revenue_usd": MONEY,
         "orders": pl.Int64(),
         "revenue_orders": pl.Int64(),
-        "avg_order_value_usd": pl.Float64(),
+        "avg_order_value_usd": MONEY,
         "active_users": pl.Int64(),
         "sessions": pl.Int64(),
         "converted_sessions": pl.Int64(),
@@ -255,7 +257,7 @@ GOLD_USER_SEGMENTS = TableSpec(
         "as_of_date": pl.Date(),
         "recency_days": pl.Int64(),
         "frequency": pl.Int64(),
-        "monetary_usd": pl.Float64(),
+        "monetary_usd": MONEY,
         "events_30d": pl.Int64(),
         "sessions_30d": pl.Int64(),
         "engagement_score": pl.Float64(),

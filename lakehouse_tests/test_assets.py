@@ -12,6 +12,7 @@ import polars as pl
 from deltalake import DeltaTable
 
 from lakehouse import tables
+from lakehouse.money import MONEY
 from lakehouse.partitions import late_arrival_keys
 from lakehouse_tests.conftest import (
     ALL_ASSETS,
@@ -140,6 +141,30 @@ def test_silver_orders_row_accounting_matches_the_generator(built_lake: BuiltLak
     assert (silver["amount_usd"] > 0).all() and (silver["quantity"] > 0).all()
 
 
+def test_silver_amounts_agree_with_duckdb_on_every_order(built_lake: BuiltLake) -> None:
+    """DuckDB recomputes amount_usd from the lake's own prices and rates (its DECIMAL round is
+    half away from zero): not one order differs, not even by a cent."""
+    spec = tables.SILVER_ORDERS
+    silver = read(built_lake.lake, spec)
+    assert silver.select("unit_price", "amount", "amount_usd").schema == pl.Schema(
+        {"unit_price": MONEY, "amount": MONEY, "amount_usd": MONEY}
+    )
+    with duckdb.connect() as con:
+        con.register(
+            "orders", silver.select("quantity", "unit_price", "usd_per_unit", "amount_usd")
+        )
+        differ, total = con.sql(
+            """
+            SELECT count(*) FILTER (WHERE amount_usd <> round(
+                       CAST(quantity AS DECIMAL(18, 2)) * unit_price * usd_per_unit, 2)),
+                   count(*)
+            FROM orders
+            """
+        ).fetchall()[0]
+    assert total == silver.height > 0
+    assert differ == 0
+
+
 def test_latest_order_version_wins(built_lake: BuiltLake) -> None:
     bronze = read(built_lake.lake, tables.BRONZE_ORDERS)
     newest = (
@@ -222,15 +247,17 @@ def test_fact_sales_keys_point_at_the_version_valid_at_order_time(built_lake: Bu
 def test_daily_summary_agrees_with_fact_sales(built_lake: BuiltLake) -> None:
     summary = read(built_lake.lake, tables.GOLD_DAILY_SUMMARY).sort("summary_date")
     assert summary.height == len(DAYS)
+    assert summary.schema["revenue_usd"] == summary.schema["avg_order_value_usd"] == MONEY
     facts = read(built_lake.lake, tables.GOLD_FACT_SALES)
     revenue = (
         facts.filter(pl.col("is_revenue"))
         .group_by("order_date")
-        .agg(pl.col("amount_usd").sum().round(2).alias("expected"))
+        .agg(expected=pl.col("amount_usd").sum())
     )
     joined = summary.join(revenue, left_on="summary_date", right_on="order_date")
     assert joined.height == len(DAYS)
-    assert ((joined["revenue_usd"] - joined["expected"]).abs() < 0.01).all()
+    # Money is exact: revenue is the sum of the orders' cents, to the cent.
+    assert (joined["revenue_usd"] == joined["expected"]).all()
     assert (summary["conversion_rate"].is_between(0, 1)).all()
     assert summary["new_customers"][0] > summary["new_customers"][1] > 0
 

@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 from lakehouse import tables
-from lakehouse.catalog import build_catalog, catalog_path, view_name
+from lakehouse.catalog import build_catalog, catalog_path, duckdb_type, view_name
 from lakehouse.defs.catalog_refresh import materialized_at, refresh_catalog
 from lakehouse.lake import Lake
 from lakehouse.settings import DataLayout
@@ -55,6 +55,8 @@ def test_every_table_has_a_typed_commented_view_with_its_rows(catalogued: Path) 
         )
         assert types["order_date"] == "DATE"
         assert types["order_ts"] == "TIMESTAMP WITH TIME ZONE"
+        assert types["amount_usd"] == types["unit_price"] == "DECIMAL(18,2)"  # money is exact
+        assert duckdb_type(tables.SILVER_ORDERS.schema["usd_per_unit"]) == "DECIMAL(18, 6)"
         (comment,) = con.sql(
             "SELECT comment FROM duckdb_views() WHERE schema_name = 'silver' "
             "AND view_name = 'app_events'"

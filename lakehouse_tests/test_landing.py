@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +14,7 @@ import pytest
 
 from lakehouse import partitions, tables
 from lakehouse.landing.reader import LandingFileError
+from lakehouse.money import MONEY
 from lakehouse.storage import LakeStore
 from lakehouse_tests.conftest import (
     BRONZE_ASSETS,
@@ -152,21 +154,36 @@ def test_csv_rows_with_wrong_shape_or_types_are_quarantined(tmp_path: Path) -> N
         f'O4,C1,P1,1,"1,5",USD,paid,{ts},{ts}',  # line 5: decimal comma
         "",  # line 6: blank
         f'"O5","C1","P1","3","4.00","EUR","placed","{ts}","{ts}"',  # quoted is fine
+        f"O6,C1,P1,1,1.005,USD,paid,{ts},{ts}",  # line 8: sub-cent digits are never rounded
+        f"O7,C1,P1,1,1e3,USD,paid,{ts},{ts}",  # line 9: not plain digits
+        f"O8,C1,P1,1, 19.990 ,USD,paid,{ts},{ts}",  # trailing zeros are exact: 19.99
     ]
     (folder / "orders-1.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
     (folder / "orders-2.csv").write_text("")  # an empty file is an empty file
     with dg.instance_for_test() as instance:
         assert materialize([BRONZE_ORDERS], tmp_path, instance).success
     store = LakeStore.local(tmp_path / "lake")
-    assert sorted(store.scan(tables.BRONZE_ORDERS).collect()["order_id"]) == ["O1", "O5"]
+    bronze = store.scan(tables.BRONZE_ORDERS).collect().sort("order_id")
+    assert bronze["order_id"].to_list() == ["O1", "O5", "O8"]
+    # Prices are read from their text as DECIMAL(18,2), exactly.
+    assert bronze.schema["unit_price"] == MONEY
+    assert bronze["unit_price"].to_list() == [Decimal("9.99"), Decimal("4.00"), Decimal("19.99")]
     rejected = store.scan(tables.BRONZE_QUARANTINE["orders"]).collect().sort("_source_line")
-    assert rejected["_source_line"].to_list() == [3, 4, 5]
+    assert rejected["_source_line"].to_list() == [3, 4, 5, 8, 9]
     assert rejected["_reason"].to_list() == [
         "expected 9 fields, found 8",
         "quantity: cannot read '2.5' as integer",
         "unit_price: cannot read '1,5' as decimal",
+        "unit_price: cannot read '1.005' as decimal",
+        "unit_price: cannot read '1e3' as decimal",
     ]
-    assert rejected["_column"].to_list() == [None, "quantity", "unit_price"]
+    assert rejected["_column"].to_list() == [
+        None,
+        "quantity",
+        "unit_price",
+        "unit_price",
+        "unit_price",
+    ]
 
 
 def test_files_starting_with_a_utf8_byte_order_mark_load_their_first_line(tmp_path: Path) -> None:

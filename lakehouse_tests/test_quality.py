@@ -22,6 +22,7 @@ from lakehouse import partitions, tables
 from lakehouse.defs.resources import AlertWebhookResource, LakeResource
 from lakehouse.defs.sensors import quality_alert_sensor
 from lakehouse.defs.silver import _daily_cleaned_asset
+from lakehouse.money import MONEY
 from lakehouse.quality import history
 from lakehouse.quality.evaluate import QUARANTINE, RULES, SCHEMA, audit
 from lakehouse.quality.models import CONTRACTS, MODELS
@@ -49,7 +50,7 @@ BREAKS: dict[str, tuple[Callable[[pl.DataFrame], pl.DataFrame], Callable]] = {
     ),
     "silver.orders": (
         lambda f: f.with_columns(order_id=pl.lit("same")),
-        lambda f: f.with_columns(amount=pl.col("amount") + 5),
+        lambda f: f.with_columns(amount=(pl.col("amount") + 5).cast(MONEY)),
     ),
     "silver.customers": (
         lambda f: f.with_columns(customer_id=pl.lit(None, pl.String)),
@@ -57,7 +58,7 @@ BREAKS: dict[str, tuple[Callable[[pl.DataFrame], pl.DataFrame], Callable]] = {
     ),
     "silver.products": (
         lambda f: f.with_columns(product_id=pl.lit("same")),
-        lambda f: f.with_columns(list_price=pl.lit(-1.0)),
+        lambda f: f.with_columns(list_price=pl.lit(-1).cast(MONEY)),
     ),
     "silver.sessions": (
         lambda f: f.with_columns(session_id=pl.lit("same")),
@@ -463,6 +464,7 @@ def test_profile_command_and_its_starter_model(built_lake: BuiltLake, tmp_path: 
     assert f"silver.orders: {rows.height:,} rows" in result.stdout
     assert "status  (String)  nulls 0 (0.0%)  distinct" in result.stdout
     assert "top 'paid'" in result.stdout
+    assert "amount_usd: pl.Decimal(precision=18, scale=2) = " in model_file.read_text()
     loader = importlib.util.spec_from_file_location("orders_model", model_file)
     module = importlib.util.module_from_spec(loader)
     sys.modules["orders_model"] = module

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import duckdb
 import polars as pl
@@ -10,6 +11,7 @@ import pytest
 
 from lakehouse import tables
 from lakehouse.defs.silver import RowAccountingError, stage_cleaned
+from lakehouse.money import MONEY
 from lakehouse.quality.evaluate import audit_batches
 from lakehouse.quality.models import MODELS
 from lakehouse.storage import LakeStore
@@ -154,11 +156,12 @@ def two_products() -> pl.DataFrame:
             "product_id": ["P1", "P2"],
             "name": ["a", "b"],
             "category": ["x", "x"],
-            "list_price": [1.0, 2.0],
+            "list_price": [Decimal("1.00"), Decimal("2.00")],
             "currency": ["USD", "USD"],
             "active": [True, True],
             "snapshot_date": [dt.date(2026, 11, 1)] * 2,
-        }
+        },
+        schema_overrides={"list_price": MONEY},
     )
 
 

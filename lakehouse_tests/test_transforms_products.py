@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import polars as pl
 
@@ -13,7 +14,7 @@ NOW = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 SNAPSHOT_DAY = dt.date(2026, 11, 3)
 
 
-def snapshot(rows: list[tuple[str, int, str | None, float | None]]) -> pl.LazyFrame:
+def snapshot(rows: list[tuple[str, int, str | None, str | None]]) -> pl.LazyFrame:
     """Bronze product rows of one arrival day: (file, line, product_id, list_price)."""
     schema = {**tables.BRONZE_PRODUCTS.schema, "arrival_date": pl.Date()}
     return pl.LazyFrame(
@@ -22,7 +23,7 @@ def snapshot(rows: list[tuple[str, int, str | None, float | None]]) -> pl.LazyFr
                 "_source_file": file,
                 "_source_line": line,
                 "product_id": product_id,
-                "list_price": price,
+                "list_price": None if price is None else Decimal(price),
                 "name": f"{product_id} at {price}",
                 "category": "books",
                 "currency": "USD",
@@ -38,29 +39,29 @@ def snapshot(rows: list[tuple[str, int, str | None, float | None]]) -> pl.LazyFr
 def test_the_last_valid_listing_of_a_product_wins_and_bad_prices_are_quarantined() -> None:
     rows = snapshot(
         [
-            ("b.csv", 1, "P2", 6.0),  # a later file wins over a later line of an earlier file
-            ("a.csv", 9, "P2", 5.0),
-            ("a.csv", 2, "P1", 10.0),
-            ("a.csv", 3, "P1", 12.0),  # listed twice: the last line wins
-            ("a.csv", 4, "P3", 7.0),
-            ("a.csv", 5, "P3", -1.0),  # a broken later listing does not replace a valid one
-            ("a.csv", 6, None, 3.0),
+            ("b.csv", 1, "P2", "6.00"),  # a later file wins over a later line of an earlier file
+            ("a.csv", 9, "P2", "5.00"),
+            ("a.csv", 2, "P1", "10.00"),
+            ("a.csv", 3, "P1", "12.00"),  # listed twice: the last line wins
+            ("a.csv", 4, "P3", "7.00"),
+            ("a.csv", 5, "P3", "-1.00"),  # a broken later listing does not replace a valid one
+            ("a.csv", 6, None, "3.00"),
             ("a.csv", 7, "P4", None),
-            ("a.csv", 8, "P5", 0.0),  # free is a price
+            ("a.csv", 8, "P5", "0.00"),  # free is a price
         ]
     )
     cleaned = latest_products(rows, NOW)
 
     clean = tables.SILVER_PRODUCTS.conform(cleaned.clean).collect()
     assert clean.select("product_id", "list_price", "name", "snapshot_date").rows() == [
-        ("P1", 12.0, "P1 at 12.0", SNAPSHOT_DAY),
-        ("P2", 6.0, "P2 at 6.0", SNAPSHOT_DAY),
-        ("P3", 7.0, "P3 at 7.0", SNAPSHOT_DAY),
-        ("P5", 0.0, "P5 at 0.0", SNAPSHOT_DAY),
+        ("P1", Decimal("12.00"), "P1 at 12.00", SNAPSHOT_DAY),
+        ("P2", Decimal("6.00"), "P2 at 6.00", SNAPSHOT_DAY),
+        ("P3", Decimal("7.00"), "P3 at 7.00", SNAPSHOT_DAY),
+        ("P5", Decimal("0.00"), "P5 at 0.00", SNAPSHOT_DAY),
     ]
     rejected = tables.SILVER_PRODUCTS_QUARANTINE.conform(cleaned.quarantined).collect()
     assert rejected.sort("_source_line").select("_source_line", "_rule", "_reason").rows() == [
-        (5, "non_negative_price", "list_price -1.0 is negative or missing"),
+        (5, "non_negative_price", "list_price -1.00 is negative or missing"),
         (6, "not_null", "product_id is null"),
         (7, "non_negative_price", "list_price null is negative or missing"),
     ]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import polars as pl
 
 from lakehouse import tables
+from lakehouse.money import MONEY
 from lakehouse.transforms.sales import daily_summary, fact_sales
 
 NOW = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
@@ -18,7 +20,7 @@ def ts(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
 
 
-def silver_orders(rows: list[tuple[str, str, str, str, str, float]]) -> pl.LazyFrame:
+def silver_orders(rows: list[tuple[str, str, str, str, str, str]]) -> pl.LazyFrame:
     """Silver orders: (order_id, customer_id, product_id, order_ts, status, amount in USD)."""
     return pl.LazyFrame(
         [
@@ -27,14 +29,14 @@ def silver_orders(rows: list[tuple[str, str, str, str, str, float]]) -> pl.LazyF
                 "customer_id": customer_id,
                 "product_id": product_id,
                 "quantity": 1,
-                "unit_price": amount,
+                "unit_price": Decimal(amount),
                 "currency": "USD",
                 "status": status,
                 "order_ts": ts(order_ts),
                 "updated_at": ts(order_ts),
-                "amount": amount,
-                "usd_per_unit": 1.0,
-                "amount_usd": amount,
+                "amount": Decimal(amount),
+                "usd_per_unit": Decimal(1),
+                "amount_usd": Decimal(amount),
                 "versions": 1,
                 "_source_file": "orders.csv",
                 "_source_line": line,
@@ -59,14 +61,14 @@ def dim_customer(rows: list[tuple[str, str, int]]) -> pl.LazyFrame:
 def test_fact_sales_keys_each_order_to_the_customer_version_valid_at_order_time() -> None:
     orders = silver_orders(
         [
-            ("O1", "C1", "P1", "2026-11-03T11:59:59", "paid", 10.0),  # just before C1's v2
-            ("O2", "C1", "P1", "2026-11-03T12:00:00", "shipped", 20.02),  # v2 starts: inclusive
-            ("O3", "C2", "P2", "2026-11-03T09:00:00", "placed", 5.0),  # before C2's first
-            ("O4", "C1", "P2", "2026-11-03T13:00:00", "cancelled", 7.5),
-            ("O5", "C9", "P1", "2026-11-03T14:00:00", "paid", 1.0),  # unknown customer
-            ("O6", "C1", "P9", "2026-11-03T15:00:00", "paid", 2.0),  # unknown product
-            ("O7", "C9", "P9", "2026-11-03T16:00:00", "paid", 3.0),  # both: the first rule
-            ("O8", "C1", "P3", "2026-11-03T17:00:00", "paid", 4.0),  # product has no category
+            ("O1", "C1", "P1", "2026-11-03T11:59:59", "paid", "10.00"),  # just before C1's v2
+            ("O2", "C1", "P1", "2026-11-03T12:00:00", "shipped", "20.02"),  # v2 starts: inclusive
+            ("O3", "C2", "P2", "2026-11-03T09:00:00", "placed", "5.00"),  # before C2's first
+            ("O4", "C1", "P2", "2026-11-03T13:00:00", "cancelled", "7.50"),
+            ("O5", "C9", "P1", "2026-11-03T14:00:00", "paid", "1.00"),  # unknown customer
+            ("O6", "C1", "P9", "2026-11-03T15:00:00", "paid", "2.00"),  # unknown product
+            ("O7", "C9", "P9", "2026-11-03T16:00:00", "paid", "3.00"),  # both: the first rule
+            ("O8", "C1", "P3", "2026-11-03T17:00:00", "paid", "4.00"),  # product has no category
         ]
     )
     dim = dim_customer(
@@ -92,7 +94,7 @@ def test_fact_sales_keys_each_order_to_the_customer_version_valid_at_order_time(
         ("O4", "C1", 102, "games", False),
         ("O3", "C2", 201, "games", False),
     ]
-    assert facts["amount_usd"].to_list() == [10.0, 20.02, 7.5, 5.0]
+    assert facts["amount_usd"].to_list() == [Decimal(v) for v in ("10.00", "20.02", "7.50", "5.00")]
 
     quarantine = tables.GOLD_FACT_SALES_QUARANTINE
     assert checked.quarantined.collect_schema().names() == list(quarantine.schema)
@@ -107,14 +109,16 @@ def test_fact_sales_keys_each_order_to_the_customer_version_valid_at_order_time(
 
 
 def summary_inputs(
-    facts: list[tuple[float, bool]],
+    facts: list[tuple[str, bool]],
     event_users: list[str],
     converted: list[bool],
     first_versions: list[tuple[str, str]],
 ) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
     return (
         pl.LazyFrame(
-            facts, schema={"amount_usd": pl.Float64, "is_revenue": pl.Boolean}, orient="row"
+            [(Decimal(amount), revenue) for amount, revenue in facts],
+            schema={"amount_usd": MONEY, "is_revenue": pl.Boolean},
+            orient="row",
         ),
         pl.LazyFrame({"user_id": event_users}, schema={"user_id": pl.String}),
         pl.LazyFrame({"converted": converted}, schema={"converted": pl.Boolean}),
@@ -128,7 +132,7 @@ def summary_inputs(
 
 def test_daily_summary_counts_revenue_users_conversion_and_new_customers() -> None:
     inputs = summary_inputs(
-        facts=[(10.0, True), (20.02, True), (5.0, False), (7.5, False)],
+        facts=[("10.00", True), ("20.02", True), ("5.00", False), ("7.50", False)],
         event_users=["u1", "u1", "u2", "u3"],
         converted=[True, False, False, False],
         first_versions=[
@@ -144,10 +148,10 @@ def test_daily_summary_counts_revenue_users_conversion_and_new_customers() -> No
     summary = tables.GOLD_DAILY_SUMMARY.conform(daily_summary(*inputs, DAY)).collect()
     assert summary.rows(named=True) == [
         {
-            "revenue_usd": 30.02,
+            "revenue_usd": Decimal("30.02"),
             "orders": 4,
             "revenue_orders": 2,
-            "avg_order_value_usd": 15.01,
+            "avg_order_value_usd": Decimal("15.01"),
             "active_users": 3,
             "sessions": 4,
             "converted_sessions": 1,
@@ -162,7 +166,7 @@ def test_daily_summary_of_a_quiet_day_is_a_row_of_zeros() -> None:
     summary = tables.GOLD_DAILY_SUMMARY.conform(daily_summary(*inputs, DAY)).collect()
     assert summary.rows(named=True) == [
         {
-            "revenue_usd": 0.0,
+            "revenue_usd": Decimal("0.00"),
             "orders": 0,
             "revenue_orders": 0,
             "avg_order_value_usd": None,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import polars as pl
 
 from lakehouse import tables
+from lakehouse.money import MONEY
 from lakehouse.transforms.user_segments import user_segments
 
 UTC = pl.Datetime("us", "UTC")
@@ -27,14 +29,17 @@ def sessions(rows: list[tuple[str, int, int]]) -> pl.LazyFrame:
     )
 
 
-def sales(rows: list[tuple[str, int, float, bool]]) -> pl.LazyFrame:
+def sales(rows: list[tuple[str, int, str, bool]]) -> pl.LazyFrame:
     """(customer_id, days before AS_OF, amount_usd, is_revenue)."""
     return pl.LazyFrame(
-        [(user, at(days, hour=23), amount, revenue) for user, days, amount, revenue in rows],
+        [
+            (user, at(days, hour=23), Decimal(amount), revenue)
+            for user, days, amount, revenue in rows
+        ],
         schema={
             "customer_id": pl.String,
             "order_ts": UTC,
-            "amount_usd": pl.Float64,
+            "amount_usd": MONEY,
             "is_revenue": pl.Boolean,
         },
         orient="row",
@@ -57,20 +62,20 @@ def test_users_get_recency_frequency_engagement_churn_and_their_first_matching_s
     )
     facts = sales(
         [
-            ("champion", 7, 10.10, True),
-            ("champion", 10, 20.20, True),
-            ("champion", 20, 30.30, True),
-            ("champion", 0, 99.0, False),  # cancelled: neither recency nor money
-            ("loyal3", 8, 1.0, True),  # three orders, but one day too long ago for champion
-            ("loyal3", 9, 1.0, True),
-            ("loyal3", 9, 1.0, True),
-            ("pair", 1, 2.5, True),
-            ("pair", 1, 2.5, True),
-            ("customer", 14, 9.99, True),  # 14 days: not yet a churn risk
-            ("lapsed", 15, 5.0, True),  # 15 days and no recent session: at risk
-            ("buyer", 0, 1.0, True),  # orders without any session
-            ("buyer", 2, 1.0, True),
-            ("buyer", 3, 1.0, True),
+            ("champion", 7, "10.10", True),
+            ("champion", 10, "20.20", True),
+            ("champion", 20, "30.30", True),
+            ("champion", 0, "99.00", False),  # cancelled: neither recency nor money
+            ("loyal3", 8, "1.00", True),  # three orders, but one day too long ago for champion
+            ("loyal3", 9, "1.00", True),
+            ("loyal3", 9, "1.00", True),
+            ("pair", 1, "2.50", True),
+            ("pair", 1, "2.50", True),
+            ("customer", 14, "9.99", True),  # 14 days: not yet a churn risk
+            ("lapsed", 15, "5.00", True),  # 15 days and no recent session: at risk
+            ("buyer", 0, "1.00", True),  # orders without any session
+            ("buyer", 2, "1.00", True),
+            ("buyer", 3, "1.00", True),
         ]
     )
     segments = tables.GOLD_USER_SEGMENTS.conform(user_segments(facts, visits)).collect()
@@ -78,13 +83,13 @@ def test_users_get_recency_frequency_engagement_churn_and_their_first_matching_s
     # (user, recency, frequency, monetary, events_30d, sessions_30d, engagement, churn, segment)
     # engagement = 100 * (0.6 * min(sessions / 20, 1) + 0.4 * min(events / 200, 1))
     assert segments.drop("as_of_date").rows() == [
-        ("browser", None, 0, 0.0, 20, 1, 7.0, False, "browser"),
-        ("buyer", 0, 3, 3.0, 0, 0, 0.0, False, "champion"),
-        ("champion", 7, 3, 60.6, 10, 1, 5.0, False, "champion"),
-        ("customer", 14, 1, 9.99, 4, 1, 3.8, False, "customer"),
-        ("gone", None, 0, 0.0, 7, 1, 4.4, True, "at_risk"),
-        ("heavy", None, 0, 0.0, 300, 25, 100.0, False, "browser"),
-        ("lapsed", 15, 1, 5.0, 2, 1, 3.4, True, "at_risk"),
-        ("loyal3", 8, 3, 3.0, 1, 1, 3.2, False, "loyal"),
-        ("pair", 1, 2, 5.0, 1, 1, 3.2, False, "loyal"),
+        ("browser", None, 0, Decimal("0.00"), 20, 1, 7.0, False, "browser"),
+        ("buyer", 0, 3, Decimal("3.00"), 0, 0, 0.0, False, "champion"),
+        ("champion", 7, 3, Decimal("60.60"), 10, 1, 5.0, False, "champion"),
+        ("customer", 14, 1, Decimal("9.99"), 4, 1, 3.8, False, "customer"),
+        ("gone", None, 0, Decimal("0.00"), 7, 1, 4.4, True, "at_risk"),
+        ("heavy", None, 0, Decimal("0.00"), 300, 25, 100.0, False, "browser"),
+        ("lapsed", 15, 1, Decimal("5.00"), 2, 1, 3.4, True, "at_risk"),
+        ("loyal3", 8, 3, Decimal("3.00"), 1, 1, 3.2, False, "loyal"),
+        ("pair", 1, 2, Decimal("5.00"), 1, 1, 3.2, False, "loyal"),
     ]

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from lakehouse.money import MONEY
+
 EVENT_TYPES = ("page_view", "search", "add_to_cart", "purchase", "login", "logout", "error")
 DEVICES = ("ios", "android", "web")
 ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled", "refunded")
@@ -20,7 +22,9 @@ REVENUE_STATUSES = ("paid", "shipped")
 CDC_OPS = ("c", "u", "d")
 SEGMENTS = ("consumer", "smb", "enterprise")
 
-# Field kinds and how each is typed in bronze.
+# Field kinds and how each is typed in bronze. A DECIMAL is money as it landed: the text read
+# exactly as DECIMAL(18,2) (19.99 is 19.99, never a float near it); a value with sub-cent digits
+# does not fit and is rejected with its line, never rounded.
 STRING, INTEGER, DECIMAL, TIMESTAMP, BOOLEAN, JSON = (
     "string",
     "integer",
@@ -32,7 +36,7 @@ STRING, INTEGER, DECIMAL, TIMESTAMP, BOOLEAN, JSON = (
 DUCKDB_TYPES = {
     STRING: "VARCHAR",
     INTEGER: "BIGINT",
-    DECIMAL: "DOUBLE",
+    DECIMAL: "DECIMAL(18, 2)",
     TIMESTAMP: "TIMESTAMPTZ",
     BOOLEAN: "BOOLEAN",
     JSON: "JSON",
@@ -40,7 +44,7 @@ DUCKDB_TYPES = {
 POLARS_TYPES: dict[str, pl.DataType] = {
     STRING: pl.String(),
     INTEGER: pl.Int64(),
-    DECIMAL: pl.Float64(),
+    DECIMAL: MONEY,
     TIMESTAMP: pl.Datetime("us", "UTC"),
     BOOLEAN: pl.Boolean(),
     JSON: pl.String(),

@@ -313,7 +313,11 @@ def _typed(kind: str, column: str) -> str:
         return f"CASE WHEN {whole} THEN TRY_CAST(trim({column}) AS BIGINT) END"
     if kind == BOOLEAN:
         return f"TRY_CAST(trim({column}) AS BOOLEAN)"
-    if kind in (DECIMAL, TIMESTAMP):
+    if kind == DECIMAL:
+        # Plain digits with at most two decimals (trailing zeros aside): the cast is then exact.
+        exact = f"regexp_full_match(trim({column}), '[-+]?([0-9]+[.]?|[0-9]*[.][0-9]{{1,2}})0*')"
+        return f"CASE WHEN {exact} THEN TRY_CAST(trim({column}) AS {DUCKDB_TYPES[kind]}) END"
+    if kind == TIMESTAMP:
         return f"TRY_CAST(trim({column}) AS {DUCKDB_TYPES[kind]})"
     if kind in (STRING, JSON):
         return column

@@ -22,13 +22,12 @@ from lakehouse.landing.contract import (
     SOURCES,
     SourceContract,
 )
+from lakehouse.money import MONEY, RATE
 from lakehouse.reference import USD_PER_UNIT
 
 UTC_TS = pl.Datetime(time_unit="us", time_zone="UTC")
 #: Clock skew allowed before an event time counts as "in the future".
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
-#: Rounding tolerance for amount = quantity x unit price.
-AMOUNT_TOLERANCE = 0.011
 
 
 def _not_in_future(column: str) -> pl.Expr:
@@ -37,8 +36,8 @@ def _not_in_future(column: str) -> pl.Expr:
 
 
 def _amount_matches() -> pl.Expr:
-    expected = pl.col("quantity") * pl.col("unit_price")
-    return (pl.col("amount") - expected).abs() <= AMOUNT_TOLERANCE
+    """Money is exact: amount is quantity x unit price to the cent, with no tolerance."""
+    return pl.col("amount") == pl.col("quantity") * pl.col("unit_price")
 
 
 class Strict(pa.DataFrameModel):
@@ -93,14 +92,14 @@ class SilverOrders(Strict):
     customer_id: pl.String
     product_id: pl.String
     quantity: pl.Int64 = pa.Field(ge=1)
-    unit_price: pl.Float64 = pa.Field(ge=0)
+    unit_price: MONEY = pa.Field(ge=0)
     currency: pl.String = pa.Field(isin=list(USD_PER_UNIT))
     status: pl.String = pa.Field(isin=list(ORDER_STATUSES))
     order_ts: UTC_TS
     updated_at: UTC_TS
-    amount: pl.Float64 = pa.Field(ge=0)
-    usd_per_unit: pl.Float64 = pa.Field(gt=0)
-    amount_usd: pl.Float64 = pa.Field(ge=0)
+    amount: MONEY = pa.Field(ge=0)
+    usd_per_unit: RATE = pa.Field(gt=0)
+    amount_usd: MONEY = pa.Field(ge=0)
     versions: pl.Int64 = pa.Field(ge=1)
     source_file: pl.String = pa.Field(alias="_source_file")
     source_line: pl.Int64 = pa.Field(alias="_source_line", ge=1)
@@ -137,7 +136,7 @@ class SilverProducts(Strict):
     product_id: pl.String = pa.Field(unique=True)
     name: pl.String = pa.Field(nullable=True)
     category: pl.String = pa.Field(nullable=True)
-    list_price: pl.Float64 = pa.Field(ge=0)
+    list_price: MONEY = pa.Field(ge=0)
     currency: pl.String = pa.Field(nullable=True, isin=list(USD_PER_UNIT))
     active: pl.Boolean = pa.Field(nullable=True)
     snapshot_date: pl.Date
@@ -169,10 +168,10 @@ class GoldFactSales(Strict):
     product_id: pl.String
     product_category: pl.String
     quantity: pl.Int64 = pa.Field(ge=1)
-    unit_price: pl.Float64 = pa.Field(ge=0)
+    unit_price: MONEY = pa.Field(ge=0)
     currency: pl.String = pa.Field(isin=list(USD_PER_UNIT))
-    amount: pl.Float64 = pa.Field(ge=0)
-    amount_usd: pl.Float64 = pa.Field(ge=0)
+    amount: MONEY = pa.Field(ge=0)
+    amount_usd: MONEY = pa.Field(ge=0)
     status: pl.String = pa.Field(isin=list(ORDER_STATUSES))
     is_revenue: pl.Boolean
 
@@ -206,10 +205,10 @@ class GoldDimCustomer(Strict):
 
 
 class GoldDailySummary(Strict):
-    revenue_usd: pl.Float64 = pa.Field(ge=0)
+    revenue_usd: MONEY = pa.Field(ge=0)
     orders: pl.Int64 = pa.Field(ge=0)
     revenue_orders: pl.Int64 = pa.Field(ge=0)
-    avg_order_value_usd: pl.Float64 = pa.Field(ge=0, nullable=True)
+    avg_order_value_usd: MONEY = pa.Field(ge=0, nullable=True)
     active_users: pl.Int64 = pa.Field(ge=0)
     sessions: pl.Int64 = pa.Field(ge=0)
     converted_sessions: pl.Int64 = pa.Field(ge=0)
@@ -250,7 +249,7 @@ class GoldUserSegments(Strict):
     as_of_date: pl.Date
     recency_days: pl.Int64 = pa.Field(ge=0, nullable=True)
     frequency: pl.Int64 = pa.Field(ge=0)
-    monetary_usd: pl.Float64 = pa.Field(ge=0)
+    monetary_usd: MONEY = pa.Field(ge=0)
     events_30d: pl.Int64 = pa.Field(ge=0)
     sessions_30d: pl.Int64 = pa.Field(ge=0)
     engagement_score: pl.Float64 = pa.Field(ge=0, le=100)

@@ -61,7 +61,21 @@ class TableSpec:
 
     def conform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """The table's columns, in order, cast to their types (strictly: a value that does not
-        fit fails rather than turning into NULL). What is audited is then what is written."""
+        fit fails rather than turning into NULL). What is audited is then what is written.
+
+        A cast that would round a decimal column is refused: from a float, or from a decimal of
+        larger scale (Polars would round half to even there). Money is rounded once, by the
+        transform (`lakehouse.money.to_cents`), never here."""
+        found = frame.collect_schema()
+        for name, dtype in self.schema.items():
+            source = found.get(name)
+            if not isinstance(dtype, pl.Decimal) or source is None:
+                continue
+            if source.is_float() or (isinstance(source, pl.Decimal) and source.scale > dtype.scale):
+                raise TypeError(
+                    f"{self.qualified_name}: column {name!r} is {source}, the table's is {dtype}; "
+                    "casting would round it: round it in the transform (lakehouse.money.to_cents)"
+                )
         return frame.select(
             [pl.col(name).cast(dtype, strict=True) for name, dtype in self.schema.items()]
         )

@@ -1,4 +1,8 @@
-"""silver/orders: the latest version of each order, with amounts in the reporting currency."""
+"""silver/orders: the latest version of each order, with amounts in the reporting currency.
+
+Money is exact (`lakehouse.money`): amount = quantity x unit_price is exact in cents; amount_usd
+is amount x usd_per_unit (exact at scale 8) rounded once, half away from zero, to cents.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import datetime as dt
 import polars as pl
 
 from lakehouse.landing.contract import ORDER_STATUSES
+from lakehouse.money import MONEY, convert
 from lakehouse.reference import USD_PER_UNIT, fx_rates
 from lakehouse.transforms.rules import (
     Cleaned,
@@ -87,8 +92,8 @@ def clean_orders(
     )
     clean = (
         latest.join(fx_rates(), on="currency", how="left")
-        .with_columns(amount=(pl.col("quantity") * pl.col("unit_price")).round(2))
-        .with_columns(amount_usd=(pl.col("amount") * pl.col("usd_per_unit")).round(2))
+        .with_columns(amount=(pl.col("quantity") * pl.col("unit_price")).cast(MONEY))
+        .with_columns(amount_usd=convert(pl.col("amount"), pl.col("usd_per_unit")))
         .sort("order_ts", "order_id")
     )
     counts = accounting(candidates, checked.valid, "order_id")

@@ -7,6 +7,7 @@ import datetime as dt
 import polars as pl
 
 from lakehouse.landing.contract import REVENUE_STATUSES
+from lakehouse.money import MONEY, average
 from lakehouse.transforms.rules import Checked, Rule, apply_rules, explain
 
 
@@ -92,9 +93,14 @@ def daily_summary(
     dim_customer: pl.LazyFrame,
     day: dt.date,
 ) -> pl.LazyFrame:
-    """One row for `day`, zeros rather than no row when nothing happened."""
+    """One row for `day`, zeros rather than no row when nothing happened.
+
+    revenue_usd is the exact sum of the revenue orders' amount_usd (cents add up exactly, no
+    rounding); avg_order_value_usd is revenue_usd / revenue_orders rounded to cents by the one
+    rule (`lakehouse.money.average`).
+    """
     sales = facts.select(
-        revenue_usd=pl.col("amount_usd").filter(pl.col("is_revenue")).sum().round(2),
+        revenue_usd=pl.col("amount_usd").filter(pl.col("is_revenue")).sum().cast(MONEY),
         orders=pl.len().cast(pl.Int64),
         revenue_orders=pl.col("is_revenue").sum().cast(pl.Int64),
     )
@@ -112,9 +118,7 @@ def daily_summary(
         "revenue_usd",
         "orders",
         "revenue_orders",
-        avg_order_value_usd=pl.when(pl.col("revenue_orders") > 0)
-        .then((pl.col("revenue_usd") / pl.col("revenue_orders")).round(2))
-        .otherwise(None),
+        avg_order_value_usd=average(pl.col("revenue_usd"), pl.col("revenue_orders")),
         active_users="active_users",
         sessions="sessions",
         converted_sessions="converted_sessions",

@@ -2,7 +2,8 @@
 
 Formula (as of the latest day with sessions, D):
 - recency_days: days from the user's last revenue order to D (NULL when none);
-- frequency and monetary_usd: count and USD sum of the user's revenue orders;
+- frequency and monetary_usd: count and USD sum of the user's revenue orders (an exact sum of
+  cents, `lakehouse.money`);
 - events_30d, sessions_30d: events and sessions that started in D-29 .. D;
 - engagement_score = 100 * (0.6 * min(sessions_30d / 20, 1) + 0.4 * min(events_30d / 200, 1));
 - churn_risk: no session in D-6 .. D and (no revenue order or recency_days > 14);
@@ -13,6 +14,8 @@ Formula (as of the latest day with sessions, D):
 from __future__ import annotations
 
 import polars as pl
+
+from lakehouse.money import MONEY
 
 
 def user_segments(facts: pl.LazyFrame, sessions: pl.LazyFrame) -> pl.LazyFrame:
@@ -35,7 +38,7 @@ def user_segments(facts: pl.LazyFrame, sessions: pl.LazyFrame) -> pl.LazyFrame:
         .agg(
             last_order=pl.col("order_ts").max().dt.date(),
             frequency=pl.len().cast(pl.Int64),
-            monetary_usd=pl.col("amount_usd").sum().round(2),
+            monetary_usd=pl.col("amount_usd").sum().cast(MONEY),
         )
     )
     users = pl.concat([visits.select("user_id"), purchases.select("user_id")]).unique()
@@ -45,7 +48,7 @@ def user_segments(facts: pl.LazyFrame, sessions: pl.LazyFrame) -> pl.LazyFrame:
         .join(as_of, how="cross")
         .with_columns(
             pl.col("events_30d", "sessions_30d", "sessions_7d", "frequency").fill_null(0),
-            pl.col("monetary_usd").fill_null(0.0),
+            pl.col("monetary_usd").fill_null(0),
             recency_days=(pl.col("as_of_date") - pl.col("last_order")).dt.total_days(),
         )
         .with_columns(
