@@ -68,12 +68,17 @@ def test_build_runs_the_whole_range_in_one_cli_run_and_then_nothing(tmp_path: Pa
     # which goes to the log file it names.
     assert "DEBUG" not in first.stderr and "STEP_START" not in first.stderr
     step_lines = [line for line in first.stderr.splitlines() if "  done  " in line]
-    assert len(step_lines) == 16, first.stderr
+    # A line per asset step, then the freshness checks' steps (how Dagster groups those is
+    # its own business).
+    asset_lines = [
+        line for line in step_lines if line.split("/")[0] in ("bronze", "silver", "gold")
+    ]
+    assert len(asset_lines) == 14 and len(step_lines) > 14, first.stderr
     events = next(line for line in step_lines if line.startswith("bronze/app_events "))
     assert "3 partitions" in events and " rows  " in events and "quarantined" in events
     log = Path(first.stderr.split("full event log: ", 1)[1].split()[0])
     assert log.parent == tmp_path / "logs"
-    assert log.read_text().count("STEP_SUCCESS") == 16
+    assert log.read_text().count("STEP_SUCCESS") == len(step_lines)
     assert (tmp_path / "dagster_home" / "dagster.yaml").read_text().count("enabled: false") == 1
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
         runs = instance.get_runs()
