@@ -21,7 +21,6 @@ from lakehouse import tables
 from lakehouse.catalog import SCHEMAS, view_name, view_sql
 from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.storage.delta import RUN_ID_KEY
-from lakehouse.storage.duckdb_access import register as register_filesystem
 
 
 @dataclass(frozen=True)
@@ -109,8 +108,7 @@ def as_of_connection(
     """An in-memory DuckDB with the catalog's schemas and a view per table over the files of
     its version at `as_of` (no rows for a table that did not exist yet)."""
     con = duckdb.connect(config=config or {})
-    if not store.fs.is_local:
-        register_filesystem(con, store.fs.filesystem)
+    store.prepare_duckdb(con)
     con.execute("SET TimeZone = 'UTC'")
     for schema in SCHEMAS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")

@@ -77,6 +77,8 @@ class Leftover:
     reason: str
     #: The table whose Delta vacuum deletes this file (None: a scratch or catalog leftover).
     table: TableSpec | None = None
+    #: On the scratch file system (a dead step's folder), not the lake's.
+    in_scratch: bool = False
 
 
 def plan_vacuum(
@@ -85,7 +87,7 @@ def plan_vacuum(
     """Everything vacuum would delete: only what is older than `grace`."""
     horizon = time.time() - grace.total_seconds()
     found = [
-        Leftover(path, True, size, "scratch of a dead step past grace")
+        Leftover(path, True, size, "scratch of a dead step past grace", in_scratch=True)
         for path, size, newest in _holders(store, store.scratch_fs.path(STAGING_DIR))
         if newest < horizon
     ]
@@ -153,7 +155,7 @@ def _walk_fs(fs, root: str) -> Iterator[FileEntry]:
 
 
 def remove(store: LakeStore, leftover: Leftover) -> Action:
-    fs = store.scratch_fs if leftover.reason.startswith("scratch") else store.fs
+    fs = store.scratch_fs if leftover.in_scratch else store.fs
     if leftover.is_dir:
         fs.delete_dir(leftover.path)
     else:

@@ -117,16 +117,16 @@ def rewrite(
         added = metrics.get("filesAdded") or {}
         added = json.loads(added) if isinstance(added, str) else added
         action.bytes_after = int(added.get("totalSize", 0))
-        action.rows = sum(_rows(store, candidate))
+        action.rows = _rows(store, candidate)
     else:
         action = _sorted_rewrite(store, con, candidate, operation, target_bytes)
     action.seconds = round(time.monotonic() - started, 3)
     return action
 
 
-def _rows(store: LakeStore, candidate: Candidate) -> list[int]:
+def _rows(store: LakeStore, candidate: Candidate) -> int:
     keys = None if candidate.key is None else [candidate.key]
-    return [store.scan(candidate.spec, keys).select(pl.len()).collect().item()]
+    return store.scan(candidate.spec, keys).select(pl.len()).collect().item()
 
 
 def _sorted_rewrite(

@@ -146,6 +146,18 @@ def commit_metadata(
     return metadata
 
 
+def commit_properties(
+    operation: str,
+    run_id: str | None,
+    extra: Mapping[str, object] | None = None,
+    retries: int = COMMIT_RETRIES,
+) -> CommitProperties:
+    """What every lakehouse commit carries: its operation and run, and delta-rs's retries."""
+    return CommitProperties(
+        custom_metadata=commit_metadata(operation, run_id, extra), max_commit_retries=retries
+    )
+
+
 def describe_keys(keys: Sequence[str]) -> str:
     """`2026-11-01`, `2026-11-01,2026-11-02` or `2026-11-01..2026-11-30 (30)`."""
     if len(keys) <= 3:
@@ -168,24 +180,21 @@ def commit_files(
     (the whole table for [None]) are removed in the same commit; without, the files are
     appended. Writers of other partitions do not conflict: the commit is made again on their
     version. Without `retry` (a rewrite of what was read) any concurrent change fails it."""
-    keys = sorted({str(v) for file in files for v in file.partition.values() if v is not None})
+    written = sorted({str(v) for file in files for v in file.partition.values() if v is not None})
     summary = {
         "lakehouse.rows": sum(file.rows for file in files),
-        "lakehouse.partitions": describe_keys(keys),
+        "lakehouse.partitions": describe_keys(written),
     }
-    properties = CommitProperties(
-        custom_metadata=commit_metadata(operation, run_id, summary),
-        max_commit_retries=COMMIT_RETRIES if retry else 0,
-    )
+    properties = commit_properties(operation, run_id, summary, COMMIT_RETRIES if retry else 0)
     hooks = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=True)
     partition_by = [spec.partition_column] if spec.partition_column else None
     actions = [file.action(data_change) for file in files]
     mode, filters = "append", None
     if replace_keys is not None:
         mode = "overwrite"
-        keys = sorted({key for key in replace_keys if key is not None})
         if spec.partition_column is not None:
-            filters = [(spec.partition_column, "in", keys)]
+            replaced = sorted({key for key in replace_keys if key is not None})
+            filters = [(spec.partition_column, "in", replaced)]
     for attempt in range(COMMIT_ATTEMPTS):
         try:
             table.create_write_transaction(

@@ -472,9 +472,15 @@ class LakeStore:
         staged: Sequence[StagedPartition],
         replace_keys: Sequence[str | None] | None,
         operation: str,
+        *,
+        table: DeltaTable | None = None,
+        retry: bool = True,
+        data_change: bool = True,
     ) -> list[PublishedPartition]:
+        """Commit staged partitions on `table` (the current version when None); whatever
+        stops the commit, their files are deleted."""
         try:
-            table = self._writable_table(spec)
+            table = table or self._writable_table(spec)
             delta.commit_files(
                 table,
                 spec,
@@ -482,6 +488,8 @@ class LakeStore:
                 replace_keys=replace_keys,
                 operation=operation,
                 run_id=self.run_id,
+                data_change=data_change,
+                retry=retry,
             )
         except BaseException:
             for part in staged:
@@ -498,28 +506,21 @@ class LakeStore:
         or with `rewrite` the same rows reorganized): committed at once, and only if no writer
         changed the table since, else `PartitionChanged` and the files are discarded."""
         spec = staged.spec
-        table = self.delta_table(spec, version=read_version)
         try:
-            delta.commit_files(
-                table,
+            [published] = self._commit(
                 spec,
-                staged.added,
-                replace_keys=[staged.key],
-                operation="rewrite" if rewrite else "merge",
-                run_id=self.run_id,
-                data_change=not rewrite,
+                [staged],
+                [staged.key],
+                "rewrite" if rewrite else "merge",
+                table=self.delta_table(spec, version=read_version),
                 retry=False,
+                data_change=not rewrite,
             )
         except delta.CommitFailedError as error:
-            self.discard(staged)
             raise PartitionChanged(
                 f"{spec.qualified_name} {staged.key}: changed since version {read_version}"
             ) from error
-        except BaseException:
-            self.discard(staged)
-            raise
-        table.update_incremental()
-        return _published(staged, table.version())
+        return published
 
     def current_version(self, spec: TableSpec) -> int:
         """The table's version now (creating the table when it has none)."""
@@ -539,9 +540,7 @@ class LakeStore:
         return table.optimize.compact(
             partition_filters=filters,
             target_size=target_bytes,
-            commit_properties=delta.CommitProperties(
-                custom_metadata=delta.commit_metadata("compact", self.run_id)
-            ),
+            commit_properties=delta.commit_properties("compact", self.run_id),
         )
 
     def sorted_by(self, path: str) -> tuple[str, ...]:
@@ -571,10 +570,7 @@ class LakeStore:
             return None
         table.delete(
             f"{spec.partition_column} = '{key}'",
-            commit_properties=delta.CommitProperties(
-                custom_metadata=delta.commit_metadata("retention", self.run_id),
-                max_commit_retries=delta.COMMIT_RETRIES,
-            ),
+            commit_properties=delta.commit_properties("retention", self.run_id),
         )
         return self.partition_dir(spec, key)
 
@@ -585,9 +581,7 @@ class LakeStore:
             raise ValueError(f"{spec.qualified_name} has never been written")
         return table.restore(
             version,
-            commit_properties=delta.CommitProperties(
-                custom_metadata=delta.commit_metadata("restore", self.run_id)
-            ),
+            commit_properties=delta.commit_properties("restore", self.run_id),
         )
 
     def vacuum(
