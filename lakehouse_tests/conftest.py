@@ -39,6 +39,28 @@ def asset_named(*path: str) -> dg.AssetsDefinition:
     return next(asset for asset in ALL_ASSETS if asset.key.path == list(path))
 
 
+#: Modules that take minutes, longest first. They are collected first so that pytest-xdist
+#: (`--dist loadfile --no-loadscope-reorder`, in pyproject.toml) starts them first and the two
+#: workers finish together; the first and third go to one worker, the second and fourth to the
+#: other, which keeps the daemon and Celery tests (many processes each) apart.
+SLOW_MODULES = (
+    "test_daemon.py",
+    "test_bench.py",
+    "test_distributed.py",
+    "test_recovery.py",
+    "test_cli.py",
+    "test_backfill.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOW_MODULES.index(name) if name in SLOW_MODULES else len(SLOW_MODULES)
+
+    items.sort(key=rank)  # stable: the order within a module and among the others is kept
+
+
 SAMPLE = GeneratorConfig(start=PARTITIONING.first_day, days=5, events_per_day=2400, seed=7)
 FIRST_DAY = SAMPLE.start.isoformat()
 LAST_DAY = SAMPLE.date(SAMPLE.days - 1).isoformat()

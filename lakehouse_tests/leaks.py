@@ -1,6 +1,10 @@
 """No process outlives the test suite: pytest adopts every orphan its tests leave (a child
 subreaper), and at the end of the session whatever is still alive fails the run, named, then
-is stopped with its process group."""
+is stopped with its process group.
+
+Under pytest-xdist only the controller does this: a worker's leftovers are orphaned to it when
+the worker exits, and the controller checks after its workers are gone (a worker's own exit
+status would not fail the run)."""
 
 from __future__ import annotations
 
@@ -71,11 +75,20 @@ def stop_leftovers() -> list[str]:
     return described
 
 
+def is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    adopt_orphans()
+    if not is_xdist_worker(config):
+        adopt_orphans()
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After xdist's own sessionfinish, which shuts the workers down."""
+    if is_xdist_worker(session.config):
+        return
     leftovers = stop_leftovers()
     if leftovers:
         lines = "\n".join(f"  {line}" for line in leftovers)
