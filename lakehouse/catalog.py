@@ -29,7 +29,6 @@ import duckdb
 import polars as pl
 
 from lakehouse import tables
-from lakehouse.retention import describe_retention, retention_days
 from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.storage.sqltext import ident, literal
 
@@ -143,7 +142,7 @@ def table_stats(
         "last_materialized": materialized.get(spec.qualified_name),
         "last_written": dt.datetime.fromtimestamp(newest / 1e9, dt.UTC) if newest else None,
         "retention": describe_retention(spec),
-        "retention_days": retention_days(spec),
+        "retention_days": spec.retention_days,
         "path": store.table_uri(spec),
         "_files": [entry.path for entry in entries],
         "_uniform": uniform,
@@ -224,6 +223,17 @@ def _create_view(
             f"COMMENT ON COLUMN {name}.{ident(spec.partition_column)} IS "
             f"{literal('Partition key (from the folder name); filter on it to prune files')}"
         )
+
+
+def describe_retention(spec: TableSpec) -> str:
+    """The spec's retention for people: "5 years", "90 days" or "rebuilt whole"."""
+    days = spec.retention_days
+    if days is None:
+        return "rebuilt whole"
+    if days % 365 == 0:
+        years = days // 365
+        return f"{years} year{'s' if years > 1 else ''}"
+    return f"{days} days"
 
 
 def _table_comment(spec: TableSpec) -> str:

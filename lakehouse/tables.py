@@ -1,8 +1,11 @@
-"""Every lake table, declared once: layer, columns, partitioning, owner, tags and description.
+"""Every lake table, declared once: layer, columns, partitioning, owner, tags, description, the
+pandera model that audits it, its pass threshold, its retention and its column lineage.
 
-Assets, the store and (later) the catalog read these specs, so a column added here is added
-everywhere. Partition columns are typed DATE and come from the folder name. Money columns are
-`MONEY` (DECIMAL(18,2)) and rates `RATE` (DECIMAL(18,6)): see `lakehouse.money`.
+Assets, checks, the store, the catalog, maintenance and the quality reports read these specs
+(never a registry keyed by table name), so a column or a rule added here is added everywhere.
+Partition columns are typed DATE and come from the folder name. Money columns are `MONEY`
+(DECIMAL(18,2)) and rates `RATE` (DECIMAL(18,6)): see `lakehouse.money`. Lineage names the
+upstream spec objects, so gold tables are declared after what they read.
 """
 
 from __future__ import annotations
@@ -11,7 +14,19 @@ import polars as pl
 
 from lakehouse.landing.contract import APP_EVENTS, CUSTOMERS, ORDERS, PRODUCTS, SourceContract
 from lakehouse.money import MONEY, RATE
-from lakehouse.storage.spec import TableSpec
+from lakehouse.quality.models import (
+    GoldDailySummary,
+    GoldDimCustomer,
+    GoldEventMetricsHourly,
+    GoldFactSales,
+    GoldUserSegments,
+    SilverAppEvents,
+    SilverCustomers,
+    SilverOrders,
+    SilverProducts,
+    SilverSessions,
+)
+from lakehouse.storage.spec import ColumnLineage, TableSpec
 
 UTC_TS = pl.Datetime("us", "UTC")
 LINEAGE = {"_source_file": pl.String(), "_source_line": pl.Int64()}
@@ -23,6 +38,19 @@ QUARANTINE_REASON = {
 }
 ENGINEERING = "team:data-engineering"
 ANALYTICS = "team:analytics"
+
+#: Days of partitions kept, by layer: what each layer is for decides how long it is kept.
+BRONZE_DAYS = 90
+SILVER_DAYS = 2 * 365
+GOLD_DAYS = 5 * 365
+QUARANTINE_DAYS = 30
+QUALITY_DAYS = 365
+OPERATIONS_DAYS = 365
+
+
+def _same(upstream: TableSpec, *columns: str) -> ColumnLineage:
+    """Lineage of columns copied unchanged from `upstream`."""
+    return {column: ((upstream, column),) for column in columns}
 
 
 def _bronze(contract: SourceContract, description: str, domain: str, pii: bool) -> TableSpec:
@@ -36,6 +64,7 @@ def _bronze(contract: SourceContract, description: str, domain: str, pii: bool) 
             "_ingested_at": UTC_TS,
         },
         partition_column="arrival_date",
+        retention_days=BRONZE_DAYS,
         description=description,
         owner=ENGINEERING,
         domain=domain,
@@ -78,6 +107,9 @@ SILVER_APP_EVENTS = TableSpec(
     owner=ENGINEERING,
     domain="product",
     sort_by=("event_ts",),
+    model=SilverAppEvents,
+    pass_threshold=0.97,
+    retention_days=SILVER_DAYS,
 )
 SILVER_ORDERS = TableSpec(
     layer="silver",
@@ -103,6 +135,8 @@ SILVER_ORDERS = TableSpec(
     owner=ENGINEERING,
     domain="sales",
     sort_by=("order_ts",),
+    model=SilverOrders,
+    retention_days=SILVER_DAYS,
 )
 SILVER_CUSTOMERS = TableSpec(
     layer="silver",
@@ -121,6 +155,7 @@ SILVER_CUSTOMERS = TableSpec(
     owner=ENGINEERING,
     domain="customers",
     pii=True,
+    model=SilverCustomers,
 )
 SILVER_PRODUCTS = TableSpec(
     layer="silver",
@@ -137,6 +172,7 @@ SILVER_PRODUCTS = TableSpec(
     description="Products as of the latest daily snapshot.",
     owner=ENGINEERING,
     domain="catalog",
+    model=SilverProducts,
 )
 SILVER_SESSIONS = TableSpec(
     layer="silver",
@@ -155,8 +191,45 @@ SILVER_SESSIONS = TableSpec(
     description="User sessions (a new session after 30 minutes without events), by start date.",
     owner=ENGINEERING,
     domain="product",
+    model=SilverSessions,
+    retention_days=SILVER_DAYS,
 )
 
+GOLD_DIM_CUSTOMER = TableSpec(
+    layer="gold",
+    name="dim_customer",
+    schema={
+        "customer_sk": pl.Int64(),
+        "customer_id": pl.String(),
+        "email": pl.String(),
+        "name": pl.String(),
+        "country": pl.String(),
+        "segment": pl.String(),
+        "valid_from": UTC_TS,
+        "valid_to": UTC_TS,
+        "is_current": pl.Boolean(),
+        "is_deleted": pl.Boolean(),
+    },
+    description=(
+        "Customers as a type-2 slowly changing dimension: one row per version, valid_from "
+        "inclusive, valid_to exclusive (NULL while current)."
+    ),
+    owner=ANALYTICS,
+    domain="customers",
+    pii=True,
+    model=GoldDimCustomer,
+    lineage={
+        "customer_sk": (
+            (BRONZE_CUSTOMERS_CDC, "customer_id"),
+            (BRONZE_CUSTOMERS_CDC, "updated_at"),
+        ),
+        **_same(BRONZE_CUSTOMERS_CDC, "customer_id", "email", "name", "country", "segment"),
+        "valid_from": ((BRONZE_CUSTOMERS_CDC, "updated_at"),),
+        "valid_to": ((BRONZE_CUSTOMERS_CDC, "updated_at"),),
+        "is_current": ((BRONZE_CUSTOMERS_CDC, "updated_at"), (BRONZE_CUSTOMERS_CDC, "op")),
+        "is_deleted": ((BRONZE_CUSTOMERS_CDC, "op"),),
+    },
+)
 GOLD_FACT_SALES = TableSpec(
     layer="gold",
     name="fact_sales",
@@ -183,29 +256,20 @@ GOLD_FACT_SALES = TableSpec(
     owner=ANALYTICS,
     domain="sales",
     sort_by=("customer_id", "product_id"),
-)
-GOLD_DIM_CUSTOMER = TableSpec(
-    layer="gold",
-    name="dim_customer",
-    schema={
-        "customer_sk": pl.Int64(),
-        "customer_id": pl.String(),
-        "email": pl.String(),
-        "name": pl.String(),
-        "country": pl.String(),
-        "segment": pl.String(),
-        "valid_from": UTC_TS,
-        "valid_to": UTC_TS,
-        "is_current": pl.Boolean(),
-        "is_deleted": pl.Boolean(),
+    model=GoldFactSales,
+    pass_threshold=0.97,
+    retention_days=GOLD_DAYS,
+    lineage={
+        **_same(SILVER_ORDERS, "order_id", "order_ts", "customer_id", "product_id", "quantity"),
+        **_same(SILVER_ORDERS, "unit_price", "currency", "amount", "amount_usd", "status"),
+        "customer_sk": (
+            (GOLD_DIM_CUSTOMER, "customer_sk"),
+            (GOLD_DIM_CUSTOMER, "valid_from"),
+            (SILVER_ORDERS, "order_ts"),
+        ),
+        "product_category": ((SILVER_PRODUCTS, "category"),),
+        "is_revenue": ((SILVER_ORDERS, "status"),),
     },
-    description=(
-        "Customers as a type-2 slowly changing dimension: one row per version, valid_from "
-        "inclusive, valid_to exclusive (NULL while current)."
-    ),
-    owner=ANALYTICS,
-    domain="customers",
-    pii=True,
 )
 GOLD_DAILY_SUMMARY = TableSpec(
     layer="gold",
@@ -225,6 +289,19 @@ GOLD_DAILY_SUMMARY = TableSpec(
     description="One row per day: revenue, orders, average order value, users and conversion.",
     owner=ANALYTICS,
     domain="sales",
+    model=GoldDailySummary,
+    retention_days=GOLD_DAYS,
+    lineage={
+        "revenue_usd": ((GOLD_FACT_SALES, "amount_usd"), (GOLD_FACT_SALES, "is_revenue")),
+        "orders": ((GOLD_FACT_SALES, "order_id"),),
+        "revenue_orders": ((GOLD_FACT_SALES, "is_revenue"),),
+        "avg_order_value_usd": ((GOLD_FACT_SALES, "amount_usd"), (GOLD_FACT_SALES, "is_revenue")),
+        "active_users": ((SILVER_APP_EVENTS, "user_id"),),
+        "sessions": ((SILVER_SESSIONS, "session_id"),),
+        "converted_sessions": ((SILVER_SESSIONS, "converted"),),
+        "conversion_rate": ((SILVER_SESSIONS, "converted"), (SILVER_SESSIONS, "session_id")),
+        "new_customers": ((GOLD_DIM_CUSTOMER, "customer_id"), (GOLD_DIM_CUSTOMER, "valid_from")),
+    },
 )
 GOLD_EVENT_METRICS_HOURLY = TableSpec(
     layer="gold",
@@ -248,6 +325,19 @@ GOLD_EVENT_METRICS_HOURLY = TableSpec(
     owner=ANALYTICS,
     domain="product",
     sort_by=("hour", "event_type"),
+    model=GoldEventMetricsHourly,
+    retention_days=GOLD_DAYS,
+    lineage={
+        "hour": ((SILVER_APP_EVENTS, "event_ts"),),
+        "event_type": ((SILVER_APP_EVENTS, "event_type"),),
+        "events": ((SILVER_APP_EVENTS, "event_id"),),
+        "users": ((SILVER_APP_EVENTS, "user_id"),),
+        "hour_events": ((SILVER_APP_EVENTS, "event_ts"),),
+        "hour_errors": ((SILVER_APP_EVENTS, "event_ts"), (SILVER_APP_EVENTS, "event_type")),
+        "error_rate": ((SILVER_APP_EVENTS, "event_ts"), (SILVER_APP_EVENTS, "event_type")),
+        "latency_p50_ms": ((SILVER_APP_EVENTS, "latency_ms"),),
+        "latency_p95_ms": ((SILVER_APP_EVENTS, "latency_ms"),),
+    },
 )
 GOLD_USER_SEGMENTS = TableSpec(
     layer="gold",
@@ -267,6 +357,27 @@ GOLD_USER_SEGMENTS = TableSpec(
     description="Recency, frequency, monetary value and engagement per user, with a churn flag.",
     owner=ANALYTICS,
     domain="customers",
+    model=GoldUserSegments,
+    lineage={
+        "user_id": ((SILVER_SESSIONS, "user_id"), (GOLD_FACT_SALES, "customer_id")),
+        "as_of_date": ((SILVER_SESSIONS, "session_start"),),
+        "recency_days": ((GOLD_FACT_SALES, "order_ts"), (SILVER_SESSIONS, "session_start")),
+        "frequency": ((GOLD_FACT_SALES, "order_id"), (GOLD_FACT_SALES, "is_revenue")),
+        "monetary_usd": ((GOLD_FACT_SALES, "amount_usd"), (GOLD_FACT_SALES, "is_revenue")),
+        "events_30d": ((SILVER_SESSIONS, "events"), (SILVER_SESSIONS, "session_start")),
+        "sessions_30d": ((SILVER_SESSIONS, "session_start"),),
+        "engagement_score": ((SILVER_SESSIONS, "events"), (SILVER_SESSIONS, "session_start")),
+        "churn_risk": (
+            (SILVER_SESSIONS, "session_start"),
+            (GOLD_FACT_SALES, "order_ts"),
+            (GOLD_FACT_SALES, "is_revenue"),
+        ),
+        "segment": (
+            (SILVER_SESSIONS, "session_start"),
+            (GOLD_FACT_SALES, "order_ts"),
+            (GOLD_FACT_SALES, "is_revenue"),
+        ),
+    },
 )
 
 SILVER_TABLES = (
@@ -292,6 +403,7 @@ def quarantine_of(spec: TableSpec, row_schema: dict[str, pl.DataType]) -> TableS
         name=spec.name,
         schema={**row_schema, **QUARANTINE_REASON},
         partition_column=spec.partition_column,
+        retention_days=QUARANTINE_DAYS if spec.is_partitioned else None,
         description=f"Rows rejected while building {spec.qualified_name}, with the reason.",
         owner=spec.owner,
         domain=spec.domain,
@@ -332,6 +444,7 @@ QUALITY_CHECK_RESULTS = TableSpec(
         "run_id": pl.String(),
     },
     partition_column="evaluated_date",
+    retention_days=QUALITY_DAYS,
     description="Every quality check evaluation, appended as it happens: the quality history.",
     owner=ENGINEERING,
     domain="quality",
@@ -350,6 +463,7 @@ QUALITY_ALERTS = TableSpec(
         "webhook_status": pl.String(),
     },
     partition_column="raised_date",
+    retention_days=QUALITY_DAYS,
     description="Quality alerts raised by the alert sensor.",
     owner=ENGINEERING,
     domain="quality",
@@ -372,6 +486,7 @@ MAINTENANCE_HISTORY = TableSpec(
         "seconds": pl.Float64(),
     },
     partition_column="performed_date",
+    retention_days=OPERATIONS_DAYS,
     description="Every maintenance action (compact, cluster, retention, vacuum): what it "
     "changed, files and bytes before and after, and when.",
     owner="team:data-platform",

@@ -14,6 +14,7 @@ import pytest
 
 from lakehouse import settings
 from lakehouse.definitions import build_definitions, defs
+from lakehouse.defs.publishing import asset_key
 from lakehouse.partitions import backfill_policy, late_arrival_keys, session_keys
 from lakehouse_tests.conftest import BRONZE_ASSETS, DAILY
 
@@ -273,20 +274,19 @@ def test_backfills_are_one_run_unless_partitions_per_run_is_set(
 
 def test_gold_column_lineage_names_real_columns_and_reaches_the_ui(built_lake) -> None:
     from lakehouse import tables
-    from lakehouse.lineage import COLUMN_LINEAGE
 
-    for name, columns in COLUMN_LINEAGE.items():
-        spec = tables.find_table(name)
-        assert set(columns) == set(spec.schema), f"{name}: every column has its lineage"
-        graph = defs().resolve_asset_graph()
-        parents = {
-            key.to_user_string().replace("/", ".")
-            for key in graph.get(dg.AssetKey(list(spec.path))).parent_keys
-        }
-        for column, sources in columns.items():
+    graph = defs().resolve_asset_graph()
+    for spec in tables.GOLD_TABLES:
+        name = spec.qualified_name
+        assert set(spec.lineage) == set(spec.schema), f"{name}: every column has its lineage"
+        parents = graph.get(asset_key(spec)).parent_keys
+        for column, sources in spec.lineage.items():
             for table, upstream in sources:
-                assert upstream in tables.find_table(table).schema, (name, column, table)
-                assert table in parents, f"{name}.{column} reads {table}, not a dependency"
+                assert table in tables.ALL_TABLES, f"{name}.{column}: {table} is not declared"
+                assert upstream in table.schema, (name, column, table.qualified_name)
+                assert asset_key(table) in parents, (
+                    f"{name}.{column} reads {table.qualified_name}, not a dependency"
+                )
     event = built_lake.instance.get_latest_materialization_event(
         dg.AssetKey(["gold", "fact_sales"])
     )
@@ -295,3 +295,39 @@ def test_gold_column_lineage_names_real_columns_and_reaches_the_ui(built_lake) -
     assert [(dep.asset_key.to_user_string(), dep.column_name) for dep in deps] == [
         ("silver/products", "category")
     ]
+
+
+def test_each_table_declaration_carries_its_model_threshold_retention_and_lineage() -> None:
+    """What audits, keeps and feeds a table is read off its one declaration."""
+    import pandera.polars as pa
+    import polars as pl
+
+    from lakehouse import tables
+    from lakehouse.storage import TableSpec
+
+    for spec in (*tables.SILVER_TABLES, *tables.GOLD_TABLES):
+        assert spec.model is not None and issubclass(spec.model, pa.DataFrameModel), spec
+        assert set(spec.model.to_schema().columns) == set(spec.schema), spec.qualified_name
+    for spec in tables.GOLD_TABLES:
+        assert spec.lineage, f"{spec.qualified_name} declares its column lineage"
+    for spec in tables.ALL_TABLES:
+        assert (spec.retention_days is not None) == spec.is_partitioned, spec.qualified_name
+    kept = {
+        (spec.path[0], spec.retention_days) for spec in tables.ALL_TABLES if spec.is_partitioned
+    }
+    assert kept == {
+        ("bronze", 90),
+        ("silver", 730),
+        ("gold", 1825),
+        ("quarantine", 30),
+        ("quality", 365),
+        ("lakehouse", 365),
+    }
+    strict = {spec.qualified_name for spec in tables.ALL_TABLES if spec.pass_threshold != 0.95}
+    assert strict == {"silver.app_events", "gold.fact_sales"}
+    assert tables.SILVER_APP_EVENTS.pass_threshold == tables.GOLD_FACT_SALES.pass_threshold == 0.97
+    # A slip in a declaration fails when it is made, not when a consumer looks it up.
+    with pytest.raises(ValueError, match="not a column of silver.orders"):
+        TableSpec("gold", "t", {"a": pl.Int64()}, lineage={"a": ((tables.SILVER_ORDERS, "x"),)})
+    with pytest.raises(ValueError, match="only for partitioned tables"):
+        TableSpec("gold", "t", {"a": pl.Int64()}, retention_days=30)

@@ -25,7 +25,7 @@ from lakehouse.defs.silver import _daily_cleaned_asset
 from lakehouse.money import MONEY
 from lakehouse.quality import history
 from lakehouse.quality.evaluate import QUARANTINE, RULES, SCHEMA, audit
-from lakehouse.quality.models import CONTRACTS, MODELS
+from lakehouse.quality.models import CONTRACTS
 from lakehouse.storage import LakeStore
 from lakehouse.transforms.orders import clean_orders
 from lakehouse.transforms.rules import Cleaned
@@ -94,18 +94,18 @@ def published_sample(built: BuiltLake, name: str) -> pl.DataFrame:
     return frame.drop(spec.partition_column) if spec.partition_column else frame
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(SPECS))
 def test_each_model_passes_good_data_and_fails_crafted_bad_data(
     built_lake: BuiltLake, name: str
 ) -> None:
-    good = published_sample(built_lake, name)
+    good, model = published_sample(built_lake, name), SPECS[name].model
     assert good.height > 0
-    assert all(outcome.passed for outcome in audit(MODELS[name], good)), name
+    assert all(outcome.passed for outcome in audit(model, good)), name
     break_schema, break_rule = BREAKS[name]
-    schema, rules = audit(MODELS[name], break_schema(good))
+    schema, rules = audit(model, break_schema(good))
     assert schema.check == SCHEMA and not schema.passed and schema.severity == "ERROR"
     assert schema.rows_failed > 0 and schema.by_rule
-    schema_ok, rules_bad = audit(MODELS[name], break_rule(good))
+    schema_ok, rules_bad = audit(model, break_rule(good))
     assert schema_ok.passed and rules_bad.check == RULES
     assert not rules_bad.passed and rules_bad.severity == "WARN"
     assert 0 < rules_bad.failure_rate <= 1

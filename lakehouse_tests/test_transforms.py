@@ -13,7 +13,6 @@ from lakehouse import tables
 from lakehouse.defs.silver import RowAccountingError, stage_cleaned
 from lakehouse.money import MONEY
 from lakehouse.quality.evaluate import audit_batches
-from lakehouse.quality.models import MODELS
 from lakehouse.storage import LakeStore
 from lakehouse.transforms.customers import current_customers, customer_history
 from lakehouse.transforms.rules import Cleaned, Rule, apply_rules, not_null, window_rule
@@ -187,7 +186,7 @@ def test_a_transform_that_loses_rows_is_refused_before_publishing(tmp_path) -> N
 
 def test_uniqueness_is_audited_across_batches_not_within_each() -> None:
     """Copies of a key in different batches of a large partition still fail the schema check."""
-    model = MODELS["silver.products"]
+    model = tables.SILVER_PRODUCTS.model
     batch = two_products()
     both = pl.concat([batch, batch])
 

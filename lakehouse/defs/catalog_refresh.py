@@ -8,6 +8,7 @@ import dagster as dg
 
 from lakehouse import settings, tables
 from lakehouse.catalog import CatalogBuild, build_catalog
+from lakehouse.defs.publishing import asset_key
 from lakehouse.defs.resources import LakeResource
 
 
@@ -15,7 +16,7 @@ def materialized_at(instance: dg.DagsterInstance) -> dict[str, dt.datetime]:
     """When Dagster last recorded a materialization of each table that is an asset."""
     times = {}
     for spec in tables.ALL_TABLES:
-        event = instance.get_latest_materialization_event(dg.AssetKey(list(spec.path)))
+        event = instance.get_latest_materialization_event(asset_key(spec))
         if event is not None:
             times[spec.qualified_name] = dt.datetime.fromtimestamp(event.timestamp, dt.UTC)
     return times

@@ -7,16 +7,19 @@ import dagster as dg
 import polars as pl
 
 from lakehouse import tables
-from lakehouse.defs import keys
 from lakehouse.defs.automation import follow_updates
-from lakehouse.defs.publishing import asset_attributes, partition_keys, published_metadata, utc_now
+from lakehouse.defs.publishing import (
+    asset_attributes,
+    asset_key,
+    partition_keys,
+    published_metadata,
+    utc_now,
+)
 from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
 from lakehouse.defs.silver import CLEANED_CHECKS, MODEL_CHECKS
 from lakehouse.partitions import Partitioning, day
 from lakehouse.quality.evaluate import audit, quarantine_outcome
-from lakehouse.quality.models import MODELS
-from lakehouse.quality.thresholds import threshold_for
 from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.transforms import sales
 from lakehouse.transforms.customers import customer_history
@@ -30,14 +33,15 @@ def gold_attributes(
     spec: TableSpec,
     partitioning: Partitioning,
     checks=MODEL_CHECKS,
-    ignore: tuple[dg.AssetKey, ...] = (),
+    ignore: tuple[TableSpec, ...] = (),
 ) -> dict[str, Any]:
+    """`ignore`: upstream tables whose updates alone do not rebuild the asset."""
     return asset_attributes(
         spec,
         partitioning,
         kinds=GOLD,
         checks=check_specs(spec, checks, partitioning),
-        automation=follow_updates(ignore),
+        automation=follow_updates(tuple(_keys(*ignore))),
     )
 
 
@@ -45,7 +49,7 @@ def audited_publish(
     gate: QualityGate, store: LakeStore, spec: TableSpec, key: str | None, frame: pl.DataFrame
 ) -> Iterator[Any]:
     """Audit a staged frame with the table's model, then publish it."""
-    yield from gate.evaluate(key, audit(MODELS[spec.qualified_name], frame))
+    yield from gate.evaluate(key, audit(spec.model, frame))
     return gate.published_partition(store.publish(spec, key, frame))
 
 
@@ -89,8 +93,8 @@ def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
                 ]
             )
             outcomes = [
-                *audit(MODELS[spec.qualified_name], facts),
-                quarantine_outcome(rows_in.item(), rejected, threshold_for(spec.qualified_name)),
+                *audit(spec.model, facts),
+                quarantine_outcome(rows_in.item(), rejected, spec.pass_threshold),
             ]
             yield from gate.evaluate(key, outcomes)
             store.publish(quarantine, key, rejected)
@@ -166,35 +170,40 @@ def gold_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
     above become assets here, when the definitions are built."""
     return [
         dg.asset(
-            deps=[keys.BRONZE_CUSTOMERS_CDC, keys.SILVER_CUSTOMERS],
+            deps=_keys(tables.BRONZE_CUSTOMERS_CDC, tables.SILVER_CUSTOMERS),
             **gold_attributes(tables.GOLD_DIM_CUSTOMER, partitioning),
         )(dim_customer),
         dg.asset(
-            deps=[keys.SILVER_ORDERS, keys.GOLD_DIM_CUSTOMER, keys.SILVER_PRODUCTS],
+            deps=_keys(tables.SILVER_ORDERS, tables.GOLD_DIM_CUSTOMER, tables.SILVER_PRODUCTS),
             **gold_attributes(
                 tables.GOLD_FACT_SALES,
                 partitioning,
                 CLEANED_CHECKS,
-                ignore=(keys.GOLD_DIM_CUSTOMER, keys.SILVER_PRODUCTS),
+                ignore=(tables.GOLD_DIM_CUSTOMER, tables.SILVER_PRODUCTS),
             ),
         )(fact_sales),
         dg.asset(
-            deps=[
-                keys.GOLD_FACT_SALES,
-                keys.SILVER_APP_EVENTS,
-                keys.SILVER_SESSIONS,
-                keys.GOLD_DIM_CUSTOMER,
-            ],
+            deps=_keys(
+                tables.GOLD_FACT_SALES,
+                tables.SILVER_APP_EVENTS,
+                tables.SILVER_SESSIONS,
+                tables.GOLD_DIM_CUSTOMER,
+            ),
             **gold_attributes(
-                tables.GOLD_DAILY_SUMMARY, partitioning, ignore=(keys.GOLD_DIM_CUSTOMER,)
+                tables.GOLD_DAILY_SUMMARY, partitioning, ignore=(tables.GOLD_DIM_CUSTOMER,)
             ),
         )(daily_summary),
         dg.asset(
-            deps=[keys.SILVER_APP_EVENTS],
+            deps=_keys(tables.SILVER_APP_EVENTS),
             **gold_attributes(tables.GOLD_EVENT_METRICS_HOURLY, partitioning),
         )(event_metrics),
         dg.asset(
-            deps=[keys.GOLD_FACT_SALES, keys.SILVER_SESSIONS],
+            deps=_keys(tables.GOLD_FACT_SALES, tables.SILVER_SESSIONS),
             **gold_attributes(tables.GOLD_USER_SEGMENTS, partitioning),
         )(user_segments_asset),
     ]
+
+
+def _keys(*specs: TableSpec) -> list[dg.AssetKey]:
+    """The assets of several tables (see `asset_key`)."""
+    return [asset_key(spec) for spec in specs]

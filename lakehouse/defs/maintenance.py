@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 
 from lakehouse import settings, tables
 from lakehouse.defs.catalog_refresh import refresh_catalog
+from lakehouse.defs.publishing import asset_key
 from lakehouse.defs.resources import LakeResource
 from lakehouse.maintenance.actions import Action
 from lakehouse.maintenance.cleanup import GRACE
@@ -30,7 +31,7 @@ def forget_in(instance: dg.DagsterInstance) -> Callable[[TableSpec, Sequence[str
     def forget(spec: TableSpec, keys: Sequence[str]) -> None:
         if spec.qualified_name not in ASSET_TABLES or not keys:
             return
-        asset = dg.AssetKey(list(spec.path))
+        asset = asset_key(spec)
         try:
             instance.wipe_asset_partitions(asset, list(keys))
             return
@@ -56,7 +57,7 @@ def mark_restored(
     for a table that is not an asset (quarantine, quality history)."""
     if spec.qualified_name not in ASSET_TABLES:
         return False
-    asset = dg.AssetKey(list(spec.path))
+    asset = asset_key(spec)
     for partition in partitions:  # "" for an unpartitioned table
         instance.report_runless_asset_event(
             dg.AssetMaterialization(

@@ -9,9 +9,13 @@ from typing import Any
 
 import dagster as dg
 
-from lakehouse.lineage import COLUMN_LINEAGE
 from lakehouse.partitions import SINGLE_RUN, Partitioning
 from lakehouse.storage import PublishedPartition, TableSpec
+
+
+def asset_key(spec: TableSpec) -> dg.AssetKey:
+    """The asset of a table: its path below the lake root, so the key follows the declaration."""
+    return dg.AssetKey(list(spec.path))
 
 
 def asset_attributes(
@@ -27,7 +31,7 @@ def asset_attributes(
     if spec.pii:
         tags["pii"] = "true"
     attributes: dict[str, Any] = {
-        "key": dg.AssetKey(list(spec.path)),
+        "key": asset_key(spec),
         "group_name": spec.layer,
         # Concurrency pool: the instance limits how many steps of one layer run at a time.
         "pool": spec.layer,
@@ -56,16 +60,15 @@ def table_schema(spec: TableSpec) -> dg.TableSchema:
 
 
 def lineage_metadata(spec: TableSpec) -> dict[str, dg.TableColumnLineage]:
-    """`dagster/column_lineage` of a gold table (see `lakehouse.lineage`); none elsewhere."""
-    columns = COLUMN_LINEAGE.get(spec.qualified_name)
-    if columns is None:
+    """`dagster/column_lineage` from the spec's declared lineage (gold tables); none elsewhere."""
+    if not spec.lineage:
         return {}
     deps = {
         column: [
-            dg.TableColumnDep(asset_key=dg.AssetKey(table.split(".")), column_name=name)
-            for table, name in sources
+            dg.TableColumnDep(asset_key=asset_key(upstream), column_name=name)
+            for upstream, name in sources
         ]
-        for column, sources in columns.items()
+        for column, sources in spec.lineage.items()
     }
     return {"dagster/column_lineage": dg.TableColumnLineage(deps_by_column=deps)}
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from lakehouse.defs.publishing import record_partition, utc_now
+from lakehouse.defs.publishing import asset_key, record_partition, utc_now
 from lakehouse.landing.reader import LandingFileError
 from lakehouse.partitions import Partitioning
 from lakehouse.quality import history
@@ -44,7 +44,7 @@ def check_specs(
     spec: TableSpec, checks: Mapping[str, tuple[str, str]], partitioning: Partitioning
 ) -> list[dg.AssetCheckSpec]:
     """Check specs of a table: `checks` maps a check name to (severity, description)."""
-    key = dg.AssetKey(list(spec.path))
+    key = asset_key(spec)
     return [
         dg.AssetCheckSpec(
             name,
@@ -67,7 +67,7 @@ class QualityGate:
         self.context = context
         self.spec = spec
         self.store = store
-        self.asset_key = dg.AssetKey(list(spec.path))
+        self.asset_key = asset_key(spec)
         # In a range run a yielded check result has no partition: log one event per partition.
         self.ranged = spec.is_partitioned and not context.has_partition_key
         self.outcomes: dict[str, list[tuple[str | None, Outcome]]] = {}

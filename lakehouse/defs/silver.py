@@ -15,10 +15,10 @@ from dagster_duckdb import DuckDBResource
 from duckdb import DuckDBPyConnection
 
 from lakehouse import partitions, tables
-from lakehouse.defs import keys
 from lakehouse.defs.automation import follow_updates
 from lakehouse.defs.publishing import (
     asset_attributes,
+    asset_key,
     partition_keys,
     published_metadata,
     sum_counts,
@@ -37,8 +37,6 @@ from lakehouse.quality.evaluate import (
     audit_batches,
     quarantine_outcome,
 )
-from lakehouse.quality.models import MODELS
-from lakehouse.quality.thresholds import threshold_for
 from lakehouse.storage import LakeStore, PublishedPartition, StagedPartition, TableSpec
 from lakehouse.storage.parquet import ROW_GROUP_ROWS, arrow_schema
 from lakehouse.storage.sorting import duplicated_rows, parquet_source, stage_query, stage_sorted
@@ -162,7 +160,7 @@ def audit_staged(store: LakeStore, con: DuckDBPyConnection, staged: Staged) -> l
         quarantine_outcome(
             staged.rows_in,
             store.scan_staged(staged.rejected),
-            threshold_for(spec.qualified_name),
+            spec.pass_threshold,
         ),
     ]
 
@@ -172,7 +170,7 @@ def audit_partition(
 ) -> list[Outcome]:
     """The table's pandera model on a staged partition, a batch at a time."""
     return audit_batches(
-        MODELS[staged.spec.qualified_name],
+        staged.spec.model,
         staged_batches(store, staged),
         lambda columns: duplicated_rows(con, store, staged.files, columns),
     )
@@ -262,7 +260,7 @@ def _daily_cleaned_asset(
     """
 
     @dg.asset(
-        deps=[dg.AssetDep(keys.key_of(upstream), partition_mapping=mapping)],
+        deps=[dg.AssetDep(asset_key(upstream), partition_mapping=mapping)],
         **cleaned_attributes(spec, partitioning),
     )
     def _asset(
@@ -417,16 +415,19 @@ def silver_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
             partitioning,
         ),
         dg.asset(
-            deps=[keys.BRONZE_CUSTOMERS_CDC],
+            deps=[asset_key(tables.BRONZE_CUSTOMERS_CDC)],
             **cleaned_attributes(tables.SILVER_CUSTOMERS, partitioning),
         )(silver_customers),
         dg.asset(
-            deps=[keys.BRONZE_PRODUCTS],
+            deps=[asset_key(tables.BRONZE_PRODUCTS)],
             **cleaned_attributes(tables.SILVER_PRODUCTS, partitioning),
         )(silver_products),
         dg.asset(
             deps=[
-                dg.AssetDep(keys.SILVER_APP_EVENTS, partition_mapping=partitions.SESSION_MAPPING)
+                dg.AssetDep(
+                    asset_key(tables.SILVER_APP_EVENTS),
+                    partition_mapping=partitions.SESSION_MAPPING,
+                )
             ],
             **cleaned_attributes(tables.SILVER_SESSIONS, partitioning, MODEL_CHECKS),
         )(silver_sessions),

@@ -1,6 +1,6 @@
 """Retention (whole expired partitions) and vacuum (what no recent version needs).
 
-Retention takes each partition older than its table's retention (`lakehouse.retention`) out of
+Retention takes each partition older than its table's retention (declared on its spec) out of
 the table with a Delta delete (one commit; the files stay readable in older versions until
 vacuum), then tells Dagster the partition is gone (wiped, not materialized). Vacuum is Delta's:
 per table, the files no version younger than the grace period needs (replaced, deleted, or left
@@ -20,7 +20,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from lakehouse.maintenance.actions import Action
-from lakehouse.retention import retention_days
 from lakehouse.storage import LakeStore, TableSpec
 from lakehouse.storage.filesystem import FileEntry
 from lakehouse.storage.scratch import HOLDER_NAME, STAGING_DIR
@@ -52,7 +51,7 @@ def plan_retention(store: LakeStore, specs: Sequence[TableSpec], today: dt.date)
     """Partitions whose day is before `today - retention`, for tables that keep days."""
     expired = []
     for spec in specs:
-        days = retention_days(spec)
+        days = spec.retention_days
         if days is None:
             continue
         cutoff = (today - dt.timedelta(days=days)).isoformat()

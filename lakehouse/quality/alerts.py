@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass
 
 import polars as pl
 
-from lakehouse.quality.history import daily_scores, results
-from lakehouse.quality.thresholds import threshold_for
+from lakehouse.quality.history import daily_scores, pass_threshold, results
 from lakehouse.storage import LakeStore
 from lakehouse.tables import QUALITY_ALERTS
 
@@ -48,7 +47,7 @@ def find_alerts(
     fresh = scores if since is None else scores.filter(pl.col("last_evaluated_at") > since)
     alerts = []
     for row in fresh.sort("table", "day").iter_rows(named=True):
-        threshold = threshold_for(row["table"])
+        threshold = pass_threshold(row["table"])
         if row["error_failures"]:
             alerts.append(
                 Alert(

@@ -15,7 +15,8 @@ import polars as pl
 
 from lakehouse.quality.evaluate import DRIFT
 from lakehouse.storage import LakeStore
-from lakehouse.tables import QUALITY_CHECK_RESULTS
+from lakehouse.storage.spec import DEFAULT_PASS_THRESHOLD
+from lakehouse.tables import QUALITY_CHECK_RESULTS, find_table
 
 
 def record(store: LakeStore, rows: Sequence[dict]) -> None:
@@ -29,6 +30,15 @@ def record(store: LakeStore, rows: Sequence[dict]) -> None:
 
 def results(store: LakeStore) -> pl.LazyFrame:
     return store.scan(QUALITY_CHECK_RESULTS)
+
+
+def pass_threshold(table: str) -> float:
+    """The threshold declared on the table the history names; the default for a table that is
+    no longer declared, so old history still reports."""
+    try:
+        return find_table(table).pass_threshold
+    except KeyError:
+        return DEFAULT_PASS_THRESHOLD
 
 
 def daily_scores(evaluations: pl.LazyFrame) -> pl.LazyFrame:

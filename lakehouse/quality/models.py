@@ -1,4 +1,5 @@
-"""Pandera models: one per silver and gold table, and a contract model per landing source.
+"""Pandera models: one per silver and gold table (its declaration in `lakehouse.tables` names
+it), and a contract model per landing source. Nothing here imports the table declarations.
 
 Column types, nullability and key uniqueness are the *schema*: a partition that breaks them is
 never published (ERROR). Ranges, allowed values and cross-column rules are the *rules*: a
@@ -256,20 +257,6 @@ class GoldUserSegments(Strict):
     churn_risk: pl.Boolean
     segment: pl.String = pa.Field(isin=["at_risk", "champion", "loyal", "customer", "browser"])
 
-
-#: The model that audits each table, by qualified name.
-MODELS: dict[str, type[pa.DataFrameModel]] = {
-    "silver.app_events": SilverAppEvents,
-    "silver.orders": SilverOrders,
-    "silver.customers": SilverCustomers,
-    "silver.products": SilverProducts,
-    "silver.sessions": SilverSessions,
-    "gold.fact_sales": GoldFactSales,
-    "gold.dim_customer": GoldDimCustomer,
-    "gold.daily_summary": GoldDailySummary,
-    "gold.event_metrics_hourly": GoldEventMetricsHourly,
-    "gold.user_segments": GoldUserSegments,
-}
 
 #: Landing contracts, by source name. Bronze rows are checked against them.
 CONTRACTS: dict[str, pa.DataFrameSchema] = {

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lakehouse.quality.history import daily_scores, results
-from lakehouse.quality.thresholds import threshold_for
+from lakehouse.quality.history import daily_scores, pass_threshold, results
 from lakehouse.storage import LakeStore
 
 
@@ -18,7 +17,7 @@ def quality_report(store: LakeStore, days: int) -> list[dict]:
     for (table,), rows in scores.sort("table", "day").group_by("table", maintain_order=True):
         window = rows.tail(days)
         latest = window.row(-1, named=True)
-        threshold = threshold_for(table)
+        threshold = pass_threshold(table)
         report.append(
             {
                 "table": table,

@@ -1,4 +1,9 @@
-"""What the store needs to know of a table: where it lives, its columns, its partitioning."""
+"""A table's one declaration: where it lives, its columns and partitioning, and what the rest of
+the lake needs of it (quality model, pass threshold, retention, column lineage).
+
+Everything about a table hangs off its spec object, so no module keeps a registry keyed by table
+name that could drift from the declarations in `lakehouse.tables`.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,26 @@ import polars as pl
 
 from lakehouse.storage.paths import validate_identifier
 
+#: Share of a day's rows that must pass a table's checks unless its declaration says otherwise.
+DEFAULT_PASS_THRESHOLD = 0.95
+
+#: column -> the upstream (table, column) pairs it is computed from.
+ColumnLineage = Mapping[str, tuple[tuple["TableSpec", str], ...]]
+
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A lake table. The schema is a contract: the store refuses frames that do not match it.
+    """A lake table, declared once: everything that reads a table's facts reads them here.
 
-    The partition column is not stored inside the Parquet files (the Hive convention): readers get
-    it, typed, from the `<column>=<value>` folder name.
+    The schema is a contract: the store refuses frames that do not match it. The partition
+    column is not stored inside the Parquet files (the Hive convention): readers get it, typed,
+    from the `<column>=<value>` folder name.
+
+    `model` is the pandera `DataFrameModel` that audits the table before publish (typed loosely
+    so the store does not import pandera); `pass_threshold` the share of a day's rows that must
+    pass its checks (below it an alert is raised); `retention_days` how many days of partitions
+    maintenance keeps (None: unpartitioned, rebuilt whole); `lineage` which upstream columns each
+    column is computed from, naming the upstream spec objects so a typo fails at import.
     """
 
     layer: str
@@ -28,6 +46,10 @@ class TableSpec:
     pii: bool = False
     sort_by: tuple[str, ...] = ()
     column_descriptions: Mapping[str, str] = field(default_factory=dict)
+    model: type | None = field(default=None, compare=False)
+    pass_threshold: float = DEFAULT_PASS_THRESHOLD
+    retention_days: int | None = None
+    lineage: ColumnLineage = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for part in self.path:
@@ -41,6 +63,26 @@ class TableSpec:
                     f"{self.qualified_name}: partition column {self.partition_column!r} must not "
                     "also be a file column (it comes from the folder name)"
                 )
+        if not 0 < self.pass_threshold <= 1:
+            raise ValueError(f"{self.qualified_name}: pass_threshold must be in (0, 1]")
+        if self.retention_days is not None and (not self.is_partitioned or self.retention_days < 1):
+            raise ValueError(
+                f"{self.qualified_name}: retention_days is a positive number of days, and only "
+                "for partitioned tables (unpartitioned ones are rebuilt whole)"
+            )
+        self._check_lineage()
+
+    def _check_lineage(self) -> None:
+        """Every column named in the lineage exists, here and upstream."""
+        for column, sources in self.lineage.items():
+            if column not in self.schema:
+                raise ValueError(f"{self.qualified_name}: lineage of unknown column {column!r}")
+            for upstream, name in sources:
+                if name not in upstream.schema:
+                    raise ValueError(
+                        f"{self.qualified_name}.{column}: lineage names {name!r}, not a column "
+                        f"of {upstream.qualified_name}"
+                    )
 
     @property
     def path(self) -> tuple[str, ...]:
