@@ -37,6 +37,7 @@ SPEC = TableSpec(
     name="things",
     schema={"id": pl.Int64(), "version": pl.Int64(), "payload": pl.String()},
     partition_column="event_date",
+    retention_days=2 * 365,
 )
 UNPARTITIONED = TableSpec(layer="gold", name="dim", schema={"id": pl.Int64()})
 
