@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from lakehouse import tables
-from lakehouse.defs.silver import RowAccountingError, stage_cleaned
+from lakehouse.defs.silver import RowAccountingError, publish_cleaned
 from lakehouse.money import MONEY
 from lakehouse.quality.evaluate import audit_batches
 from lakehouse.storage import LakeStore
@@ -177,7 +177,7 @@ def test_a_transform_that_loses_rows_is_refused_before_publishing(tmp_path) -> N
         duckdb.connect() as con,
         pytest.raises(RowAccountingError, match="silver.products: row accounting does not balance"),
     ):
-        stage_cleaned(store, con, spec, quarantine, None, [leaky])
+        publish_cleaned(store, con, spec, quarantine, None, [leaky], check=list)
     assert store.files(spec) == [] and store.files(quarantine) == []
     # The (empty) Delta tables were created; no data file was left behind.
     leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and "_delta_log" not in p.parts]

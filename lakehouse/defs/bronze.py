@@ -61,12 +61,12 @@ def bronze_asset(
                         day=day,
                         con=con,
                         now=now,
+                        check=lambda outcomes, day=day: gate.check(day, outcomes),
                     )
                     for name in result.ignored_files:
                         context.log.warning(f"{name} does not match {contract.patterns}; not read")
                     for name, changes in result.drift.items():
                         context.log.warning(f"{name} drifts from the contract: {changes}")
-                    yield from gate.evaluate(day, result.outcomes)
                     gate.published_partition(result.published, result.figures)
                     results.append(result)
             # The one record of what was ingested, whoever launched this run: written once the

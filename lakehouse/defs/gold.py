@@ -5,6 +5,8 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+from dagster_duckdb import DuckDBResource
+from duckdb import DuckDBPyConnection
 
 from lakehouse import tables
 from lakehouse.defs.automation import follow_updates
@@ -15,15 +17,16 @@ from lakehouse.defs.publishing import (
     published_metadata,
     utc_now,
 )
-from lakehouse.defs.quality_gate import QualityGate, check_specs
+from lakehouse.defs.quality_gate import QualityGate, audit_partition, check_specs
 from lakehouse.defs.resources import LakeResource
 from lakehouse.defs.silver import CLEANED_CHECKS, MODEL_CHECKS
 from lakehouse.partitions import Partitioning, day
-from lakehouse.quality.evaluate import audit, quarantine_outcome
-from lakehouse.storage import LakeStore, TableSpec
+from lakehouse.quality.evaluate import Outcome, quarantine_outcome
+from lakehouse.storage import Audited, PublishedPartition, Quarantine, StagedPartition, TableSpec
 from lakehouse.transforms import sales
 from lakehouse.transforms.customers import customer_history
 from lakehouse.transforms.event_metrics import event_metrics_hourly
+from lakehouse.transforms.rules import Checked
 from lakehouse.transforms.user_segments import user_segments
 
 GOLD = {"polars"}
@@ -46,11 +49,11 @@ def gold_attributes(
 
 
 def audited_publish(
-    gate: QualityGate, store: LakeStore, spec: TableSpec, key: str | None, frame: pl.DataFrame
-) -> Iterator[Any]:
-    """Audit a staged frame with the table's model, then publish it."""
-    yield from gate.evaluate(key, audit(spec.model, frame))
-    return gate.published_partition(store.publish(spec, key, frame))
+    gate: QualityGate, con: DuckDBPyConnection, key: str | None, frame: pl.DataFrame
+) -> PublishedPartition:
+    """Write-audit-publish with the table's model audited on the staged files."""
+    result = gate.publish(key, frame, lambda staged, _: audit_partition(gate.store, con, staged))
+    return result.published
 
 
 def finish(gate: QualityGate, spec: TableSpec, published: list, extra=None) -> Iterator[Any]:
@@ -58,7 +61,9 @@ def finish(gate: QualityGate, spec: TableSpec, published: list, extra=None) -> I
     yield from gate.results()
 
 
-def dim_customer(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+def dim_customer(
+    context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
+) -> Iterator[Any]:
     """Built from the CDC history in bronze (silver keeps only the current state), with the same
     validity rules as silver/customers; rejected changes are in silver's quarantine."""
     store = lake.store()
@@ -67,48 +72,72 @@ def dim_customer(context: dg.AssetExecutionContext, lake: LakeResource) -> Itera
     def steps() -> Iterator[Any]:
         history = customer_history(store.scan(tables.BRONZE_CUSTOMERS_CDC), utc_now())
         frame = tables.GOLD_DIM_CUSTOMER.conform(history).collect()
-        published = yield from audited_publish(gate, store, tables.GOLD_DIM_CUSTOMER, None, frame)
+        with duckdb.get_connection() as con:
+            published = audited_publish(gate, con, None, frame)
         yield from finish(gate, tables.GOLD_DIM_CUSTOMER, [published])
 
     yield from gate.guard(steps())
 
 
-def fact_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
-    spec, quarantine = tables.GOLD_FACT_SALES, tables.GOLD_FACT_SALES_QUARANTINE
-    store, now = lake.store(), utc_now()
+def fact_sales(
+    context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
+) -> Iterator[Any]:
+    spec, store, now = tables.GOLD_FACT_SALES, lake.store(), utc_now()
     gate = QualityGate(context, spec, store)
 
-    def steps() -> Iterator[Any]:
+    def steps(con: DuckDBPyConnection) -> Iterator[Any]:
         dim = store.scan(tables.GOLD_DIM_CUSTOMER).collect().lazy()
         products = store.scan(tables.SILVER_PRODUCTS).collect().lazy()
         published, quarantined = [], 0
         for key in partition_keys(context):
             orders = store.scan(tables.SILVER_ORDERS, [key])
-            checked = sales.fact_sales(orders, dim, products, now)
-            facts, rejected, rows_in = pl.collect_all(
-                [
-                    spec.conform(checked.valid),
-                    quarantine.conform(checked.quarantined),
-                    orders.select(pl.len()),
-                ]
+            result = publish_facts(
+                gate, con, key, orders, sales.fact_sales(orders, dim, products, now)
             )
-            outcomes = [
-                *audit(spec.model, facts),
-                quarantine_outcome(rows_in.item(), rejected, spec.pass_threshold),
-            ]
-            yield from gate.evaluate(key, outcomes)
-            store.publish(quarantine, key, rejected)
-            result = store.publish(spec, key, facts)
-            published.append(
-                gate.published_partition(result, {"quarantined_rows": rejected.height})
-            )
-            quarantined += rejected.height
+            published.append(result.published)
+            quarantined += result.quarantined.rows
         yield from finish(gate, spec, published, {"quarantined_rows": quarantined})
 
-    yield from gate.guard(steps())
+    with duckdb.get_connection() as con:
+        yield from gate.guard(steps(con))
 
 
-def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+def publish_facts(
+    gate: QualityGate,
+    con: DuckDBPyConnection,
+    key: str,
+    orders: pl.LazyFrame,
+    checked: Checked,
+) -> Audited:
+    """One day of facts and its rejected orders, with the quarantine rate audited."""
+    spec, quarantine = tables.GOLD_FACT_SALES, tables.GOLD_FACT_SALES_QUARANTINE
+    facts, rejected, rows_in = pl.collect_all(
+        [
+            spec.conform(checked.valid),
+            quarantine.conform(checked.quarantined),
+            orders.select(pl.len()),
+        ]
+    )
+    threshold = spec.pass_threshold
+
+    def audit(staged: StagedPartition, rejects: StagedPartition | None) -> list[Outcome]:
+        return [
+            *audit_partition(gate.store, con, staged),
+            quarantine_outcome(rows_in.item(), gate.store.scan_staged(rejects), threshold),
+        ]
+
+    return gate.publish(
+        key,
+        facts,
+        audit,
+        Quarantine(quarantine, lambda: rejected),
+        {"quarantined_rows": rejected.height},
+    )
+
+
+def daily_summary(
+    context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
+) -> Iterator[Any]:
     spec, store = tables.GOLD_DAILY_SUMMARY, lake.store()
     gate = QualityGate(context, spec, store)
 
@@ -129,13 +158,16 @@ def daily_summary(context: dg.AssetExecutionContext, lake: LakeResource) -> Iter
                 day(key),
             )
             summary = spec.conform(summary).collect()
-            published.append((yield from audited_publish(gate, store, spec, key, summary)))
+            published.append(audited_publish(gate, con, key, summary))
         yield from finish(gate, spec, published)
 
-    yield from gate.guard(steps())
+    with duckdb.get_connection() as con:
+        yield from gate.guard(steps())
 
 
-def event_metrics(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+def event_metrics(
+    context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
+) -> Iterator[Any]:
     spec, store = tables.GOLD_EVENT_METRICS_HOURLY, lake.store()
     gate = QualityGate(context, spec, store)
 
@@ -144,13 +176,16 @@ def event_metrics(context: dg.AssetExecutionContext, lake: LakeResource) -> Iter
         for key in partition_keys(context):
             metrics = event_metrics_hourly(store.scan(tables.SILVER_APP_EVENTS, [key]))
             frame = spec.conform(metrics).collect()
-            published.append((yield from audited_publish(gate, store, spec, key, frame)))
+            published.append(audited_publish(gate, con, key, frame))
         yield from finish(gate, spec, published)
 
-    yield from gate.guard(steps())
+    with duckdb.get_connection() as con:
+        yield from gate.guard(steps())
 
 
-def user_segments_asset(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+def user_segments_asset(
+    context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
+) -> Iterator[Any]:
     spec, store = tables.GOLD_USER_SEGMENTS, lake.store()
     gate = QualityGate(context, spec, store)
 
@@ -159,7 +194,8 @@ def user_segments_asset(context: dg.AssetExecutionContext, lake: LakeResource) -
             store.scan(tables.GOLD_FACT_SALES), store.scan(tables.SILVER_SESSIONS)
         )
         frame = spec.conform(frame).collect(engine="streaming")
-        published = yield from audited_publish(gate, store, spec, None, frame)
+        with duckdb.get_connection() as con:
+            published = audited_publish(gate, con, None, frame)
         yield from finish(gate, spec, [published])
 
     yield from gate.guard(steps())

@@ -6,23 +6,31 @@ are published and recorded. Every evaluation shows in Dagster (per partition, al
 single-run backfill of a range) and is appended to the lake's quality history.
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+import polars as pl
+from duckdb import DuckDBPyConnection
 
 from lakehouse.defs.publishing import asset_key, record_partition, utc_now
 from lakehouse.landing.reader import LandingFileError
 from lakehouse.partitions import Partitioning
 from lakehouse.quality import history
-from lakehouse.quality.evaluate import ERROR, Outcome
+from lakehouse.quality.evaluate import ERROR, Outcome, audit_batches
 from lakehouse.storage import (
+    Audited,
     InvalidPartitionKey,
     LakeStore,
     PublishedPartition,
+    Quarantine,
+    Rows,
     SchemaMismatch,
+    StagedPartition,
     TableSpec,
+    publish_audited,
 )
+from lakehouse.storage.sorting import duplicated_rows
 
 SEVERITIES = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
 
@@ -73,27 +81,34 @@ class QualityGate:
         self.outcomes: dict[str, list[tuple[str | None, Outcome]]] = {}
         self.published: list[tuple[str, dict[str, Any]]] = []
         self.history: list[dict[str, Any]] = []
+        #: Check evaluations of a range run not yet handed to Dagster.
+        self.pending: list[dg.AssetCheckEvaluation] = []
 
     def guard(self, steps: Iterator[Any]) -> Iterator[Any]:
         """Run an asset's steps. Partitions they publish are committed together, one Delta
         commit per table, before the materialization is reported. Whatever stops them (a
         failed ERROR check, an unreadable file, a bug), the partitions that passed their audits
         so far are committed and recorded as materialized before the error propagates, so a
-        resumed backfill need not redo them; and the evaluations made so far always reach the
-        quality history. An interrupt (Ctrl-C, SIGTERM) commits nothing more."""
+        resumed backfill need not redo them; and the evaluations made so far always reach
+        Dagster and the quality history. An interrupt (Ctrl-C, SIGTERM) commits nothing more."""
         self.store.defer_commits()
         try:
             for event in steps:
+                yield from self._drain()
                 if isinstance(event, dg.MaterializeResult):
                     self.store.commit_deferred()
                 yield event
+            yield from self._drain()
             self.store.stop_deferring()
         except Exception as error:
             self.store.stop_deferring()
+            yield from self._drain()
             for key, metadata in self.published:
                 yield dg.AssetMaterialization(
                     asset_key=self.asset_key, partition=key, metadata=metadata
                 )
+            if isinstance(error, QualityGateError) and not self.ranged:
+                yield from self.results()
             if isinstance(error, DETERMINISTIC_ERRORS):
                 # Retrying cannot help: fail now, with the message, and skip the retry policy.
                 raise dg.Failure(description=str(error), allow_retries=False) from error
@@ -104,8 +119,10 @@ class QualityGate:
         finally:
             self.flush()
 
-    def evaluate(self, partition: str | None, outcomes: Sequence[Outcome]) -> Iterator[Any]:
-        """Record outcomes; raise `QualityGateError` (after recording) on a failed ERROR check."""
+    def check(self, partition: str | None, outcomes: Sequence[Outcome]) -> list[Outcome]:
+        """Record an audit's outcomes (their Dagster events go out with the step's next
+        event); raise `QualityGateError` on a failed ERROR check, so that
+        `publish_audited` discards the staged partition."""
         now = utc_now()
         for outcome in outcomes:
             self.outcomes.setdefault(outcome.check, []).append((partition, outcome))
@@ -123,32 +140,51 @@ class QualityGate:
                 }
             )
             if self.ranged:
-                yield dg.AssetCheckEvaluation(
-                    asset_key=self.asset_key,
-                    check_name=outcome.check,
-                    passed=outcome.passed,
-                    metadata=outcome.metadata(),
-                    severity=SEVERITIES[outcome.severity],
-                    blocking=outcome.severity == ERROR,
-                    partition=partition,
+                self.pending.append(
+                    dg.AssetCheckEvaluation(
+                        asset_key=self.asset_key,
+                        check_name=outcome.check,
+                        passed=outcome.passed,
+                        metadata=outcome.metadata(),
+                        severity=SEVERITIES[outcome.severity],
+                        blocking=outcome.severity == ERROR,
+                        partition=partition,
+                    )
                 )
         blocking = [o for o in outcomes if o.severity == ERROR and not o.passed]
-        if not blocking:
-            return
-        # Partitions this run already published are real: record them before failing.
-        for key, metadata in self.published:
-            yield dg.AssetMaterialization(
-                asset_key=self.asset_key, partition=key, metadata=metadata
+        if blocking:
+            where = f" partition {partition}" if partition else ""
+            reasons = "; ".join(outcome.summary() for outcome in blocking)
+            raise QualityGateError(
+                f"{self.spec.qualified_name}{where} was not published: {reasons}. "
+                "The previously published version is unchanged."
             )
-        if not self.ranged:
-            yield from self.results()
-        self.flush()
-        where = f" partition {partition}" if partition else ""
-        reasons = "; ".join(outcome.summary() for outcome in blocking)
-        raise QualityGateError(
-            f"{self.spec.qualified_name}{where} was not published: {reasons}. "
-            "The previously published version is unchanged."
+        return list(outcomes)
+
+    def _drain(self) -> Iterator[Any]:
+        pending, self.pending = self.pending, []
+        yield from pending
+
+    def publish(
+        self,
+        key: str | None,
+        rows: Rows | StagedPartition,
+        audit: Callable[[StagedPartition, StagedPartition | None], Sequence[Outcome]],
+        quarantine: Quarantine | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Audited[Sequence[Outcome]]:
+        """`publish_audited` with this gate's verdict on the audit's outcomes; the partition
+        is recorded as published."""
+        result = publish_audited(
+            self.store,
+            self.spec,
+            key,
+            rows,
+            lambda staged, rejected: self.check(key, audit(staged, rejected)),
+            quarantine,
         )
+        self.published_partition(result.published, extra)
+        return result
 
     def published_partition(
         self, published: PublishedPartition, extra: Mapping[str, Any] | None = None
@@ -193,3 +229,26 @@ class QualityGate:
         """Append this run's evaluations to the quality history (once)."""
         history.record(self.store, self.history)
         self.history = []
+
+
+def audit_partition(
+    store: LakeStore, con: DuckDBPyConnection, staged: StagedPartition
+) -> list[Outcome]:
+    """The table's pandera model on a staged partition, a batch at a time, and uniqueness
+    over the whole partition (DuckDB): memory holds one batch whatever the partition's size."""
+    return audit_batches(
+        staged.spec.model,
+        staged_batches(store, staged),
+        lambda columns: duplicated_rows(con, store, staged.files, columns),
+    )
+
+
+def staged_batches(store: LakeStore, staged: StagedPartition) -> Iterator[pl.DataFrame]:
+    """A staged partition a row group at a time; one empty frame when it has no rows."""
+    empty = True
+    for path in staged.files:
+        for batch in store.read_batches(path):
+            empty = False
+            yield pl.from_arrow(batch, schema=staged.spec.polars_schema)
+    if empty:
+        yield pl.DataFrame(schema=staged.spec.polars_schema)

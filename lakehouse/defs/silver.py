@@ -1,12 +1,12 @@
 """Silver assets: cleaned, deduplicated, conformed tables; bad rows go to quarantine.
 
-Each partition is staged (written to a staging folder and verified), audited (row accounting, then
-the table's pandera model batch by batch and its quarantine rate) and only then published:
-write-audit-publish.
+Each partition goes through `publish_audited`: staged (written and verified, invisible), audited
+(row accounting, then the table's pandera model batch by batch and its quarantine rate) and
+only then committed, quarantine first.
 """
 
-from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import dagster as dg
@@ -24,7 +24,7 @@ from lakehouse.defs.publishing import (
     sum_counts,
     utc_now,
 )
-from lakehouse.defs.quality_gate import QualityGate, check_specs
+from lakehouse.defs.quality_gate import QualityGate, audit_partition, check_specs
 from lakehouse.defs.resources import LakeResource
 from lakehouse.partitions import Partitioning
 from lakehouse.quality.evaluate import (
@@ -34,12 +34,18 @@ from lakehouse.quality.evaluate import (
     SCHEMA,
     WARN,
     Outcome,
-    audit_batches,
     quarantine_outcome,
 )
-from lakehouse.storage import LakeStore, PublishedPartition, StagedPartition, TableSpec
+from lakehouse.storage import (
+    LakeStore,
+    PublishedPartition,
+    Quarantine,
+    StagedPartition,
+    TableSpec,
+    publish_audited,
+)
 from lakehouse.storage.parquet import ROW_GROUP_ROWS, arrow_schema
-from lakehouse.storage.sorting import duplicated_rows, parquet_source, stage_query, stage_sorted
+from lakehouse.storage.sorting import parquet_source, stage_query, stage_sorted
 from lakehouse.transforms.app_events import clean_app_events
 from lakehouse.transforms.customers import current_customers
 from lakehouse.transforms.orders import clean_orders
@@ -60,142 +66,100 @@ class RowAccountingError(RuntimeError):
     """Rows that would vanish between input and output: nothing is published."""
 
 
-@dataclass(frozen=True)
-class Staged:
-    """A partition written to staging and verified, but not yet published."""
-
-    clean: StagedPartition
-    rejected: StagedPartition
-    counts: dict[str, int]
-
-    @property
-    def rows_in(self) -> int:
-        return self.counts["rows_in"]
+Check = Callable[[Sequence[Outcome]], Sequence[Outcome]]
 
 
-def stage_cleaned(
+def publish_cleaned(
     store: LakeStore,
     con: DuckDBPyConnection,
     spec: TableSpec,
     quarantine: TableSpec,
     key: str | None,
     parts: Sequence[Cleaned],
-) -> Staged:
-    """Stage clean rows and rejects; refuse (staging discarded) if any input row vanished.
+    check: Check,
+) -> tuple[PublishedPartition, dict[str, int]]:
+    """Write-audit-publish one partition of a cleaned table (`publish_audited`): the audit
+    first refuses rows that vanished (row accounting), then `check`s the pandera model and
+    the quarantine rate on the staged files. Returns what was published and its counts.
 
     `parts` together make the partition. With `keep_first` (large tables) each part is computed
     on its own and appended to scratch files, and DuckDB deduplicates and sorts the clean rows
     within its memory limit: memory holds one part. Otherwise the single part's three lazy
     frames share one in-memory collect.
     """
-    if parts and parts[0].keep_first is not None:
-        clean, rejected, counts = _stage_in_parts(store, con, spec, quarantine, key, parts)
-    else:
-        (cleaned,) = parts
-        frame, rejects, count_frame = pl.collect_all(
-            [spec.conform(cleaned.clean), quarantine.conform(cleaned.quarantined), cleaned.counts]
-        )
-        counts = {name: int(value or 0) for name, value in count_frame.row(0, named=True).items()}
-        rejected = store.stage(quarantine, key, rejects)
-        try:
-            clean = store.stage(spec, key, frame)
-        except BaseException:
-            store.discard(rejected)
-            raise
-    counts |= {"rows_out": clean.rows, "quarantined": rejected.rows}
-    accounting = accounting_metadata([counts])
-    if not accounting["balanced"]:
-        store.discard(clean)
-        store.discard(rejected)
-        raise RowAccountingError(
-            f"{spec.qualified_name}: row accounting does not balance {accounting}; "
-            "nothing was published"
-        )
-    return Staged(clean, rejected, counts)
+    with contextlib.ExitStack() as scratch:
+        if parts and parts[0].keep_first is not None:
+            clean, rejects, counts = _write_in_parts(
+                scratch, store, con, spec, quarantine, key, parts
+            )
+        else:
+            (cleaned,) = parts
+            clean, rejected, count_frame = pl.collect_all(
+                [
+                    spec.conform(cleaned.clean),
+                    quarantine.conform(cleaned.quarantined),
+                    cleaned.counts,
+                ]
+            )
+            counts = {
+                name: int(value or 0) for name, value in count_frame.row(0, named=True).items()
+            }
+            rejects = lambda: rejected  # noqa: E731
+
+        def audit(staged: StagedPartition, rejected: StagedPartition | None) -> Sequence[Outcome]:
+            assert rejected is not None
+            counts.update(rows_out=staged.rows, quarantined=rejected.rows)
+            accounting = accounting_metadata([counts])
+            if not accounting["balanced"]:
+                raise RowAccountingError(
+                    f"{spec.qualified_name}: row accounting does not balance {accounting}; "
+                    "nothing was published"
+                )
+            threshold = spec.pass_threshold
+            return check(
+                [
+                    *audit_partition(store, con, staged),
+                    quarantine_outcome(counts["rows_in"], store.scan_staged(rejected), threshold),
+                ]
+            )
+
+        result = publish_audited(store, spec, key, clean, audit, Quarantine(quarantine, rejects))
+    return result.published, counts
 
 
-def _stage_in_parts(
+def _write_in_parts(
+    scratch: contextlib.ExitStack,
     store: LakeStore,
     con: DuckDBPyConnection,
     spec: TableSpec,
     quarantine: TableSpec,
     key: str | None,
     parts: Sequence[Cleaned],
-) -> tuple[StagedPartition, StagedPartition, dict[str, int]]:
+) -> tuple[StagedPartition, Callable[[], Iterator[Any]], dict[str, int]]:
+    """The parts' clean rows staged deduplicated and sorted, and their rejects in a scratch
+    file (streamed into quarantine when `publish_audited` asks for them)."""
     keep_first = parts[0].keep_first
     rows_in = 0
-    with store.scratch(spec, key or "_table") as folder:
-        clean_file, rejected_file = f"{folder}/clean.parquet", f"{folder}/rejected.parquet"
-        with (
-            store.parquet_writer(
-                clean_file, arrow_schema(spec.polars_schema), scratch=True
-            ) as clean_out,
-            store.parquet_writer(
-                rejected_file, arrow_schema(quarantine.polars_schema), scratch=True
-            ) as bad,
-        ):
-            for part in parts:
-                clean, rejects, count = pl.collect_all(
-                    [spec.conform(part.clean), quarantine.conform(part.quarantined), part.counts]
-                )
-                clean_out.write_table(clean.to_arrow(), row_group_size=ROW_GROUP_ROWS)
-                bad.write_table(rejects.to_arrow(), row_group_size=ROW_GROUP_ROWS)
-                rows_in += int(count["rows_in"].item())
-        rejected = store.stage(quarantine, key, store.read_batches(rejected_file))
-        try:
-            result = stage_sorted(store, con, spec, key, clean_file, keep_first)
-        except BaseException:
-            store.discard(rejected)
-            raise
+    folder = scratch.enter_context(store.scratch(spec, key or "_table"))
+    clean_file, rejected_file = f"{folder}/clean.parquet", f"{folder}/rejected.parquet"
+    with (
+        store.parquet_writer(
+            clean_file, arrow_schema(spec.polars_schema), scratch=True
+        ) as clean_out,
+        store.parquet_writer(
+            rejected_file, arrow_schema(quarantine.polars_schema), scratch=True
+        ) as bad,
+    ):
+        for part in parts:
+            clean, rejects, count = pl.collect_all(
+                [spec.conform(part.clean), quarantine.conform(part.quarantined), part.counts]
+            )
+            clean_out.write_table(clean.to_arrow(), row_group_size=ROW_GROUP_ROWS)
+            bad.write_table(rejects.to_arrow(), row_group_size=ROW_GROUP_ROWS)
+            rows_in += int(count["rows_in"].item())
+    result = stage_sorted(store, con, spec, key, clean_file, keep_first)
     counts = {"rows_in": rows_in, "duplicates": result.duplicates, "removed_other": 0}
-    return result.staged, rejected, counts
-
-
-def audit_staged(store: LakeStore, con: DuckDBPyConnection, staged: Staged) -> list[Outcome]:
-    """The model's checks a batch at a time, uniqueness over the whole partition, and the
-    quarantine rate: memory holds one batch whatever the partition's size."""
-    spec = staged.clean.spec
-    return [
-        *audit_partition(store, con, staged.clean),
-        quarantine_outcome(
-            staged.rows_in,
-            store.scan_staged(staged.rejected),
-            spec.pass_threshold,
-        ),
-    ]
-
-
-def audit_partition(
-    store: LakeStore, con: DuckDBPyConnection, staged: StagedPartition
-) -> list[Outcome]:
-    """The table's pandera model on a staged partition, a batch at a time."""
-    return audit_batches(
-        staged.spec.model,
-        staged_batches(store, staged),
-        lambda columns: duplicated_rows(con, store, staged.files, columns),
-    )
-
-
-def staged_batches(store: LakeStore, staged: StagedPartition) -> Iterator[pl.DataFrame]:
-    """A staged partition a row group at a time; one empty frame when it has no rows."""
-    empty = True
-    for path in staged.files:
-        for batch in store.read_batches(path):
-            empty = False
-            yield pl.from_arrow(batch, schema=staged.spec.polars_schema)
-    if empty:
-        yield pl.DataFrame(schema=staged.spec.polars_schema)
-
-
-def publish_staged(store: LakeStore, staged: Staged) -> PublishedPartition:
-    """Quarantine first, so a rejected row is never missing from both tables."""
-    store.commit(staged.rejected)
-    return store.commit(staged.clean)
-
-
-def discard_staged(store: LakeStore, staged: Staged) -> None:
-    store.discard(staged.rejected)
-    store.discard(staged.clean)
+    return result.staged, lambda: store.read_batches(rejected_file), counts
 
 
 def accounting_metadata(counts: list[dict[str, int]]) -> dict[str, int | bool]:
@@ -215,18 +179,13 @@ def gated_publish(
     quarantine: TableSpec,
     key: str | None,
     parts: Sequence[Cleaned],
-) -> Generator[Any, None, tuple[PublishedPartition, dict[str, int]]]:
-    """Stage, audit, then publish one partition; yields the gate's events, returns what was
-    published and its counts. A failed ERROR check discards the staged files."""
-    staged = stage_cleaned(store, con, spec, quarantine, key, parts)
-    try:
-        yield from gate.evaluate(key, audit_staged(store, con, staged))
-    except BaseException:
-        discard_staged(store, staged)
-        raise
-    published = publish_staged(store, staged)
-    gate.published_partition(published, accounting_metadata([staged.counts]))
-    return published, staged.counts
+) -> tuple[PublishedPartition, dict[str, int]]:
+    """`publish_cleaned` with the gate's checks; the partition is recorded as published."""
+    published, counts = publish_cleaned(
+        store, con, spec, quarantine, key, parts, lambda outcomes: gate.check(key, outcomes)
+    )
+    gate.published_partition(published, accounting_metadata([counts]))
+    return published, counts
 
 
 def cleaned_attributes(
@@ -281,9 +240,7 @@ def _daily_cleaned_asset(
                     transform(source, partitions.day(key), first, LATE_DAYS, now)
                     for source in sources
                 ]
-                result, count = yield from gated_publish(
-                    gate, store, con, spec, quarantine, key, parts
-                )
+                result, count = gated_publish(gate, store, con, spec, quarantine, key, parts)
                 published.append(result)
                 counts.append(count)
             yield dg.MaterializeResult(
@@ -309,9 +266,7 @@ def _unpartitioned_cleaned(
     gate = QualityGate(context, spec, store)
 
     def steps(con: DuckDBPyConnection) -> Iterator[Any]:
-        published, counts = yield from gated_publish(
-            gate, store, con, spec, quarantine, None, [cleaned]
-        )
+        published, counts = gated_publish(gate, store, con, spec, quarantine, None, [cleaned])
         metadata = extra(accounting_metadata([counts]))
         yield dg.MaterializeResult(metadata=published_metadata(spec, [published], metadata))
         yield from gate.results()
@@ -375,15 +330,11 @@ def silver_sessions(
             files = store.files(tables.SILVER_APP_EVENTS, partitions.session_keys(key))
             if files:
                 query = sessionize(parquet_source(store, files), partitions.day(key))
-                staged = stage_query(store, con, spec, key, query)
+                rows = stage_query(store, con, spec, key, query)
             else:
-                staged = store.stage(spec, key, pl.DataFrame(schema=spec.polars_schema))
-            try:
-                yield from gate.evaluate(key, audit_partition(store, con, staged))
-            except BaseException:
-                store.discard(staged)
-                raise
-            published.append(gate.published_partition(store.commit(staged)))
+                rows = pl.DataFrame(schema=spec.polars_schema)
+            result = gate.publish(key, rows, lambda staged, _: audit_partition(store, con, staged))
+            published.append(result.published)
         yield dg.MaterializeResult(metadata=published_metadata(spec, published))
         yield from gate.results()
 

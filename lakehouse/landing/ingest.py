@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -19,7 +19,15 @@ from lakehouse.landing.contract import SourceContract
 from lakehouse.landing.reader import REJECT_SCHEMA, parse_landing_files
 from lakehouse.quality.evaluate import CONTRACT, DRIFT, ERROR, WARN, Outcome, audit
 from lakehouse.quality.models import CONTRACTS
-from lakehouse.storage import LakeFileSystem, LakeStore, PublishedPartition, TableSpec
+from lakehouse.storage import (
+    LakeFileSystem,
+    LakeStore,
+    PublishedPartition,
+    Quarantine,
+    StagedPartition,
+    TableSpec,
+    publish_audited,
+)
 from lakehouse.storage.filesystem import FileEntry
 from lakehouse.storage.paths import validate_day_key
 
@@ -81,8 +89,12 @@ def ingest_day(
     day: str,
     con: duckdb.DuckDBPyConnection,
     now: dt.datetime,
+    check: Callable[[Sequence[Outcome]], Sequence[Outcome]] = list,
 ) -> IngestResult:
-    """Publish the typed rows of every file of `day`, and its rejected lines to quarantine.
+    """Publish the typed rows of every file of `day`, and its rejected lines to quarantine,
+    through `publish_audited`: the contract is checked batch by batch as the rows are staged,
+    then `check` (the asset's quality gate, which raises on a failed ERROR check) sees the
+    day's outcomes before anything is committed.
 
     Files stream through a batch at a time; a file that cannot be read fails the whole day
     and nothing is published, so the previous version of the partition stays whole.
@@ -121,25 +133,32 @@ def ingest_day(
                 raise ContractViolation(schema.summary())
             yield batch.rows.with_columns(_ingested_at=pl.lit(now).cast(pl.Datetime("us", "UTC")))
 
-    try:
-        result.published = store.publish(table, day, frames())
-    except ContractViolation:
-        result.outcomes = [Outcome(CONTRACT, ERROR, False, checked, failed, failures)]
-        return result
-    bad = pl.concat(rejected) if rejected else pl.DataFrame(schema=REJECT_SCHEMA)
-    result.quarantined = store.publish(
-        quarantine,
-        day,
-        bad.with_columns(
+    def rejects() -> pl.DataFrame:
+        bad = pl.concat(rejected) if rejected else pl.DataFrame(schema=REJECT_SCHEMA)
+        return bad.with_columns(
             _rule=pl.lit("contract"),
             _column=pl.col("_reason").str.extract(r"^([a-z_]+): cannot read", 1),
             _quarantined_at=pl.lit(now).cast(pl.Datetime("us", "UTC")),
-        ),
-    )
-    result.outcomes = [
-        Outcome(CONTRACT, ERROR, True, checked, 0),
-        drift_outcome(result.drift, rows_per_file, checked),
-    ]
+        )
+
+    def verdict(staged: StagedPartition, quarantined: StagedPartition | None) -> Sequence[Outcome]:
+        return check(
+            [
+                Outcome(CONTRACT, ERROR, True, checked, 0),
+                drift_outcome(result.drift, rows_per_file, checked),
+            ]
+        )
+
+    try:
+        audited = publish_audited(
+            store, table, day, frames(), verdict, Quarantine(quarantine, rejects)
+        )
+    except ContractViolation:
+        # Nothing was published; the failed contract is the day's verdict.
+        result.outcomes = list(check([Outcome(CONTRACT, ERROR, False, checked, failed, failures)]))
+        return result
+    result.published, result.quarantined = audited.published, audited.quarantined
+    result.outcomes = list(audited.audit)
     return result
 
 

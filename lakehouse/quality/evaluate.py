@@ -7,6 +7,7 @@ with ERROR severity; every other failure (ranges, allowed values, cross-column r
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -103,7 +104,9 @@ def audit_batches(
     """`audit` of a partition too large to hold at once: the model checks one batch at a time
     and `duplicated_rows(columns)` counts (and samples), over the whole partition, the rows whose
     key is not unique (a query of the staged files): uniqueness is never judged in one batch."""
-    schema = model.to_schema() if isinstance(model, type) else model
+    # A copy: pandera caches a model's schema, and the uniqueness taken out below would be
+    # gone from every later `audit` of the model in this process.
+    schema = copy.deepcopy(model.to_schema() if isinstance(model, type) else model)
     keys = unique_keys(schema)
     for name, column in schema.columns.items():
         if column.unique:

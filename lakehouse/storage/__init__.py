@@ -1,5 +1,6 @@
 """The storage layer: paths, the file-system seam, Delta tables, write-audit-publish, scans."""
 
+from lakehouse.storage.audited import Audited, Quarantine, Rows, publish_audited
 from lakehouse.storage.filesystem import LakeFileSystem
 from lakehouse.storage.parquet import SchemaMismatch
 from lakehouse.storage.paths import InvalidPartitionKey
@@ -12,6 +13,10 @@ from lakehouse.storage.store import (
 )
 
 __all__ = [
+    "Audited",
+    "Quarantine",
+    "Rows",
+    "publish_audited",
     "InvalidPartitionKey",
     "LakeFileSystem",
     "LakeStore",
