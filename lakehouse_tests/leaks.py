@@ -2,9 +2,11 @@
 subreaper), and at the end of the session whatever is still alive fails the run, named, then
 is stopped with its process group.
 
-Under pytest-xdist only the controller does this: a worker's leftovers are orphaned to it when
-the worker exits, and the controller checks after its workers are gone (a worker's own exit
-status would not fail the run)."""
+Under pytest-xdist every worker adopts its tests' orphans too (so it can reap them: a server
+stopped by a test waits for its whole process tree, and an orphan that exited stays a zombie
+until its adoptive parent reaps it), but only the controller checks: a worker's leftovers are
+orphaned to it when the worker exits, and it checks after its workers are gone (a worker's own
+exit status would not fail the run)."""
 
 from __future__ import annotations
 
@@ -80,8 +82,7 @@ def is_xdist_worker(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if not is_xdist_worker(config):
-        adopt_orphans()
+    adopt_orphans()
 
 
 @pytest.hookimpl(trylast=True)

@@ -84,7 +84,7 @@ def stop_tree(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: flo
                 late = psutil.Process(parent).children(recursive=True)
                 tree += [child for child in late if child not in tree]
         _, alive = psutil.wait_procs(tree, timeout=0.5)
-        if not alive and process.poll() is not None:
+        if not [member for member in alive if not _exited(member)] and process.poll() is not None:
             return
     for member in tree:
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -93,6 +93,15 @@ def stop_tree(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: flo
         os.killpg(process.pid, signal.SIGKILL)
     psutil.wait_procs(tree, timeout=10)
     process.wait(timeout=10)
+
+
+def _exited(process: psutil.Process) -> bool:
+    """Gone, or a zombie another process has yet to reap (an orphan is reaped by whoever
+    adopted it)."""
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def stop_daemon(daemon: subprocess.Popen) -> None:
