@@ -23,7 +23,7 @@ from lakehouse.landing.contract import SOURCES
 from lakehouse.partitions import LATE_ARRIVAL_DAYS, RANGE_END_TAG, RANGE_START_TAG, range_tags
 from lakehouse.progress import LOGGER_NAME, StepProgress, build_logger
 from lakehouse.runs.health import full_pools, process_tags, release_dead_runs
-from lakehouse.storage.paths import InvalidPartitionKey, validate_day_key
+from lakehouse.storage import InvalidPartitionKey, validate_day_key
 
 BRONZE = "bronze"
 ALL_ASSETS = "every asset"

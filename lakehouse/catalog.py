@@ -29,8 +29,7 @@ import duckdb
 import polars as pl
 
 from lakehouse import tables
-from lakehouse.storage import LakeStore, TableSpec
-from lakehouse.storage.sqltext import ident, literal
+from lakehouse.storage import LakeStore, TableSpec, ident, literal
 
 CATALOG_FILE = "catalog.duckdb"
 #: The newest storage format DuckDB 1.x clients open (DuckDB 2.0 writes a newer one otherwise).

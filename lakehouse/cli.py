@@ -443,7 +443,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lakehouse.storage.delta import NotADeltaTable
+    from lakehouse.storage import NotADeltaTable
 
     args = parser().parse_args(argv)
     try:

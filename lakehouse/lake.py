@@ -21,7 +21,6 @@ import polars as pl
 
 from lakehouse import settings
 from lakehouse.catalog import catalog_path
-from lakehouse.storage.duckdb_access import register as register_filesystem
 from lakehouse.tables import find_table
 
 Day = str | dt.date
@@ -80,7 +79,7 @@ class Lake:
             )
         con = duckdb.connect(str(self.catalog), read_only=True)
         if not self.store.fs.is_local:
-            register_filesystem(con, self.store.fs.filesystem)
+            self.store.prepare_duckdb(con)  # reads through the lake's own S3 client
         return con
 
     def sql(self, query: str, as_of: dt.datetime | None = None) -> pl.DataFrame:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from lakehouse import tables
-from lakehouse.storage import LakeStore
-from lakehouse.storage.sorting import parquet_source
+from lakehouse.storage import LakeStore, parquet_source
 
 
 def gold_summary(store: LakeStore) -> str:

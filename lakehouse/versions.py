@@ -19,8 +19,7 @@ import duckdb
 
 from lakehouse import tables
 from lakehouse.catalog import SCHEMAS, view_name, view_sql
-from lakehouse.storage import LakeStore, TableSpec
-from lakehouse.storage.delta import RUN_ID_KEY
+from lakehouse.storage import RUN_ID_KEY, LakeStore, TableSpec
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ from lakehouse.storage import (
     SchemaMismatch,
     StagedPartition,
     TableSpec,
+    duplicated_rows,
     publish_audited,
 )
-from lakehouse.storage.sorting import duplicated_rows
 
 SEVERITIES = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
 

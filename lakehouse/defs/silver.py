@@ -37,15 +37,18 @@ from lakehouse.quality.evaluate import (
     quarantine_outcome,
 )
 from lakehouse.storage import (
+    ROW_GROUP_ROWS,
     LakeStore,
     PublishedPartition,
     Quarantine,
     StagedPartition,
     TableSpec,
+    arrow_schema,
+    parquet_source,
     publish_audited,
+    stage_query,
+    stage_sorted,
 )
-from lakehouse.storage.parquet import ROW_GROUP_ROWS, arrow_schema
-from lakehouse.storage.sorting import parquet_source, stage_query, stage_sorted
 from lakehouse.transforms.app_events import clean_app_events
 from lakehouse.transforms.customers import current_customers
 from lakehouse.transforms.orders import clean_orders

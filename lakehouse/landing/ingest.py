@@ -20,6 +20,7 @@ from lakehouse.landing.reader import REJECT_SCHEMA, parse_landing_files
 from lakehouse.quality.evaluate import CONTRACT, DRIFT, ERROR, WARN, Outcome, audit
 from lakehouse.quality.models import CONTRACTS
 from lakehouse.storage import (
+    FileEntry,
     LakeFileSystem,
     LakeStore,
     PublishedPartition,
@@ -27,9 +28,8 @@ from lakehouse.storage import (
     StagedPartition,
     TableSpec,
     publish_audited,
+    validate_day_key,
 )
-from lakehouse.storage.filesystem import FileEntry
-from lakehouse.storage.paths import validate_day_key
 
 
 class ContractViolation(Exception):

@@ -34,7 +34,7 @@ from lakehouse.landing.contract import (
     TIMESTAMP,
     SourceContract,
 )
-from lakehouse.storage.filesystem import LakeFileSystem
+from lakehouse.storage import LakeFileSystem
 
 EXTRA_COLUMN = "_extra"
 REJECT_SCHEMA = {

@@ -30,8 +30,7 @@ from lakehouse.landing.manifest import (
     REQUESTED,
     SETTLING,
 )
-from lakehouse.storage import LakeFileSystem
-from lakehouse.storage.paths import InvalidPartitionKey, validate_day_key
+from lakehouse.storage import InvalidPartitionKey, LakeFileSystem, validate_day_key
 
 HASH_CHUNK = 1 << 20
 

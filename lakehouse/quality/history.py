@@ -14,8 +14,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from lakehouse.quality.evaluate import DRIFT
-from lakehouse.storage import LakeStore
-from lakehouse.storage.spec import DEFAULT_PASS_THRESHOLD
+from lakehouse.storage import DEFAULT_PASS_THRESHOLD, LakeStore
 from lakehouse.tables import QUALITY_CHECK_RESULTS, find_table
 
 

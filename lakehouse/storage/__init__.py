@@ -1,10 +1,14 @@
-"""The storage layer: paths, the file-system seam, Delta tables, write-audit-publish, scans."""
+"""The storage layer: Delta tables, write-audit-publish, scans. Everything the rest of the
+lakehouse uses is exported here; the modules below are its internals."""
 
 from lakehouse.storage.audited import Audited, Quarantine, Rows, publish_audited
-from lakehouse.storage.filesystem import LakeFileSystem
-from lakehouse.storage.parquet import SchemaMismatch
-from lakehouse.storage.paths import InvalidPartitionKey
-from lakehouse.storage.spec import TableSpec
+from lakehouse.storage.delta import RUN_ID_KEY, NotADeltaTable
+from lakehouse.storage.filesystem import FileEntry, LakeFileSystem
+from lakehouse.storage.parquet import ROW_GROUP_ROWS, SchemaMismatch, arrow_schema
+from lakehouse.storage.paths import InvalidPartitionKey, validate_day_key
+from lakehouse.storage.sorting import duplicated_rows, parquet_source, stage_query, stage_sorted
+from lakehouse.storage.spec import DEFAULT_PASS_THRESHOLD, ColumnLineage, TableSpec
+from lakehouse.storage.sqltext import ident, literal
 from lakehouse.storage.store import (
     LakeStore,
     PartitionChanged,
@@ -13,16 +17,30 @@ from lakehouse.storage.store import (
 )
 
 __all__ = [
+    "DEFAULT_PASS_THRESHOLD",
+    "ROW_GROUP_ROWS",
+    "RUN_ID_KEY",
     "Audited",
-    "Quarantine",
-    "Rows",
-    "publish_audited",
+    "ColumnLineage",
+    "FileEntry",
     "InvalidPartitionKey",
     "LakeFileSystem",
     "LakeStore",
+    "NotADeltaTable",
     "PartitionChanged",
     "PublishedPartition",
+    "Quarantine",
+    "Rows",
     "SchemaMismatch",
     "StagedPartition",
     "TableSpec",
+    "arrow_schema",
+    "duplicated_rows",
+    "ident",
+    "literal",
+    "parquet_source",
+    "publish_audited",
+    "stage_query",
+    "stage_sorted",
+    "validate_day_key",
 ]
