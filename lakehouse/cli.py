@@ -71,13 +71,15 @@ def _build_lake(args: argparse.Namespace, signals) -> int:
     from lakehouse.build import PoolsBusy, execute_run, landing_days, plan_build, wait_for_pools
     from lakehouse.definitions import build_definitions
     from lakehouse.defs.catalog_refresh import refresh_catalog
-    from lakehouse.progress import StepProgress, log_path
+    from lakehouse.progress import StepProgress, log_path, terminal
     from lakehouse.runs.health import release_dead_runs
     from lakehouse.summary import gold_summary
     from lakehouse.tables import ALL_TABLES
 
+    out = terminal()
+
     def report(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+        print(line, file=out, flush=True)
 
     # A lake written before Delta is rebuilt, not read: say so before planning anything.
     store = settings.lake_store(layout)
@@ -92,7 +94,7 @@ def _build_lake(args: argparse.Namespace, signals) -> int:
     report(f"full event log: {log}")
     home = str(settings.dagster_home(layout))
     with log.open("a") as log_file, dg.DagsterInstance.from_config(home) as instance:
-        progress = StepProgress(log_file, sys.stderr, verbose=args.verbose)
+        progress = StepProgress(log_file, out, verbose=args.verbose)
         # Runs killed earlier are failed first: their days are planned again.
         for action in release_dead_runs(instance, failed_by="lakehouse build"):
             report(action)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -140,5 +141,9 @@ def build_logger(handler: StepProgress) -> dg.LoggerDefinition:
     return _logger
 
 
-def stream() -> IO[str]:
-    return sys.stderr
+def terminal() -> IO[str]:
+    """stderr on a descriptor of its own. While a run executes, Dagster captures the process's
+    output by pointing descriptors 1 and 2 at a file that `tail -F` copies back about once a
+    second, and stops that tail when the run ends: a line written to stderr just before the end
+    could be lost. What is written here goes straight to the terminal, in order."""
+    return os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
