@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from lakehouse import tables
-from lakehouse.defs.silver import RowAccountingError, publish_cleaned
 from lakehouse.money import MONEY
+from lakehouse.quality.audited import RowAccountingError, publish_cleaned
 from lakehouse.quality.evaluate import audit_batches
 from lakehouse.storage import LakeStore
 from lakehouse.transforms.customers import current_customers, customer_history

@@ -17,10 +17,11 @@ from lakehouse.defs.publishing import (
     published_metadata,
     utc_now,
 )
-from lakehouse.defs.quality_gate import QualityGate, audit_partition, check_specs
+from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
 from lakehouse.defs.silver import CLEANED_CHECKS, MODEL_CHECKS
 from lakehouse.partitions import Partitioning, day
+from lakehouse.quality.audited import audit_partition
 from lakehouse.quality.evaluate import Outcome, quarantine_outcome
 from lakehouse.storage import Audited, PublishedPartition, Quarantine, StagedPartition, TableSpec
 from lakehouse.transforms import sales

@@ -140,12 +140,3 @@ def record_partition(
 
 def _table_path(published: Sequence[PublishedPartition]) -> str:
     return published[0].path.rsplit("/", 1)[0]
-
-
-def sum_counts(counts: Sequence[Mapping[str, int]]) -> dict[str, int]:
-    """Add up the row counts of several partitions."""
-    total: dict[str, int] = {}
-    for partition in counts:
-        for name, value in partition.items():
-            total[name] = total.get(name, 0) + int(value or 0)
-    return total

@@ -10,14 +10,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
-import polars as pl
-from duckdb import DuckDBPyConnection
 
 from lakehouse.defs.publishing import asset_key, record_partition, utc_now
 from lakehouse.landing.reader import LandingFileError
 from lakehouse.partitions import Partitioning
 from lakehouse.quality import history
-from lakehouse.quality.evaluate import ERROR, Outcome, audit_batches
+from lakehouse.quality.evaluate import ERROR, Outcome
 from lakehouse.storage import (
     Audited,
     InvalidPartitionKey,
@@ -28,7 +26,6 @@ from lakehouse.storage import (
     SchemaMismatch,
     StagedPartition,
     TableSpec,
-    duplicated_rows,
     publish_audited,
 )
 
@@ -229,26 +226,3 @@ class QualityGate:
         """Append this run's evaluations to the quality history (once)."""
         history.record(self.store, self.history)
         self.history = []
-
-
-def audit_partition(
-    store: LakeStore, con: DuckDBPyConnection, staged: StagedPartition
-) -> list[Outcome]:
-    """The table's pandera model on a staged partition, a batch at a time, and uniqueness
-    over the whole partition (DuckDB): memory holds one batch whatever the partition's size."""
-    return audit_batches(
-        staged.spec.model,
-        staged_batches(store, staged),
-        lambda columns: duplicated_rows(con, store, staged.files, columns),
-    )
-
-
-def staged_batches(store: LakeStore, staged: StagedPartition) -> Iterator[pl.DataFrame]:
-    """A staged partition a row group at a time; one empty frame when it has no rows."""
-    empty = True
-    for path in staged.files:
-        for batch in store.read_batches(path):
-            empty = False
-            yield pl.from_arrow(batch, schema=staged.spec.polars_schema)
-    if empty:
-        yield pl.DataFrame(schema=staged.spec.polars_schema)

@@ -1,11 +1,11 @@
 """Silver assets: cleaned, deduplicated, conformed tables; bad rows go to quarantine.
 
-Each partition goes through `publish_audited`: staged (written and verified, invisible), audited
-(row accounting, then the table's pandera model batch by batch and its quarantine rate) and
-only then committed, quarantine first.
+Each asset reads its inputs, calls its transform and publishes each partition through
+`lakehouse.quality.audited.publish_cleaned` (write-audit-publish: staged, audited for row
+accounting, the pandera model and the quarantine rate, then committed, quarantine first); this
+module only makes Dagster assets of that.
 """
 
-import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -21,33 +21,25 @@ from lakehouse.defs.publishing import (
     asset_key,
     partition_keys,
     published_metadata,
-    sum_counts,
     utc_now,
 )
-from lakehouse.defs.quality_gate import QualityGate, audit_partition, check_specs
+from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
 from lakehouse.partitions import Partitioning
+from lakehouse.quality.audited import accounting_metadata, audit_partition, publish_cleaned
 from lakehouse.quality.evaluate import (
     ERROR,
     QUARANTINE,
     RULES,
     SCHEMA,
     WARN,
-    Outcome,
-    quarantine_outcome,
 )
 from lakehouse.storage import (
-    ROW_GROUP_ROWS,
     LakeStore,
     PublishedPartition,
-    Quarantine,
-    StagedPartition,
     TableSpec,
-    arrow_schema,
     parquet_source,
-    publish_audited,
     stage_query,
-    stage_sorted,
 )
 from lakehouse.transforms.app_events import clean_app_events
 from lakehouse.transforms.customers import current_customers
@@ -63,115 +55,6 @@ CLEANED_CHECKS = {
     QUARANTINE: (WARN, "Share of input rows sent to quarantine stays within the threshold"),
 }
 MODEL_CHECKS = {name: CLEANED_CHECKS[name] for name in (SCHEMA, RULES)}
-
-
-class RowAccountingError(RuntimeError):
-    """Rows that would vanish between input and output: nothing is published."""
-
-
-Check = Callable[[Sequence[Outcome]], Sequence[Outcome]]
-
-
-def publish_cleaned(
-    store: LakeStore,
-    con: DuckDBPyConnection,
-    spec: TableSpec,
-    quarantine: TableSpec,
-    key: str | None,
-    parts: Sequence[Cleaned],
-    check: Check,
-) -> tuple[PublishedPartition, dict[str, int]]:
-    """Write-audit-publish one partition of a cleaned table (`publish_audited`): the audit
-    first refuses rows that vanished (row accounting), then `check`s the pandera model and
-    the quarantine rate on the staged files. Returns what was published and its counts.
-
-    `parts` together make the partition. With `keep_first` (large tables) each part is computed
-    on its own and appended to scratch files, and DuckDB deduplicates and sorts the clean rows
-    within its memory limit: memory holds one part. Otherwise the single part's three lazy
-    frames share one in-memory collect.
-    """
-    with contextlib.ExitStack() as scratch:
-        if parts and parts[0].keep_first is not None:
-            clean, rejects, counts = _write_in_parts(
-                scratch, store, con, spec, quarantine, key, parts
-            )
-        else:
-            (cleaned,) = parts
-            clean, rejected, count_frame = pl.collect_all(
-                [
-                    spec.conform(cleaned.clean),
-                    quarantine.conform(cleaned.quarantined),
-                    cleaned.counts,
-                ]
-            )
-            counts = {
-                name: int(value or 0) for name, value in count_frame.row(0, named=True).items()
-            }
-            rejects = lambda: rejected  # noqa: E731
-
-        def audit(staged: StagedPartition, rejected: StagedPartition | None) -> Sequence[Outcome]:
-            assert rejected is not None
-            counts.update(rows_out=staged.rows, quarantined=rejected.rows)
-            accounting = accounting_metadata([counts])
-            if not accounting["balanced"]:
-                raise RowAccountingError(
-                    f"{spec.qualified_name}: row accounting does not balance {accounting}; "
-                    "nothing was published"
-                )
-            threshold = spec.pass_threshold
-            return check(
-                [
-                    *audit_partition(store, con, staged),
-                    quarantine_outcome(counts["rows_in"], store.scan_staged(rejected), threshold),
-                ]
-            )
-
-        result = publish_audited(store, spec, key, clean, audit, Quarantine(quarantine, rejects))
-    return result.published, counts
-
-
-def _write_in_parts(
-    scratch: contextlib.ExitStack,
-    store: LakeStore,
-    con: DuckDBPyConnection,
-    spec: TableSpec,
-    quarantine: TableSpec,
-    key: str | None,
-    parts: Sequence[Cleaned],
-) -> tuple[StagedPartition, Callable[[], Iterator[Any]], dict[str, int]]:
-    """The parts' clean rows staged deduplicated and sorted, and their rejects in a scratch
-    file (streamed into quarantine when `publish_audited` asks for them)."""
-    keep_first = parts[0].keep_first
-    rows_in = 0
-    folder = scratch.enter_context(store.scratch(spec, key or "_table"))
-    clean_file, rejected_file = f"{folder}/clean.parquet", f"{folder}/rejected.parquet"
-    with (
-        store.parquet_writer(
-            clean_file, arrow_schema(spec.polars_schema), scratch=True
-        ) as clean_out,
-        store.parquet_writer(
-            rejected_file, arrow_schema(quarantine.polars_schema), scratch=True
-        ) as bad,
-    ):
-        for part in parts:
-            clean, rejects, count = pl.collect_all(
-                [spec.conform(part.clean), quarantine.conform(part.quarantined), part.counts]
-            )
-            clean_out.write_table(clean.to_arrow(), row_group_size=ROW_GROUP_ROWS)
-            bad.write_table(rejects.to_arrow(), row_group_size=ROW_GROUP_ROWS)
-            rows_in += int(count["rows_in"].item())
-    result = stage_sorted(store, con, spec, key, clean_file, keep_first)
-    counts = {"rows_in": rows_in, "duplicates": result.duplicates, "removed_other": 0}
-    return result.staged, lambda: store.read_batches(rejected_file), counts
-
-
-def accounting_metadata(counts: list[dict[str, int]]) -> dict[str, int | bool]:
-    """rows_in = rows_out + duplicates + removed_other + quarantined, summed over partitions."""
-    total = sum_counts(counts)
-    total["balanced"] = total.get("rows_in", 0) == sum(
-        total.get(name, 0) for name in ("rows_out", "duplicates", "removed_other", "quarantined")
-    )
-    return total
 
 
 def gated_publish(

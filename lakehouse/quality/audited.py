@@ -1,0 +1,172 @@
+"""The audit half of write-audit-publish, without Dagster: a staged partition checked
+against its table's pandera model, and a cleaned table's partition published only if every
+input row is accounted for (`rows_in = rows_out + duplicates + removed_other + quarantined`).
+
+The asset bodies in `lakehouse.defs` call these with their quality gate's `check`, which turns
+the outcomes into Dagster check evaluations and refuses a failed ERROR check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+from duckdb import DuckDBPyConnection
+
+from lakehouse.quality.evaluate import Outcome, audit_batches, quarantine_outcome
+from lakehouse.storage import (
+    ROW_GROUP_ROWS,
+    LakeStore,
+    PublishedPartition,
+    Quarantine,
+    StagedPartition,
+    TableSpec,
+    arrow_schema,
+    duplicated_rows,
+    publish_audited,
+    stage_sorted,
+)
+from lakehouse.transforms.rules import Cleaned
+
+
+def audit_partition(
+    store: LakeStore, con: DuckDBPyConnection, staged: StagedPartition
+) -> list[Outcome]:
+    """The table's pandera model on a staged partition, a batch at a time, and uniqueness
+    over the whole partition (DuckDB): memory holds one batch whatever the partition's size."""
+    return audit_batches(
+        staged.spec.model,
+        staged_batches(store, staged),
+        lambda columns: duplicated_rows(con, store, staged.files, columns),
+    )
+
+
+def staged_batches(store: LakeStore, staged: StagedPartition) -> Iterator[pl.DataFrame]:
+    """A staged partition a row group at a time; one empty frame when it has no rows."""
+    empty = True
+    for path in staged.files:
+        for batch in store.read_batches(path):
+            empty = False
+            yield pl.from_arrow(batch, schema=staged.spec.polars_schema)
+    if empty:
+        yield pl.DataFrame(schema=staged.spec.polars_schema)
+
+
+class RowAccountingError(RuntimeError):
+    """Rows that would vanish between input and output: nothing is published."""
+
+
+Check = Callable[[Sequence[Outcome]], Sequence[Outcome]]
+
+
+def publish_cleaned(
+    store: LakeStore,
+    con: DuckDBPyConnection,
+    spec: TableSpec,
+    quarantine: TableSpec,
+    key: str | None,
+    parts: Sequence[Cleaned],
+    check: Check,
+) -> tuple[PublishedPartition, dict[str, int]]:
+    """Write-audit-publish one partition of a cleaned table (`publish_audited`): the audit
+    first refuses rows that vanished (row accounting), then `check`s the pandera model and
+    the quarantine rate on the staged files. Returns what was published and its counts.
+
+    `parts` together make the partition. With `keep_first` (large tables) each part is computed
+    on its own and appended to scratch files, and DuckDB deduplicates and sorts the clean rows
+    within its memory limit: memory holds one part. Otherwise the single part's three lazy
+    frames share one in-memory collect.
+    """
+    with contextlib.ExitStack() as scratch:
+        if parts and parts[0].keep_first is not None:
+            clean, rejects, counts = _write_in_parts(
+                scratch, store, con, spec, quarantine, key, parts
+            )
+        else:
+            (cleaned,) = parts
+            clean, rejected, count_frame = pl.collect_all(
+                [
+                    spec.conform(cleaned.clean),
+                    quarantine.conform(cleaned.quarantined),
+                    cleaned.counts,
+                ]
+            )
+            counts = {
+                name: int(value or 0) for name, value in count_frame.row(0, named=True).items()
+            }
+            rejects = lambda: rejected  # noqa: E731
+
+        def audit(staged: StagedPartition, rejected: StagedPartition | None) -> Sequence[Outcome]:
+            assert rejected is not None
+            counts.update(rows_out=staged.rows, quarantined=rejected.rows)
+            accounting = accounting_metadata([counts])
+            if not accounting["balanced"]:
+                raise RowAccountingError(
+                    f"{spec.qualified_name}: row accounting does not balance {accounting}; "
+                    "nothing was published"
+                )
+            threshold = spec.pass_threshold
+            return check(
+                [
+                    *audit_partition(store, con, staged),
+                    quarantine_outcome(counts["rows_in"], store.scan_staged(rejected), threshold),
+                ]
+            )
+
+        result = publish_audited(store, spec, key, clean, audit, Quarantine(quarantine, rejects))
+    return result.published, counts
+
+
+def _write_in_parts(
+    scratch: contextlib.ExitStack,
+    store: LakeStore,
+    con: DuckDBPyConnection,
+    spec: TableSpec,
+    quarantine: TableSpec,
+    key: str | None,
+    parts: Sequence[Cleaned],
+) -> tuple[StagedPartition, Callable[[], Iterator[Any]], dict[str, int]]:
+    """The parts' clean rows staged deduplicated and sorted, and their rejects in a scratch
+    file (streamed into quarantine when `publish_audited` asks for them)."""
+    keep_first = parts[0].keep_first
+    rows_in = 0
+    folder = scratch.enter_context(store.scratch(spec, key or "_table"))
+    clean_file, rejected_file = f"{folder}/clean.parquet", f"{folder}/rejected.parquet"
+    with (
+        store.parquet_writer(
+            clean_file, arrow_schema(spec.polars_schema), scratch=True
+        ) as clean_out,
+        store.parquet_writer(
+            rejected_file, arrow_schema(quarantine.polars_schema), scratch=True
+        ) as bad,
+    ):
+        for part in parts:
+            clean, rejects, count = pl.collect_all(
+                [spec.conform(part.clean), quarantine.conform(part.quarantined), part.counts]
+            )
+            clean_out.write_table(clean.to_arrow(), row_group_size=ROW_GROUP_ROWS)
+            bad.write_table(rejects.to_arrow(), row_group_size=ROW_GROUP_ROWS)
+            rows_in += int(count["rows_in"].item())
+    result = stage_sorted(store, con, spec, key, clean_file, keep_first)
+    counts = {"rows_in": rows_in, "duplicates": result.duplicates, "removed_other": 0}
+    return result.staged, lambda: store.read_batches(rejected_file), counts
+
+
+def accounting_metadata(counts: list[dict[str, int]]) -> dict[str, int | bool]:
+    """rows_in = rows_out + duplicates + removed_other + quarantined, summed over partitions."""
+    total = sum_counts(counts)
+    total["balanced"] = total.get("rows_in", 0) == sum(
+        total.get(name, 0) for name in ("rows_out", "duplicates", "removed_other", "quarantined")
+    )
+    return total
+
+
+def sum_counts(counts: Sequence[Mapping[str, int]]) -> dict[str, int]:
+    """Add up the row counts of several partitions."""
+    total: dict[str, int] = {}
+    for partition in counts:
+        for name, value in partition.items():
+            total[name] = total.get(name, 0) + int(value or 0)
+    return total
