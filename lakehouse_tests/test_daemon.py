@@ -121,8 +121,8 @@ def test_a_built_lake_starts_a_quiet_daemon_that_recovers_runs_killed_with_it(
         built_runs = {run.run_id for run in instance.get_runs()}
         daemons = [start_daemon(env, log)]
         try:
-            # Ten sensor ticks of every landing sensor and of automation: nothing to do.
-            time.sleep(20)
+            # Six sensor ticks of every landing sensor and of automation: nothing to do.
+            time.sleep(12)
             assert {run.run_id for run in instance.get_runs()} == built_runs, log.read_text()
             for source in sources:
                 shutil.copytree(

@@ -56,6 +56,9 @@ class Bench:
         self.size = size
         self.work = work
         self.log = log
+        #: Lakes the full-graph runs built, with their build's seconds: a later section on the
+        #: same dataset (the queries of the XS smoke run) reads one instead of building again.
+        self.built: dict[Dataset, tuple[Path, float]] = {}
 
     # -- data -------------------------------------------------------------------------------
 
@@ -152,6 +155,7 @@ class Bench:
         root = self.fresh_root(name, landing)
         self.log(f"full graph: {dataset.label}")
         run = measure([_tool("lakehouse"), "build"], self.env(root, first))
+        self.built[dataset] = (root, run.wall_s)
         manifest = _manifest(landing)
         input_rows = sum(
             manifest["sources"][source].get("lines", manifest["sources"][source].get("rows", 0))
@@ -249,10 +253,15 @@ class Bench:
         """5. Analyst queries on the gold tables of a long lake."""
         dataset = self.size.queries
         landing, first = self.landing(dataset)
-        root = self.fresh_root("queries", landing)
-        env = self.env(root, first)
-        self.log(f"queries: building {dataset.label}")
-        build = measure([_tool("lakehouse"), "build"], env)
+        if dataset in self.built:
+            root, build_s = self.built[dataset]
+            env = self.env(root, first)
+            self.log(f"queries: on the full-graph lake of {dataset.label}")
+        else:
+            root = self.fresh_root("queries", landing)
+            env = self.env(root, first)
+            self.log(f"queries: building {dataset.label}")
+            build_s = measure([_tool("lakehouse"), "build"], env).wall_s
         self.log("queries: timing")
         timing = python_module(WORKLOADS, "queries", str(self.size.query_repetitions))
         run = measure(timing, env)
@@ -261,7 +270,7 @@ class Bench:
         after = measure(timing, env)
         return {
             "dataset": dataset.label,
-            "build_s": build.wall_s,
+            "build_s": build_s,
             "repetitions": self.size.query_repetitions,
             "queries": run.result,
             "maintenance_s": maintained.wall_s,

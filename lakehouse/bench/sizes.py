@@ -2,8 +2,9 @@
 
 XS is the smoke run `make test` executes (it proves the harness works, its figures mean
 nothing, so it builds as few lakes as every section allows: two scaling points, the main one
-reused); S, M and L are real runs. A size's scaling points share its number of days and vary
-the events per day, so the top of L is 10M events a day.
+reused, and the queries run on the main lake); S, M and L are real runs. A size's scaling
+points share its number of days and vary the events per day, so the top of L is 10M events a
+day.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ SIZES: dict[str, BenchSize] = {
         backfill_partitions=12,
         single_partition_runs=1,
         incremental=Dataset(2, 2_000),
-        queries=Dataset(3, 1_000),
+        queries=Dataset(2, 3_000),
         query_repetitions=5,
         sensor_files=300,
     ),
