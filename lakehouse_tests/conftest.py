@@ -40,9 +40,9 @@ def asset_named(*path: str) -> dg.AssetsDefinition:
 
 
 #: Modules that take minutes, longest first. They are collected first so that pytest-xdist
-#: (`--dist loadfile --no-loadscope-reorder`, in pyproject.toml) starts them first and the two
-#: workers finish together; the first and third go to one worker, the second and fourth to the
-#: other, which keeps the daemon and Celery tests (many processes each) apart.
+#: (`--dist loadfile --no-loadscope-reorder`, in pyproject.toml) starts them first and the
+#: workers finish together: each of the three workers starts one of the first three (the daemon,
+#: the bench and the Celery tests are never on the same worker), then one of the next three.
 SLOW_MODULES = (
     "test_daemon.py",
     "test_bench.py",
