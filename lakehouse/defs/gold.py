@@ -21,9 +21,9 @@ from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
 from lakehouse.defs.silver import CLEANED_CHECKS, MODEL_CHECKS
 from lakehouse.partitions import Partitioning, day
-from lakehouse.quality.audited import audit_partition
-from lakehouse.quality.evaluate import Outcome, quarantine_outcome
-from lakehouse.storage import Audited, PublishedPartition, Quarantine, StagedPartition, TableSpec
+from lakehouse.quality.audited import audit_with_rejects
+from lakehouse.quality.evaluate import Outcome
+from lakehouse.storage import Audited, Quarantine, StagedPartition, TableSpec
 from lakehouse.transforms import sales
 from lakehouse.transforms.customers import customer_history
 from lakehouse.transforms.event_metrics import event_metrics_hourly
@@ -49,14 +49,6 @@ def gold_attributes(
     )
 
 
-def audited_publish(
-    gate: QualityGate, con: DuckDBPyConnection, key: str | None, frame: pl.DataFrame
-) -> PublishedPartition:
-    """Write-audit-publish with the table's model audited on the staged files."""
-    result = gate.publish(key, frame, lambda staged, _: audit_partition(gate.store, con, staged))
-    return result.published
-
-
 def finish(gate: QualityGate, spec: TableSpec, published: list, extra=None) -> Iterator[Any]:
     yield dg.MaterializeResult(metadata=published_metadata(spec, published, extra))
     yield from gate.results()
@@ -74,7 +66,7 @@ def dim_customer(
         history = customer_history(store.scan(tables.BRONZE_CUSTOMERS_CDC), utc_now())
         frame = tables.GOLD_DIM_CUSTOMER.conform(history).collect()
         with duckdb.get_connection() as con:
-            published = audited_publish(gate, con, None, frame)
+            published = gate.publish_by_model(con, None, frame)
         yield from finish(gate, tables.GOLD_DIM_CUSTOMER, [published])
 
     yield from gate.guard(steps())
@@ -119,13 +111,9 @@ def publish_facts(
             orders.select(pl.len()),
         ]
     )
-    threshold = spec.pass_threshold
 
     def audit(staged: StagedPartition, rejects: StagedPartition | None) -> list[Outcome]:
-        return [
-            *audit_partition(gate.store, con, staged),
-            quarantine_outcome(rows_in.item(), gate.store.scan_staged(rejects), threshold),
-        ]
+        return audit_with_rejects(gate.store, con, staged, rejects, rows_in.item())
 
     return gate.publish(
         key,
@@ -159,7 +147,7 @@ def daily_summary(
                 day(key),
             )
             summary = spec.conform(summary).collect()
-            published.append(audited_publish(gate, con, key, summary))
+            published.append(gate.publish_by_model(con, key, summary))
         yield from finish(gate, spec, published)
 
     with duckdb.get_connection() as con:
@@ -177,7 +165,7 @@ def event_metrics(
         for key in partition_keys(context):
             metrics = event_metrics_hourly(store.scan(tables.SILVER_APP_EVENTS, [key]))
             frame = spec.conform(metrics).collect()
-            published.append(audited_publish(gate, con, key, frame))
+            published.append(gate.publish_by_model(con, key, frame))
         yield from finish(gate, spec, published)
 
     with duckdb.get_connection() as con:
@@ -196,7 +184,7 @@ def user_segments_asset(
         )
         frame = spec.conform(frame).collect(engine="streaming")
         with duckdb.get_connection() as con:
-            published = audited_publish(gate, con, None, frame)
+            published = gate.publish_by_model(con, None, frame)
         yield from finish(gate, spec, [published])
 
     yield from gate.guard(steps())

@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+from duckdb import DuckDBPyConnection
 
 from lakehouse.defs.publishing import asset_key, record_partition, utc_now
 from lakehouse.landing.reader import LandingFileError
 from lakehouse.partitions import Partitioning
 from lakehouse.quality import history
+from lakehouse.quality.audited import audit_partition
 from lakehouse.quality.evaluate import ERROR, Outcome
 from lakehouse.storage import (
     Audited,
@@ -182,6 +184,13 @@ class QualityGate:
         )
         self.published_partition(result.published, extra)
         return result
+
+    def publish_by_model(
+        self, con: DuckDBPyConnection, key: str | None, rows: Rows | StagedPartition
+    ) -> PublishedPartition:
+        """`publish` with the table's pandera model audited on the staged files."""
+        audit = lambda staged, _: audit_partition(self.store, con, staged)  # noqa: E731
+        return self.publish(key, rows, audit).published
 
     def published_partition(
         self, published: PublishedPartition, extra: Mapping[str, Any] | None = None

@@ -26,7 +26,7 @@ from lakehouse.defs.publishing import (
 from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
 from lakehouse.partitions import Partitioning
-from lakehouse.quality.audited import accounting_metadata, audit_partition, publish_cleaned
+from lakehouse.quality.audited import accounting_metadata, publish_cleaned
 from lakehouse.quality.evaluate import (
     ERROR,
     QUARANTINE,
@@ -59,16 +59,21 @@ MODEL_CHECKS = {name: CLEANED_CHECKS[name] for name in (SCHEMA, RULES)}
 
 def gated_publish(
     gate: QualityGate,
-    store: LakeStore,
     con: DuckDBPyConnection,
-    spec: TableSpec,
     quarantine: TableSpec,
     key: str | None,
     parts: Sequence[Cleaned],
 ) -> tuple[PublishedPartition, dict[str, int]]:
-    """`publish_cleaned` with the gate's checks; the partition is recorded as published."""
+    """`publish_cleaned` of the gate's table with its checks; the partition is recorded as
+    published."""
     published, counts = publish_cleaned(
-        store, con, spec, quarantine, key, parts, lambda outcomes: gate.check(key, outcomes)
+        gate.store,
+        con,
+        gate.spec,
+        quarantine,
+        key,
+        parts,
+        lambda outcomes: gate.check(key, outcomes),
     )
     gate.published_partition(published, accounting_metadata([counts]))
     return published, counts
@@ -126,7 +131,7 @@ def _daily_cleaned_asset(
                     transform(source, partitions.day(key), first, LATE_DAYS, now)
                     for source in sources
                 ]
-                result, count = gated_publish(gate, store, con, spec, quarantine, key, parts)
+                result, count = gated_publish(gate, con, quarantine, key, parts)
                 published.append(result)
                 counts.append(count)
             yield dg.MaterializeResult(
@@ -152,7 +157,7 @@ def _unpartitioned_cleaned(
     gate = QualityGate(context, spec, store)
 
     def steps(con: DuckDBPyConnection) -> Iterator[Any]:
-        published, counts = gated_publish(gate, store, con, spec, quarantine, None, [cleaned])
+        published, counts = gated_publish(gate, con, quarantine, None, [cleaned])
         metadata = extra(accounting_metadata([counts]))
         yield dg.MaterializeResult(metadata=published_metadata(spec, [published], metadata))
         yield from gate.results()
@@ -219,8 +224,7 @@ def silver_sessions(
                 rows = stage_query(store, con, spec, key, query)
             else:
                 rows = pl.DataFrame(schema=spec.polars_schema)
-            result = gate.publish(key, rows, lambda staged, _: audit_partition(store, con, staged))
-            published.append(result.published)
+            published.append(gate.publish_by_model(con, key, rows))
         yield dg.MaterializeResult(metadata=published_metadata(spec, published))
         yield from gate.results()
 

@@ -43,6 +43,21 @@ def audit_partition(
     )
 
 
+def audit_with_rejects(
+    store: LakeStore,
+    con: DuckDBPyConnection,
+    staged: StagedPartition,
+    rejected: StagedPartition,
+    rows_in: int,
+) -> list[Outcome]:
+    """`audit_partition`, and the share of the `rows_in` input rows sent to quarantine
+    against the table's pass threshold."""
+    return [
+        *audit_partition(store, con, staged),
+        quarantine_outcome(rows_in, store.scan_staged(rejected), staged.spec.pass_threshold),
+    ]
+
+
 def staged_batches(store: LakeStore, staged: StagedPartition) -> Iterator[pl.DataFrame]:
     """A staged partition a row group at a time; one empty frame when it has no rows."""
     empty = True
@@ -107,13 +122,7 @@ def publish_cleaned(
                     f"{spec.qualified_name}: row accounting does not balance {accounting}; "
                     "nothing was published"
                 )
-            threshold = spec.pass_threshold
-            return check(
-                [
-                    *audit_partition(store, con, staged),
-                    quarantine_outcome(counts["rows_in"], store.scan_staged(rejected), threshold),
-                ]
-            )
+            return check(audit_with_rejects(store, con, staged, rejected, counts["rows_in"]))
 
         result = publish_audited(store, spec, key, clean, audit, Quarantine(quarantine, rejects))
     return result.published, counts
