@@ -296,7 +296,6 @@ def _tables(args: argparse.Namespace) -> int:
 def _maintain(args: argparse.Namespace) -> int:
     layout = settings.DataLayout(settings.data_dir())
     import dagster as dg
-    import duckdb
 
     from lakehouse.defs.maintenance import run_maintenance
     from lakehouse.maintenance.run import OPERATIONS
@@ -308,12 +307,10 @@ def _maintain(args: argparse.Namespace) -> int:
             f"lakehouse maintain: unknown operation(s) {unknown}; use {OPERATIONS}", file=sys.stderr
         )
         return 2
-    config = {"memory_limit": settings.duckdb_memory_limit(), "threads": settings.duckdb_threads()}
     home = str(settings.dagster_home(layout))
-    with dg.DagsterInstance.from_config(home) as instance, duckdb.connect(config=config) as con:
+    with dg.DagsterInstance.from_config(home) as instance:
         actions = run_maintenance(
             layout,
-            con,
             instance,
             operations,
             dry_run=args.dry_run,

@@ -139,21 +139,18 @@ def test_maintenance_compacts_retires_and_vacuums_on_object_storage(store: LakeS
     with store.fs.open_output(orphan) as out:  # what a killed writer leaves
         out.write(b"PAR1 partial")
     before = store.scan(SPEC, [DAY]).collect().sort(["version", "id"])
-    with duckdb.connect() as con:
-        actions = maintain(
-            store, con, ["retention", "compact"], specs=[SPEC], today=dt.date(2028, 10, 15)
-        )
-        assert {a.operation for a in actions} == {"retention", "compact"}
-        assert store.partition_keys(SPEC) == [DAY]  # silver keeps 2 years: 2026-10-01 expired
-        assert len(store.files(SPEC, [DAY])) == 1
-        assert store.scan(SPEC, [DAY]).collect().sort(["version", "id"]).equals(before)
-        # Within the grace period vacuum deletes nothing a reader could still be reading...
-        assert not cleanup.plan_vacuum(store, [SPEC])
-        # ...after it, the 30 replaced files, the retired partition's and the orphan go.
-        leftovers = cleanup.plan_vacuum(store, [SPEC], grace=dt.timedelta(0))
-        assert orphan in {item.path for item in leftovers}
-        assert len(leftovers) == 30 + 1 + 1
-        cleanup.vacuum(store, leftovers, grace=dt.timedelta(0))
+    actions = maintain(store, ["retention", "compact"], specs=[SPEC], today=dt.date(2028, 10, 15))
+    assert {a.operation for a in actions} == {"retention", "compact"}
+    assert store.partition_keys(SPEC) == [DAY]  # silver keeps 2 years: 2026-10-01 expired
+    assert len(store.files(SPEC, [DAY])) == 1
+    assert store.scan(SPEC, [DAY]).collect().sort(["version", "id"]).equals(before)
+    # Within the grace period vacuum deletes nothing a reader could still be reading...
+    assert not cleanup.plan_vacuum(store, [SPEC])
+    # ...after it, the 30 replaced files, the retired partition's and the orphan go.
+    leftovers = cleanup.plan_vacuum(store, [SPEC], grace=dt.timedelta(0))
+    assert orphan in {item.path for item in leftovers}
+    assert len(leftovers) == 30 + 1 + 1
+    cleanup.vacuum(store, leftovers, grace=dt.timedelta(0))
     assert parquet_files(store) == store.files(SPEC, [DAY])
     assert store.scan(SPEC, [DAY]).collect().sort(["version", "id"]).equals(before)
 

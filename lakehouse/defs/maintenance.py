@@ -5,8 +5,6 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 import dagster as dg
-import duckdb
-from dagster_duckdb import DuckDBResource
 
 from lakehouse import settings, tables
 from lakehouse.defs.catalog_refresh import refresh_catalog
@@ -71,7 +69,6 @@ def mark_restored(
 
 def run_maintenance(
     layout: settings.DataLayout,
-    con: duckdb.DuckDBPyConnection,
     instance: dg.DagsterInstance | None,
     operations: Sequence[str] = OPERATIONS,
     *,
@@ -83,7 +80,6 @@ def run_maintenance(
     store = settings.lake_store(layout)
     actions = maintain(
         store,
-        con,
         operations,
         dry_run=dry_run,
         grace=grace,
@@ -111,19 +107,16 @@ def maintain_lake(
     context: dg.OpExecutionContext,
     config: MaintenanceConfig,
     lake: LakeResource,
-    duckdb: DuckDBResource,
 ):
-    with duckdb.get_connection() as con:
-        actions = run_maintenance(
-            lake.layout,
-            con,
-            context.instance,
-            config.operations,
-            dry_run=config.dry_run,
-            grace=dt.timedelta(days=config.grace_days),
-            target_bytes=config.target_file_mb * 2**20,
-            log=context.log.info,
-        )
+    actions = run_maintenance(
+        lake.layout,
+        context.instance,
+        config.operations,
+        dry_run=config.dry_run,
+        grace=dt.timedelta(days=config.grace_days),
+        target_bytes=config.target_file_mb * 2**20,
+        log=context.log.info,
+    )
     summary = {
         operation: sum(1 for action in actions if action.operation == operation)
         for operation in config.operations

@@ -39,6 +39,23 @@ class Action:
         )
 
 
+def last_rewrites(
+    store: LakeStore, operations: Sequence[str]
+) -> dict[tuple[str, str | None], dt.datetime]:
+    """When each partition was last rewritten by one of `operations` (skipped ones aside)."""
+    done = (
+        store.scan(MAINTENANCE_HISTORY)
+        .filter(
+            pl.col("operation").is_in(list(operations))
+            & ~pl.col("detail").fill_null("").str.starts_with("skipped")
+        )
+        .group_by("table", "partition")
+        .agg(pl.col("performed_at").max())
+        .collect()
+    )
+    return {(table, key): at for table, key, at in done.iter_rows()}
+
+
 def record(store: LakeStore, actions: Sequence[Action]) -> None:
     """Append performed actions to the history (a dry run records nothing: it changes nothing)."""
     if not actions:

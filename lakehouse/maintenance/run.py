@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-import duckdb
-
 from lakehouse import tables
 from lakehouse.maintenance import cleanup, compaction
 from lakehouse.maintenance.actions import Action, record
@@ -19,7 +17,6 @@ OPERATIONS = (cleanup.RETENTION, compaction.COMPACT, compaction.CLUSTER, cleanup
 
 def maintain(
     store: LakeStore,
-    con: duckdb.DuckDBPyConnection,
     operations: Sequence[str] = OPERATIONS,
     *,
     dry_run: bool = False,
@@ -31,24 +28,24 @@ def maintain(
     log: Callable[[str], None] = lambda line: None,
 ) -> list[Action]:
     """Each operation in turn; returns the actions taken (or, in a dry run, planned, with
-    nothing changed and nothing recorded). Taken actions go to the maintenance history."""
+    nothing changed and nothing recorded). Each operation's actions go to the maintenance
+    history before the next begins (clustering reads when compaction rewrote a partition)."""
     today = today or dt.datetime.now(dt.UTC).date()
     done: list[Action] = []
     for operation in operations:
         if operation not in OPERATIONS:
             raise ValueError(f"unknown maintenance operation {operation!r}; use {OPERATIONS}")
-        actions = _run(store, con, operation, dry_run, today, grace, target_bytes, specs, forget)
+        actions = _run(store, operation, dry_run, today, grace, target_bytes, specs, forget)
         for action in actions:
             log(("would " if dry_run else "") + action.describe(planned=dry_run))
+        if not dry_run:
+            record(store, actions)
         done.extend(actions)
-    if not dry_run:
-        record(store, done)
     return done
 
 
 def _run(
     store: LakeStore,
-    con: duckdb.DuckDBPyConnection,
     operation: str,
     dry_run: bool,
     today: dt.date,
@@ -83,4 +80,4 @@ def _run(
     ]
     if dry_run:
         return [candidate.action(operation, candidate.reason) for candidate in candidates]
-    return [compaction.rewrite(store, con, c, operation, target_bytes) for c in candidates]
+    return [compaction.rewrite(store, c, operation, target_bytes) for c in candidates]

@@ -17,8 +17,6 @@ from lakehouse.storage.spec import TableSpec
 PARQUET_SUFFIX = ".parquet"
 #: Rows per row group: large enough for scan throughput, small enough for min/max pruning.
 ROW_GROUP_ROWS = 122_880
-#: Footer key naming the columns a file's rows are sorted by (written by sorted stages).
-SORTED_BY_KEY = "lakehouse.sorted_by"
 
 
 class SchemaMismatch(ValueError):

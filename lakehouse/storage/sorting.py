@@ -73,7 +73,7 @@ def stage_sorted(
         )
         source = parquet_source(store, [first_rows])
     order = [*spec.sort_by, *([keep_first.key] if keep_first else [])]
-    staged = stage_query(store, con, spec, key, sorted_query(spec, source, order), order)
+    staged = stage_query(store, con, spec, key, sorted_query(spec, source, order))
     return SortedStage(staged, int(rows_in), int(distinct))
 
 
@@ -83,14 +83,12 @@ def stage_query(
     spec: TableSpec,
     key: str | None,
     query: str,
-    sorted_by: Sequence[str] = (),
 ) -> StagedPartition:
     """Stage the rows of a DuckDB query (the table's columns, in order), streamed batch by
-    batch; the query's sorts, windows and aggregates spill past DuckDB's memory limit.
-    `sorted_by` declares the query's ORDER BY in the files' footers."""
+    batch; the query's sorts, windows and aggregates spill past DuckDB's memory limit."""
     store.prepare_duckdb(con)
     reader = con.sql(query).to_arrow_reader(ROW_GROUP_ROWS)
-    return store.stage(spec, key, reader, sorted_by=sorted_by)
+    return store.stage(spec, key, reader)
 
 
 def duplicated_rows(

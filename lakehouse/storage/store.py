@@ -25,7 +25,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
+from deltalake import DeltaTable, WriterProperties
 
 from lakehouse.storage import delta
 from lakehouse.storage.duckdb_access import duckdb_uri
@@ -34,7 +34,6 @@ from lakehouse.storage.filesystem import FileEntry, LakeFileSystem
 from lakehouse.storage.parquet import (
     PARQUET_SUFFIX,
     ROW_GROUP_ROWS,
-    SORTED_BY_KEY,
     conform,
     conform_batch,
     footer_stats,
@@ -374,13 +373,8 @@ class LakeStore:
         spec: TableSpec,
         key: str | None,
         data: pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame | pa.RecordBatch],
-        *,
-        sorted_by: Sequence[str] = (),
     ) -> StagedPartition:
         """Write and verify a partition's files; nothing is visible until `commit`.
-
-        `sorted_by` declares (in each file's footer) the order the rows come in, for
-        maintenance to know a partition is clustered.
 
         Write-audit-publish: audit the staged files (`scan_staged`), then `commit` or
         `discard` them.
@@ -399,7 +393,7 @@ class LakeStore:
             self.fs.makedirs(target)
         files: list[str] = []
         try:
-            rows = self._write_files(spec, target, batches, files, sorted_by)
+            rows = self._write_files(spec, target, batches, files)
             added = self._verify(spec, key, files, rows)
         except BaseException:
             self._delete_files(files)
@@ -528,27 +522,34 @@ class LakeStore:
         table.update_incremental()
         return table.version()
 
-    def compact(self, spec: TableSpec, key: str | None, target_bytes: int) -> dict[str, object]:
-        """delta-rs's compaction of one partition (the whole table when unpartitioned): small
-        files rewritten into files near `target_bytes`, in one commit; its metrics."""
-        table = self.delta_table(spec)
-        if table is None:
-            return {}
+    def optimize(
+        self, spec: TableSpec, key: str | None, target_bytes: int, *, read_version: int
+    ) -> dict[str, object]:
+        """delta-rs's OPTIMIZE of one partition (the whole table when unpartitioned) as read at
+        `read_version`: Z-ordered by the table's sort keys when it has any, else compacted into
+        files near `target_bytes`, in one commit; its metrics. `PartitionChanged` when a writer
+        changed those files since (the rewrite is not committed)."""
+        table = self.delta_table(spec, version=read_version)
         filters = None
         if spec.partition_column is not None and key is not None:
             filters = [(spec.partition_column, "=", validate_day_key(key))]
-        return table.optimize.compact(
-            partition_filters=filters,
-            target_size=target_bytes,
-            commit_properties=delta.commit_properties("compact", self.run_id),
-        )
-
-    def sorted_by(self, path: str) -> tuple[str, ...]:
-        """The columns a file declares its rows sorted by (empty when it declares none)."""
-        with self.fs.open_input(path) as handle:
-            metadata = pq.read_metadata(handle).metadata or {}
-        value = metadata.get(SORTED_BY_KEY.encode(), b"").decode()
-        return tuple(value.split(",")) if value else ()
+        operation = "cluster" if spec.sort_by else "compact"
+        options = {
+            "partition_filters": filters,
+            "target_size": target_bytes,
+            "writer_properties": WriterProperties(compression="ZSTD"),
+            "commit_properties": delta.commit_properties(
+                operation, self.run_id, {"lakehouse.partitions": key or ""}, retries=0
+            ),
+        }
+        try:
+            if spec.sort_by:
+                return table.optimize.z_order(list(spec.sort_by), **options)
+            return table.optimize.compact(**options)
+        except delta.CommitFailedError as error:
+            raise PartitionChanged(
+                f"{spec.qualified_name} {key}: changed since version {read_version}"
+            ) from error
 
     def scan_staged(self, staged: StagedPartition) -> pl.LazyFrame:
         """The staged files as the audit reads them: the table's file columns, lazily."""
@@ -678,22 +679,18 @@ class LakeStore:
         folder: str,
         batches: Iterable[pl.DataFrame],
         files: list[str],
-        sorted_by: Sequence[str] = (),
     ) -> int:
         """Write the batches into new uuid-named files in `folder`, appending each path to
         `files` as it is opened (so a caller can clean up after a failure). Returns the rows
         written."""
         arrow_schema = table_arrow_schema(spec)
-        footer_schema = arrow_schema
-        if sorted_by:
-            footer_schema = arrow_schema.with_metadata({SORTED_BY_KEY: ",".join(sorted_by)})
         writer: pq.ParquetWriter | None = None
         rows_total = rows_in_file = 0
 
         def open_writer() -> pq.ParquetWriter:
             path = posixpath.join(folder, f"part-{uuid.uuid4().hex}{PARQUET_SUFFIX}")
             files.append(path)
-            return self.parquet_writer(path, footer_schema)
+            return self.parquet_writer(path, arrow_schema)
 
         try:
             for batch in batches:
