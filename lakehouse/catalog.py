@@ -29,7 +29,8 @@ import duckdb
 import polars as pl
 
 from lakehouse import tables
-from lakehouse.storage import LakeStore, TableSpec, ident, literal
+from lakehouse.storage import LakeStore, ident, literal
+from lakehouse.table_spec import TableSpec
 
 CATALOG_FILE = "catalog.duckdb"
 #: The newest storage format DuckDB 1.x clients open (DuckDB 2.0 writes a newer one otherwise).

@@ -26,7 +26,7 @@ from lakehouse.quality.models import (
     SilverProducts,
     SilverSessions,
 )
-from lakehouse.storage import ColumnLineage, TableSpec
+from lakehouse.table_spec import ColumnLineage, TableSpec
 
 UTC_TS = pl.Datetime("us", "UTC")
 LINEAGE = {"_source_file": pl.String(), "_source_line": pl.Int64()}

@@ -19,7 +19,8 @@ import duckdb
 
 from lakehouse import tables
 from lakehouse.catalog import SCHEMAS, view_name, view_sql
-from lakehouse.storage import RUN_ID_KEY, LakeStore, TableSpec
+from lakehouse.storage import RUN_ID_KEY, LakeStore
+from lakehouse.table_spec import TableSpec
 
 
 @dataclass(frozen=True)

@@ -303,7 +303,7 @@ def test_each_table_declaration_carries_its_model_threshold_retention_and_lineag
     import polars as pl
 
     from lakehouse import tables
-    from lakehouse.storage import TableSpec
+    from lakehouse.table_spec import TableSpec
 
     for spec in (*tables.SILVER_TABLES, *tables.GOLD_TABLES):
         assert spec.model is not None and issubclass(spec.model, pa.DataFrameModel), spec

@@ -16,8 +16,6 @@ from typing import Any
 import dagster as dg
 import pytest
 import yaml
-from dagster._core.code_pointer import ModuleCodePointer
-from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 from dagster_k8s import K8sRunLauncher
 from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.job import UserDefinedDagsterK8sConfig, construct_dagster_k8s_job
@@ -260,18 +258,26 @@ def run_launcher(values: dict[str, Any], tmp_path: Path) -> K8sRunLauncher:
     return K8sRunLauncher.from_config_value(None, local)
 
 
+def asset_job() -> dg.JobDefinition:
+    """The asset job of the project's definitions (reconstructable: named at module level)."""
+    from lakehouse.definitions import defs
+
+    return defs().resolve_implicit_global_asset_job_def()
+
+
 def a_run(values: dict[str, Any]) -> dg.DagsterRun:
-    """A run of the asset job, from the code location the chart deploys."""
+    """A run of the asset job, launched from the code location the chart deploys: its origin
+    carries the deployment's image and container context, as the chart's code server sets them."""
     deployment = the_deployment(values)
     image = f"{deployment['image']['repository']}:{deployment['image']['tag']}"
-    repository = RepositoryPythonOrigin(
+    origin = dg.reconstructable(asset_job).get_python_origin()
+    repository = origin.repository_origin._replace(
         executable_path="/usr/local/bin/python",
-        code_pointer=ModuleCodePointer("lakehouse.definitions", "defs", working_directory=None),
         container_image=image,
         container_context=rendered_code_location_context(deployment),
     )
-    origin = JobPythonOrigin("__ASSET_JOB", repository)
-    return dg.DagsterRun(job_name="__ASSET_JOB", run_id="0" * 36, job_code_origin=origin)
+    origin = origin._replace(repository_origin=repository)
+    return dg.DagsterRun(job_name=origin.job_name, run_id="0" * 36, job_code_origin=origin)
 
 
 def pod_container(context: K8sContainerContext, launcher: K8sRunLauncher, run: dg.DagsterRun):

@@ -19,8 +19,9 @@ from lakehouse.defs.maintenance import forget_in
 from lakehouse.maintenance import compaction
 from lakehouse.maintenance.run import maintain
 from lakehouse.partitions import day_range, range_tags
-from lakehouse.storage import LakeStore, TableSpec
-from lakehouse.storage.scratch import HOST, STAGING_DIR
+from lakehouse.scratch import HOST, STAGING_DIR
+from lakehouse.storage import LakeStore
+from lakehouse.table_spec import TableSpec
 from lakehouse_tests.conftest import BRONZE_ASSETS, PARTITIONING, resources_for
 
 FACTS = TableSpec(

@@ -32,9 +32,8 @@ from lakehouse.lake import Lake
 from lakehouse.maintenance import cleanup
 from lakehouse.maintenance.run import maintain
 from lakehouse.partitions import range_tags
-from lakehouse.storage import LakeStore
+from lakehouse.storage import LakeStore, parquet_source
 from lakehouse.storage.duckdb_access import PositionalReader
-from lakehouse.storage.sorting import parquet_source
 from lakehouse_tests.conftest import (
     ALL_ASSETS,
     FIRST_DAY,

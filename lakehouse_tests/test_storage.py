@@ -23,12 +23,19 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from lakehouse.storage import InvalidPartitionKey, LakeStore, SchemaMismatch, TableSpec
+from lakehouse.scratch import (
+    HOST,
+    STAGING_DIR,
+    STALE_STAGING_SECONDS,
+    scratch_folder,
+    scratch_writer,
+)
+from lakehouse.staging import stage_sorted
+from lakehouse.storage import InvalidPartitionKey, LakeStore, SchemaMismatch, parquet_source
 from lakehouse.storage.delta import NotADeltaTable, SchemaChangeRefused
 from lakehouse.storage.parquet import arrow_schema
 from lakehouse.storage.paths import HIVE_NULL_FOLDER
-from lakehouse.storage.scratch import HOST, STAGING_DIR, STALE_STAGING_SECONDS
-from lakehouse.storage.sorting import parquet_source, stage_sorted
+from lakehouse.table_spec import TableSpec
 from lakehouse.transforms.rules import KeepFirst
 from lakehouse_tests.servers import moto_s3, project_env
 
@@ -247,8 +254,9 @@ def test_writers_of_different_partitions_and_appenders_all_land(lake_url: str) -
     assert store.scan(SPEC, ["2026-11-02"]).collect()["version"].unique().to_list() == [4]
 
 
-def test_the_scratch_of_a_killed_step_is_removed_by_the_next_write(store: LakeStore) -> None:
-    """Scratch lives on a local disk (under the lake when it is local)."""
+def test_the_scratch_of_a_killed_step_is_removed_by_the_next_scratch(store: LakeStore) -> None:
+    """Scratch lives on a local disk (under the lake when it is local); the table's next step
+    that needs scratch space deletes a killed step's folder."""
     killed = subprocess.run(
         [
             sys.executable,
@@ -263,17 +271,19 @@ def test_the_scratch_of_a_killed_step_is_removed_by_the_next_write(store: LakeSt
     assert killed.returncode == -signal.SIGKILL
     left = list(Path(store.scratch_fs.root).rglob("rows.parquet"))
     assert len(left) == 1, left
-    store.publish(SPEC, "2026-11-01", frame(1, 3))
-    assert not left[0].parent.exists(), "the killed step's scratch folder is still there"
-    assert store.scan(SPEC).collect().height == 3
+    with scratch_folder(store, SPEC, "2026-11-01") as folder:
+        assert not left[0].parent.exists(), "the killed step's scratch folder is still there"
+        assert Path(folder).is_dir()
+    assert not Path(folder).exists()
 
 
 KILLED_IN_SCRATCH = """
 import os, signal, sys
+from lakehouse.scratch import scratch_folder
 from lakehouse.storage import LakeStore
 from lakehouse_tests.test_storage import SPEC
 store = LakeStore.from_url(sys.argv[1], scratch_dir=sys.argv[2])
-with store.scratch(SPEC, "2026-11-01") as folder:
+with scratch_folder(store, SPEC, "2026-11-01") as folder:
     with open(os.path.join(folder, "rows.parquet"), "wb") as rows:
         rows.write(b"half a sort")
     os.kill(os.getpid(), signal.SIGKILL)
@@ -300,11 +310,10 @@ def test_scratch_of_other_hosts_is_removed_only_once_stale(store: LakeStore) -> 
     ours_dead = holder(f"{dead}@{HOST}")
     theirs_fresh = holder(f"{dead}@other-pod")
     theirs_stale = holder(f"{dead}@other-pod", age=STALE_STAGING_SECONDS + 60)
-    store.publish(SPEC, "2026-11-02", frame(1, 1))
-    assert not ours_dead.exists() and not theirs_stale.exists()
-    assert theirs_fresh.exists(), "another host's live writer lost its scratch folder"
-    with store.scratch(SPEC, "2026-11-01") as folder:
+    with scratch_folder(store, SPEC, "2026-11-01") as folder:
         assert f".{os.getpid()}@{HOST}." in folder
+        assert not ours_dead.exists() and not theirs_stale.exists()
+        assert theirs_fresh.exists(), "another host's live writer lost its scratch folder"
 
 
 def test_versions_read_the_past_and_restore_rolls_back(store: LakeStore) -> None:
@@ -481,10 +490,10 @@ def test_stage_sorted_deduplicates_and_orders_beyond_duckdb_memory_limit(store) 
     keep_first = KeepFirst("event_id", ("arrival", "line"))
     with (
         duckdb.connect(config={"memory_limit": "100MB", "threads": 2}) as con,
-        store.scratch(EVENTS, "2026-11-01") as folder,
+        scratch_folder(store, EVENTS, "2026-11-01") as folder,
     ):
         rows_file = f"{folder}/rows.parquet"
-        with store.parquet_writer(rows_file, arrow_schema(EVENTS.polars_schema)) as writer:
+        with scratch_writer(store, rows_file, arrow_schema(EVENTS.polars_schema)) as writer:
             writer.write_table(data.to_arrow())
         result = stage_sorted(store, con, EVENTS, "2026-11-01", rows_file, keep_first)
     assert (result.rows_in, result.duplicates, result.staged.rows) == (rows, 80_000, 720_000)

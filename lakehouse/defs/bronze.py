@@ -15,7 +15,7 @@ from lakehouse.landing.ingest import ingest_day
 from lakehouse.landing.manifest import record_ingested
 from lakehouse.partitions import Partitioning
 from lakehouse.quality.evaluate import CONTRACT, DRIFT, ERROR, WARN
-from lakehouse.storage import TableSpec
+from lakehouse.table_spec import TableSpec
 
 #: Reading landing files can fail for passing reasons (a share hiccup, a file replaced mid-read):
 #: retry the step with exponential backoff. A file that is really broken fails every attempt.

@@ -23,7 +23,8 @@ from lakehouse.defs.silver import CLEANED_CHECKS, MODEL_CHECKS
 from lakehouse.partitions import Partitioning, day
 from lakehouse.quality.audited import audit_with_rejects
 from lakehouse.quality.evaluate import Outcome
-from lakehouse.storage import Audited, Quarantine, StagedPartition, TableSpec
+from lakehouse.storage import Audited, Quarantine, StagedPartition
+from lakehouse.table_spec import TableSpec
 from lakehouse.transforms import sales
 from lakehouse.transforms.customers import customer_history
 from lakehouse.transforms.event_metrics import event_metrics_hourly

@@ -14,7 +14,7 @@ from lakehouse.maintenance.actions import Action
 from lakehouse.maintenance.cleanup import GRACE
 from lakehouse.maintenance.compaction import TARGET_FILE_BYTES
 from lakehouse.maintenance.run import OPERATIONS, maintain
-from lakehouse.storage import TableSpec
+from lakehouse.table_spec import TableSpec
 
 ASSET_TABLES = {spec.qualified_name for spec in tables.BRONZE_TABLES + tables.SILVER_TABLES}
 ASSET_TABLES |= {spec.qualified_name for spec in tables.GOLD_TABLES}

@@ -10,7 +10,8 @@ from typing import Any
 import dagster as dg
 
 from lakehouse.partitions import SINGLE_RUN, Partitioning
-from lakehouse.storage import PublishedPartition, TableSpec
+from lakehouse.storage import PublishedPartition
+from lakehouse.table_spec import TableSpec
 
 
 def asset_key(spec: TableSpec) -> dg.AssetKey:

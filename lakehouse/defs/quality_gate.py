@@ -27,9 +27,9 @@ from lakehouse.storage import (
     Rows,
     SchemaMismatch,
     StagedPartition,
-    TableSpec,
     publish_audited,
 )
+from lakehouse.table_spec import TableSpec
 
 SEVERITIES = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
 

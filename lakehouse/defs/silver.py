@@ -34,13 +34,9 @@ from lakehouse.quality.evaluate import (
     SCHEMA,
     WARN,
 )
-from lakehouse.storage import (
-    LakeStore,
-    PublishedPartition,
-    TableSpec,
-    parquet_source,
-    stage_query,
-)
+from lakehouse.staging import stage_query
+from lakehouse.storage import LakeStore, PublishedPartition, parquet_source
+from lakehouse.table_spec import TableSpec
 from lakehouse.transforms.app_events import clean_app_events
 from lakehouse.transforms.customers import current_customers
 from lakehouse.transforms.orders import clean_orders

@@ -26,10 +26,10 @@ from lakehouse.storage import (
     PublishedPartition,
     Quarantine,
     StagedPartition,
-    TableSpec,
     publish_audited,
     validate_day_key,
 )
+from lakehouse.table_spec import TableSpec
 
 
 class ContractViolation(Exception):

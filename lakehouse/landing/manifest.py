@@ -20,7 +20,8 @@ import datetime as dt
 
 import polars as pl
 
-from lakehouse.storage import LakeStore, PartitionChanged, TableSpec
+from lakehouse.storage import LakeStore, PartitionChanged
+from lakehouse.table_spec import TableSpec
 
 UTC_TS = pl.Datetime("us", "UTC")
 #: A merge that keeps losing to other writers gives up after this many attempts.

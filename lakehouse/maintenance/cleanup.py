@@ -20,9 +20,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from lakehouse.maintenance.actions import Action
-from lakehouse.storage import LakeStore, TableSpec
+from lakehouse.scratch import HOLDER_NAME, STAGING_DIR
+from lakehouse.storage import LakeStore
 from lakehouse.storage.filesystem import FileEntry
-from lakehouse.storage.scratch import HOLDER_NAME, STAGING_DIR
+from lakehouse.table_spec import TableSpec
 
 RETENTION, VACUUM = "retention", "vacuum"
 GRACE = dt.timedelta(days=7)

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from lakehouse.maintenance.actions import Action, last_rewrites
-from lakehouse.storage import FileEntry, LakeStore, PartitionChanged, TableSpec
+from lakehouse.storage import FileEntry, LakeStore, PartitionChanged
+from lakehouse.table_spec import TableSpec
 
 #: Files of a compacted partition are cut near this size.
 TARGET_FILE_BYTES = 128 * 2**20

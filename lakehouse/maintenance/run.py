@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from lakehouse import tables
 from lakehouse.maintenance import cleanup, compaction
 from lakehouse.maintenance.actions import Action, record
-from lakehouse.storage import LakeStore, TableSpec
+from lakehouse.storage import LakeStore
+from lakehouse.table_spec import TableSpec
 
 #: Retention first (nothing is compacted only to be deleted); the files compaction replaces
 #: stay readable in older versions until a later vacuum's grace period has passed.

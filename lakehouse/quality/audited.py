@@ -16,18 +16,18 @@ import polars as pl
 from duckdb import DuckDBPyConnection
 
 from lakehouse.quality.evaluate import Outcome, audit_batches, quarantine_outcome
+from lakehouse.scratch import scratch_folder, scratch_writer
+from lakehouse.staging import duplicated_rows, stage_sorted
 from lakehouse.storage import (
     ROW_GROUP_ROWS,
     LakeStore,
     PublishedPartition,
     Quarantine,
     StagedPartition,
-    TableSpec,
     arrow_schema,
-    duplicated_rows,
     publish_audited,
-    stage_sorted,
 )
+from lakehouse.table_spec import TableSpec
 from lakehouse.transforms.rules import Cleaned
 
 
@@ -141,15 +141,11 @@ def _write_in_parts(
     file (streamed into quarantine when `publish_audited` asks for them)."""
     keep_first = parts[0].keep_first
     rows_in = 0
-    folder = scratch.enter_context(store.scratch(spec, key or "_table"))
+    folder = scratch.enter_context(scratch_folder(store, spec, key or "_table"))
     clean_file, rejected_file = f"{folder}/clean.parquet", f"{folder}/rejected.parquet"
     with (
-        store.parquet_writer(
-            clean_file, arrow_schema(spec.polars_schema), scratch=True
-        ) as clean_out,
-        store.parquet_writer(
-            rejected_file, arrow_schema(quarantine.polars_schema), scratch=True
-        ) as bad,
+        scratch_writer(store, clean_file, arrow_schema(spec.polars_schema)) as clean_out,
+        scratch_writer(store, rejected_file, arrow_schema(quarantine.polars_schema)) as bad,
     ):
         for part in parts:
             clean, rejects, count = pl.collect_all(

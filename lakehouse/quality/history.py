@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from lakehouse.quality.evaluate import DRIFT
-from lakehouse.storage import DEFAULT_PASS_THRESHOLD, LakeStore
+from lakehouse.storage import LakeStore
+from lakehouse.table_spec import DEFAULT_PASS_THRESHOLD
 from lakehouse.tables import QUALITY_CHECK_RESULTS, find_table
 
 

@@ -3,11 +3,10 @@ lakehouse uses is exported here; the modules below are its internals."""
 
 from lakehouse.storage.audited import Audited, Quarantine, Rows, publish_audited
 from lakehouse.storage.delta import RUN_ID_KEY, NotADeltaTable
+from lakehouse.storage.duckdb_access import parquet_source
 from lakehouse.storage.filesystem import FileEntry, LakeFileSystem
 from lakehouse.storage.parquet import ROW_GROUP_ROWS, SchemaMismatch, arrow_schema
 from lakehouse.storage.paths import InvalidPartitionKey, validate_day_key
-from lakehouse.storage.sorting import duplicated_rows, parquet_source, stage_query, stage_sorted
-from lakehouse.storage.spec import DEFAULT_PASS_THRESHOLD, ColumnLineage, TableSpec
 from lakehouse.storage.sqltext import ident, literal
 from lakehouse.storage.store import (
     LakeStore,
@@ -17,11 +16,9 @@ from lakehouse.storage.store import (
 )
 
 __all__ = [
-    "DEFAULT_PASS_THRESHOLD",
     "ROW_GROUP_ROWS",
     "RUN_ID_KEY",
     "Audited",
-    "ColumnLineage",
     "FileEntry",
     "InvalidPartitionKey",
     "LakeFileSystem",
@@ -33,14 +30,10 @@ __all__ = [
     "Rows",
     "SchemaMismatch",
     "StagedPartition",
-    "TableSpec",
     "arrow_schema",
-    "duplicated_rows",
     "ident",
     "literal",
     "parquet_source",
     "publish_audited",
-    "stage_query",
-    "stage_sorted",
     "validate_day_key",
 ]

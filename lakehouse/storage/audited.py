@@ -17,8 +17,8 @@ from typing import Generic, TypeVar
 import polars as pl
 import pyarrow as pa
 
-from lakehouse.storage.spec import TableSpec
 from lakehouse.storage.store import LakeStore, PublishedPartition, StagedPartition
+from lakehouse.table_spec import TableSpec
 
 T = TypeVar("T")
 Rows = pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame | pa.RecordBatch]

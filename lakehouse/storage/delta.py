@@ -24,7 +24,7 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.schema import Field, Schema
 from deltalake.transaction import AddAction, CommitProperties, PostCommitHookProperties
 
-from lakehouse.storage.spec import TableSpec
+from lakehouse.table_spec import TableSpec
 
 #: Table properties every lake table is created with: a checkpoint every 100 commits and log
 #: entries kept for 30 days keep a table with thousands of commits quick to open; deleted files

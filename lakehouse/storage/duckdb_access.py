@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 import pyarrow.fs as pafs
 from fsspec.implementations.arrow import ArrowFSWrapper
+
+from lakehouse.storage.sqltext import literal
+
+if TYPE_CHECKING:
+    from lakehouse.storage.store import LakeStore
 
 PROTOCOL = "lakes3"
 PREFIX = f"{PROTOCOL}://"
@@ -103,3 +110,10 @@ def register(con: duckdb.DuckDBPyConnection, filesystem: pafs.FileSystem) -> Non
     """Let `con` read `lakes3://` paths through `filesystem` (once per connection)."""
     if PROTOCOL not in con.list_filesystems():
         con.register_filesystem(LakeObjectFileSystem(filesystem))
+
+
+def parquet_source(store: LakeStore, files: Sequence[str], *, hive: bool = False) -> str:
+    """A DuckDB table function reading `files` (at least one); with `hive`, the partition
+    column comes from the folder names."""
+    paths = ", ".join(literal(store.duckdb_path(path)) for path in files)
+    return f"read_parquet([{paths}]{', hive_partitioning = true' if hive else ''})"

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakehouse.storage.paths import InvalidPartitionKey, validate_day_key
-from lakehouse.storage.spec import TableSpec
+from lakehouse.table_spec import TableSpec
 
 PARQUET_SUFFIX = ".parquet"
 #: Rows per row group: large enough for scan throughput, small enough for min/max pruning.

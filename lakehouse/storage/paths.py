@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 #: DuckDB and Spark write NULL partition values into this folder; we never do.
@@ -18,15 +17,6 @@ HIVE_NULL_FOLDER = "__HIVE_DEFAULT_PARTITION__"
 
 class InvalidPartitionKey(ValueError):
     """A partition key that cannot name a lake folder."""
-
-
-def validate_identifier(name: str, *, what: str = "name") -> str:
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
-        raise ValueError(
-            f"invalid {what} {name!r}: use lower-case letters, digits and '_', "
-            "starting with a letter"
-        )
-    return name
 
 
 def validate_day_key(key: object) -> str:
@@ -49,18 +39,6 @@ def validate_day_key(key: object) -> str:
 
 
 def partition_folder(column: str, key: str) -> str:
-    """The hive folder name `<column>=<value>`: the only place it is built."""
-    validate_identifier(column, what="partition column")
+    """The hive folder name `<column>=<value>` (the column was validated by its declaration):
+    the only place it is built."""
     return f"{column}={validate_day_key(key)}"
-
-
-def parse_partition_folder(column: str, folder: str) -> str | None:
-    """The key in a folder named `<column>=<key>`, or None for anything else in the table dir."""
-    prefix = f"{column}="
-    if not folder.startswith(prefix):
-        return None
-    key = folder[len(prefix) :]
-    try:
-        return validate_day_key(key)
-    except InvalidPartitionKey:
-        return None

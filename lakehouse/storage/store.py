@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, WriterProperties
 
+from lakehouse.scratch import HOST, STAGING_DIR
 from lakehouse.storage import delta
 from lakehouse.storage.duckdb_access import duckdb_uri
 from lakehouse.storage.duckdb_access import register as register_filesystem
@@ -41,9 +42,8 @@ from lakehouse.storage.parquet import (
     to_arrow,
 )
 from lakehouse.storage.paths import InvalidPartitionKey, partition_folder, validate_day_key
-from lakehouse.storage.scratch import HOST, STAGING_DIR, holder_name, is_abandoned
-from lakehouse.storage.spec import TableSpec
 from lakehouse.storage.sqltext import literal
+from lakehouse.table_spec import TableSpec
 
 #: A partition larger than this is split into several files.
 MAX_FILE_ROWS = 8 * ROW_GROUP_ROWS
@@ -388,7 +388,6 @@ class LakeStore:
                 validate_day_key(key)
             batches = (conform_batch(spec, key, part) for part in data)
         self._writable_table(spec)
-        self.remove_abandoned_staging(spec)
         if self.fs.is_local:  # on S3 a folder would be a marker object, litter to vacuum
             self.fs.makedirs(target)
         files: list[str] = []
@@ -615,16 +614,6 @@ class LakeStore:
     def discard(self, staged: StagedPartition) -> None:
         self._delete_files(staged.files)
 
-    @contextlib.contextmanager
-    def scratch(self, spec: TableSpec, label: str) -> Iterator[str]:
-        """A private folder for a step's intermediate files, deleted when done (and by
-        `remove_abandoned_staging` if the process dies)."""
-        folder = self._new_scratch_dir(spec, f"scratch-{label}")
-        try:
-            yield folder
-        finally:
-            self.scratch_fs.delete_dir(folder)
-
     def scan_in_parts(
         self, spec: TableSpec, keys: Iterable[str], part_bytes: int = PART_BYTES
     ) -> list[pl.LazyFrame]:
@@ -641,31 +630,14 @@ class LakeStore:
             size += entry.size
         return [self._scan_files(spec, files) for files in parts] or [self._scan_files(spec, [])]
 
-    def parquet_writer(
-        self, path: str, schema: pa.Schema, *, scratch: bool = False
-    ) -> pq.ParquetWriter:
-        """A writer of one Parquet file through the file-system seam. Scratch files are read
-        once and deleted: LZ4 without statistics writes them several times faster than zstd."""
-        return pq.ParquetWriter(
-            path,
-            schema,
-            filesystem=self._fs_for(path).filesystem,
-            compression="lz4" if scratch else "zstd",
-            write_statistics=not scratch,
-        )
+    def parquet_writer(self, path: str, schema: pa.Schema) -> pq.ParquetWriter:
+        """A writer of one lake Parquet file (zstd, with statistics) through the seam."""
+        return pq.ParquetWriter(path, schema, filesystem=self.fs.filesystem, compression="zstd")
 
     def read_batches(self, path: str) -> Iterator[pa.RecordBatch]:
         """A Parquet file's rows, one row group's worth at a time."""
         with self._fs_for(path).open_input(path) as handle:
             yield from pq.ParquetFile(handle).iter_batches(batch_size=ROW_GROUP_ROWS)
-
-    def _new_scratch_dir(self, spec: TableSpec, label: str) -> str:
-        folder = posixpath.join(self._scratch_root(spec), holder_name(label))
-        self.scratch_fs.makedirs(folder)
-        return folder
-
-    def _scratch_root(self, spec: TableSpec) -> str:
-        return self.scratch_fs.path(STAGING_DIR, *spec.path)
 
     def append(self, spec: TableSpec, key: str | None, data: pl.DataFrame) -> PublishedPartition:
         """Add rows to a partition without touching its files (for logs such as the quality
@@ -742,17 +714,6 @@ class LakeStore:
                 f"{expected_rows} were written"
             )
         return verified
-
-    def remove_abandoned_staging(self, spec: TableSpec) -> list[str]:
-        """Delete scratch folders of this table left by steps that died. (Lake files of a
-        writer that died before its commit are unreferenced: vacuum deletes them.)"""
-        fs = self.scratch_fs
-        removed = []
-        for folder in fs.subdirs(self._scratch_root(spec)):
-            if is_abandoned(posixpath.basename(folder), fs.list_dir(folder)):
-                fs.delete_dir(folder)
-                removed.append(folder)
-        return removed
 
 
 def _published(staged: StagedPartition, version: int | None) -> PublishedPartition:

@@ -1,19 +1,30 @@
-"""Scratch folders of steps: named by their owner, so a dead owner's can be told from a live one.
+"""Steps' scratch folders: private local working space for a step's intermediate files.
 
 A step's sort files and DuckDB's spill live in `<scratch root>/_staging/<table path>/` (the lake's
 own folder when it is local, `LAKEHOUSE_SCRATCH_DIR` when it is on object storage), each in a
-folder `<label>.<pid>@<host>.<uuid hex>`; the next write to the table deletes those whose
-process is gone on this host, or that nobody touched for a day.
+folder `<label>.<pid>@<host>.<uuid hex>` named by its owner, so a dead owner's can be told from a
+live one: the table's next scratch folder deletes those whose process is gone on this host, or
+that nobody touched for a day (and vacuum those past its grace).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import posixpath
 import re
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from lakehouse.storage import LakeStore
+    from lakehouse.table_spec import TableSpec
 
 #: Under the lake root (or the scratch folder of an object-storage lake): steps' scratch files
 #: and DuckDB's spill. Lake tables themselves have no staging folder: uncommitted files are
@@ -55,3 +66,41 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@contextlib.contextmanager
+def scratch_folder(store: LakeStore, spec: TableSpec, label: str) -> Iterator[str]:
+    """A private folder for a step's intermediate files of `spec`, deleted when done (and by
+    the table's next scratch folder, or vacuum, if the process dies)."""
+    fs = store.scratch_fs
+    root = fs.path(STAGING_DIR, *spec.path)
+    remove_abandoned(store, root)
+    folder = posixpath.join(root, holder_name(f"scratch-{label}"))
+    fs.makedirs(folder)
+    try:
+        yield folder
+    finally:
+        fs.delete_dir(folder)
+
+
+def remove_abandoned(store: LakeStore, root: str) -> list[str]:
+    """Delete the scratch folders under `root` left by steps that died."""
+    fs = store.scratch_fs
+    removed = []
+    for folder in fs.subdirs(root):
+        if is_abandoned(posixpath.basename(folder), fs.list_dir(folder)):
+            fs.delete_dir(folder)
+            removed.append(folder)
+    return removed
+
+
+def scratch_writer(store: LakeStore, path: str, schema: pa.Schema) -> pq.ParquetWriter:
+    """A writer of a scratch Parquet file: read once and deleted, so LZ4 without statistics
+    (several times faster to write than the lake's zstd)."""
+    return pq.ParquetWriter(
+        path,
+        schema,
+        filesystem=store.scratch_fs.filesystem,
+        compression="lz4",
+        write_statistics=False,
+    )

@@ -1,4 +1,5 @@
-"""Bounded-memory sorting and deduplication of a partition through DuckDB.
+"""Partitions staged from DuckDB queries: bounded-memory sorting and deduplication, and the
+duplicate count the uniqueness audit needs.
 
 Polars sorts in memory: a day of 1M events needed about 3 times its own size to sort and
 deduplicate. DuckDB sorts within its `memory_limit` and spills to its temp directory beyond it,
@@ -16,10 +17,15 @@ from typing import Protocol
 import duckdb
 import polars as pl
 
-from lakehouse.storage.parquet import ROW_GROUP_ROWS
-from lakehouse.storage.spec import TableSpec
-from lakehouse.storage.sqltext import ident, literal
-from lakehouse.storage.store import LakeStore, StagedPartition
+from lakehouse.storage import (
+    ROW_GROUP_ROWS,
+    LakeStore,
+    StagedPartition,
+    ident,
+    literal,
+    parquet_source,
+)
+from lakehouse.table_spec import TableSpec
 
 
 class FirstPerKey(Protocol):
@@ -108,13 +114,6 @@ def duplicated_rows(
     (count,) = con.sql(f"SELECT count(*) FROM ({duplicated})").fetchall()[0]
     rows = con.sql(f"{duplicated} ORDER BY {key} LIMIT {sample}").pl() if count else None
     return int(count), rows
-
-
-def parquet_source(store: LakeStore, files: Sequence[str], *, hive: bool = False) -> str:
-    """A DuckDB table function reading `files` (at least one); with `hive`, the partition
-    column comes from the folder names."""
-    paths = ", ".join(literal(store.duckdb_path(path)) for path in files)
-    return f"read_parquet([{paths}]{', hive_partitioning = true' if hive else ''})"
 
 
 def sorted_query(spec: TableSpec, source: str, order: Sequence[str]) -> str:

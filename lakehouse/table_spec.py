@@ -7,18 +7,29 @@ name that could drift from the declarations in `lakehouse.tables`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
 
-from lakehouse.storage.paths import validate_identifier
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+
 
 #: Share of a day's rows that must pass a table's checks unless its declaration says otherwise.
 DEFAULT_PASS_THRESHOLD = 0.95
 
 #: column -> the upstream (table, column) pairs it is computed from.
 ColumnLineage = Mapping[str, tuple[tuple["TableSpec", str], ...]]
+
+
+def validate_identifier(name: str, *, what: str = "name") -> str:
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise ValueError(
+            f"invalid {what} {name!r}: use lower-case letters, digits and '_', "
+            "starting with a letter"
+        )
+    return name
 
 
 @dataclass(frozen=True)
