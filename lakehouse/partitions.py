@@ -9,6 +9,7 @@ late bronze partition marks exactly the older silver partitions it feeds as stal
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
@@ -84,8 +85,21 @@ def late_arrival_keys(event_day: str) -> list[str]:
     return window_keys(event_day, 0, LATE_ARRIVAL_DAYS)
 
 
-def session_keys(session_day: str) -> list[str]:
-    return window_keys(session_day, -SESSION_NEIGHBOUR_DAYS, SESSION_NEIGHBOUR_DAYS)
+def session_keys(first_day: str, last_day: str | None = None) -> list[str]:
+    """Event days whose rows the sessions of `first_day` .. `last_day` are computed from."""
+    span = (day(last_day or first_day) - day(first_day)).days
+    return window_keys(first_day, -SESSION_NEIGHBOUR_DAYS, span + SESSION_NEIGHBOUR_DAYS)
+
+
+def blocks(keys: Sequence[str], size: int) -> list[list[str]]:
+    """Consecutive runs of at most `size` keys, in order (a gap in the keys starts a new run)."""
+    runs: list[list[str]] = []
+    for key in keys:
+        if runs and len(runs[-1]) < size and day(key) - day(runs[-1][-1]) == dt.timedelta(days=1):
+            runs[-1].append(key)
+        else:
+            runs.append([key])
+    return runs
 
 
 def range_tags(first: str, last: str) -> dict[str, str]:

@@ -90,8 +90,9 @@ def test_sessions_split_after_thirty_idle_minutes_and_cross_midnight() -> None:
     frame = events.collect()
     with duckdb.connect() as con:
         con.register("events", frame)
-        nov1 = con.sql(sessionize("events", dt.date(2026, 11, 1))).pl()
-        nov2 = con.sql(sessionize("events", dt.date(2026, 11, 2))).pl()
+        nov1 = con.sql(sessionize("events", dt.date(2026, 11, 1))).pl().drop("session_date")
+        nov2 = con.sql(sessionize("events", dt.date(2026, 11, 2))).pl().drop("session_date")
+        both = con.sql(sessionize("events", dt.date(2026, 11, 1), dt.date(2026, 11, 2))).pl()
     assert nov1.select("user_id", "events", "converted", "device").rows() == [
         ("u1", 3, True, "ios")
     ]
@@ -102,6 +103,30 @@ def test_sessions_split_after_thirty_idle_minutes_and_cross_midnight() -> None:
         ("u1", 2, False),
         ("u2", 1, False),
     ]
+    # The range in one pass is the days one by one.
+    assert both.drop("session_date").equals(pl.concat([nov1, nov2]))
+    assert both["session_date"].to_list() == [dt.date(2026, 11, 1), *[dt.date(2026, 11, 2)] * 2]
+
+
+def test_sessions_of_a_range_see_only_the_last_idle_gap_before_it() -> None:
+    """An event more than SESSION_GAP before the range cannot continue a session into it, so
+    the previous day is read only from then on; one just inside the gap still continues."""
+    rows = {
+        "user_id": ["u1", "u1", "u2", "u2"],
+        "event_ts": [
+            ts("2026-11-01T23:29:00"),  # 31 minutes before midnight: not a continuation
+            ts("2026-11-02T00:00:00"),
+            ts("2026-11-01T23:31:00"),  # 29 minutes before: the session began on Nov 1
+            ts("2026-11-02T00:00:00"),
+        ],
+        "event_type": ["login"] * 4,
+        "device": ["web"] * 4,
+        "event_id": ["a", "b", "c", "d"],
+    }
+    with duckdb.connect() as con:
+        con.register("events", pl.DataFrame(rows, schema_overrides={"event_ts": UTC}))
+        nov2 = con.sql(sessionize("events", dt.date(2026, 11, 2))).pl()
+    assert nov2.select("user_id", "events").rows() == [("u1", 1)]
 
 
 def cdc(rows: list[tuple]) -> pl.LazyFrame:

@@ -34,8 +34,15 @@ from lakehouse.quality.evaluate import (
     SCHEMA,
     WARN,
 )
+from lakehouse.scratch import scratch_folder
 from lakehouse.staging import stage_query
-from lakehouse.storage import LakeStore, PublishedPartition, parquet_source
+from lakehouse.storage import (
+    LakeStore,
+    PublishedPartition,
+    StagedPartition,
+    literal,
+    parquet_source,
+)
 from lakehouse.table_spec import TableSpec
 from lakehouse.transforms.app_events import clean_app_events
 from lakehouse.transforms.customers import current_customers
@@ -204,6 +211,11 @@ def silver_products(
     )
 
 
+#: Session days computed in one pass: each pass also reads the day after its last day, so
+#: longer blocks read fewer events twice; shorter ones sort less at once.
+SESSION_BLOCK_DAYS = 14
+
+
 def silver_sessions(
     context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
 ) -> Iterator[Any]:
@@ -213,14 +225,23 @@ def silver_sessions(
 
     def steps(con: DuckDBPyConnection) -> Iterator[Any]:
         published = []
-        for key in partition_keys(context):
-            files = store.files(tables.SILVER_APP_EVENTS, partitions.session_keys(key))
-            if files:
-                query = sessionize(parquet_source(store, files), partitions.day(key))
-                rows = stage_query(store, con, spec, key, query)
-            else:
-                rows = pl.DataFrame(schema=spec.polars_schema)
-            published.append(gate.publish_by_model(con, key, rows))
+        for block in partitions.blocks(partition_keys(context), SESSION_BLOCK_DAYS):
+            first, last = block[0], block[-1]
+            files = store.files(tables.SILVER_APP_EVENTS, partitions.session_keys(first, last))
+            with scratch_folder(store, spec, f"{first}..{last}") as folder:
+                sessions = literal(store.duckdb_path(f"{folder}/sessions.parquet"))
+                if files:
+                    query = sessionize(
+                        parquet_source(store, files), partitions.day(first), partitions.day(last)
+                    )
+                    con.execute(f"COPY ({query}) TO {sessions} (FORMAT parquet)")
+                for key in block:
+                    rows: StagedPartition | pl.DataFrame = pl.DataFrame(schema=spec.polars_schema)
+                    if files:
+                        day = f"FROM read_parquet({sessions}) WHERE session_date = {literal(key)}"
+                        day_query = f"SELECT * EXCLUDE (session_date) {day}"
+                        rows = stage_query(store, con, spec, key, day_query)
+                    published.append(gate.publish_by_model(con, key, rows))
         yield dg.MaterializeResult(metadata=published_metadata(spec, published))
         yield from gate.results()
 

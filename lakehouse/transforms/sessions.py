@@ -1,7 +1,12 @@
 """silver/sessions: a new session starts after `SESSION_GAP` without events from the user.
 
-Written in DuckDB SQL: sessionizing sorts three days of events by user, and DuckDB's windows and
+Written in DuckDB SQL: sessionizing sorts the events by user, and DuckDB's windows and
 aggregates stay within its memory limit (spilling past it) where Polars sorts in memory.
+
+A range of session days is computed in one pass. Before the range only the last `SESSION_GAP`
+of the previous day matters (an event further back cannot continue a session into the range);
+after it, the whole next day (a session started on the range's last day may run past midnight).
+So the windows see each event about once, not three times as a day-by-day rebuild would.
 """
 
 from __future__ import annotations
@@ -11,13 +16,17 @@ import datetime as dt
 SESSION_GAP = dt.timedelta(minutes=30)
 
 
-def sessionize(events: str, session_day: dt.date) -> str:
-    """A query of the sessions starting on `session_day`, in the order they are stored.
+def sessionize(events: str, first_day: dt.date, last_day: dt.date | None = None) -> str:
+    """A query of the sessions starting on `first_day` .. `last_day` (default: that one day),
+    with their `session_date`, in the order they are stored (by day, start and user).
 
-    `events` is a DuckDB table expression of silver app_events that must include the
-    neighbouring days, so sessions crossing midnight are seen whole.
+    `events` is a DuckDB table expression of silver app_events that must include the day
+    before the range and the day after it, so sessions crossing midnight are seen whole.
     """
+    last_day = last_day or first_day
     gap = int(SESSION_GAP.total_seconds())
+    start = f"TIMESTAMPTZ '{first_day.isoformat()} 00:00:00+00'"
+    end = f"TIMESTAMPTZ '{(last_day + dt.timedelta(days=2)).isoformat()} 00:00:00+00'"
     return f"""
         WITH marked AS (
             SELECT user_id, event_ts, event_type, device, event_id,
@@ -25,6 +34,7 @@ def sessionize(events: str, session_day: dt.date) -> str:
                     event_ts - lag(event_ts) OVER by_user > to_seconds({gap}), true
                 ) AS new_session
             FROM {events}
+            WHERE event_ts >= {start} - to_seconds({gap}) AND event_ts < {end}
             WINDOW by_user AS (PARTITION BY user_id ORDER BY event_ts, event_id)
         ),
         numbered AS (
@@ -51,8 +61,9 @@ def sessionize(events: str, session_day: dt.date) -> str:
             (epoch_us(session_end) - epoch_us(session_start))::DOUBLE / 1e6::DOUBLE AS duration_s,
             events,
             converted,
-            device
+            device,
+            (session_start AT TIME ZONE 'UTC')::DATE AS session_date
         FROM sessions
-        WHERE (session_start AT TIME ZONE 'UTC')::DATE = DATE '{session_day.isoformat()}'
-        ORDER BY session_start, user_id
+        WHERE session_date BETWEEN DATE '{first_day.isoformat()}' AND DATE '{last_day.isoformat()}'
+        ORDER BY session_date, session_start, user_id
     """
