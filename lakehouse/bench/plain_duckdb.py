@@ -22,6 +22,9 @@ differences in principle, which the generated samples never exercise:
   neighbour days, so a session of more than a day without a 30-minute gap holds fewer events
   there. The sessions, and so their count, are the same.
 - customer_sk is a 56-bit DuckDB `hash` of (customer_id, valid_from), not our BLAKE2b.
+- The first partition (the late window's lower bound) and the days of daily_summary are the
+  landing folder's first to last arrival day: ours start at the configured start date, which
+  the bench and the tests set to the first landing day.
 
 The measured process imports DuckDB and the standard library alone, as a dbt-duckdb run would:
 it is run as a script (`command`), since `python -m lakehouse.bench...` would import the
@@ -444,8 +447,8 @@ def _literal(text: str) -> str:
 
 
 def build(landing: Path, out: Path, threads: int, memory_limit: str) -> dict[str, int]:
-    """Every table from the landing folder into `out/<layer>/<name>`; rows written per table,
-    by qualified name."""
+    """Every table from the landing folder into `out/<layer>/<name>` (whatever `out` held is
+    removed first); rows written per table, by qualified name."""
     files, days = landing_files(landing)
     if not days:
         raise ValueError(f"{landing} holds no arrival days")
