@@ -51,6 +51,10 @@ def test_the_bench_harness_measures_everything_at_the_smoke_size(tmp_path: Path)
     graph = results["full_graph"]
     assert graph["events"] == size.main.events and graph["files_written"] > 20
     assert 0 < graph["run_s"] < graph["wall_s"] and graph["peak_rss_mb"] > 50
+    # The same tables in plain DuckDB SQL, on the same landing files, with our row counts.
+    plain = graph["plain_duckdb"]
+    assert len(plain["rows"]) == 14 and plain["rows_equal"], plain["rows"]
+    assert 0 < plain["seconds"] < plain["wall_s"] and plain["peak_rss_mb"] > 20
     assert [point["events"] for point in results["scaling"]] == [d.events for d in size.scaling]
     assert len(results["scaling_slopes"]) == len(size.scaling) - 1
 
@@ -69,10 +73,12 @@ def test_the_bench_harness_measures_everything_at_the_smoke_size(tmp_path: Path)
     assert results["sensor"]["files"] == size.sensor_files
     assert results["sensor"]["ticks_until_all_known"] >= 1
 
-    assert len(results["targets"]) == 13
+    assert len(results["targets"]) == 15
     assert all(isinstance(target["met"], bool) for target in results["targets"])
     markdown = (tmp_path / "out" / "RESULTS.md").read_text()
     assert "| bronze ingest / raw DuckDB throughput |" in markdown
+    assert "| whole graph wall time / plain DuckDB baseline |" in markdown
+    assert "### The same 14 tables in plain DuckDB SQL" in markdown
     assert "## 7. Scaling" in markdown
     assert (tmp_path / "out" / "scaling-XS.png").read_bytes().startswith(b"\x89PNG")
     assert "## Targets" in completed.stdout

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lakehouse import settings
+from lakehouse.bench import plain_duckdb
 from lakehouse.bench.baselines import BASELINES
 from lakehouse.bench.probe import Measured, measure, python_module
 from lakehouse.bench.sizes import BenchSize, Dataset
@@ -149,8 +150,9 @@ class Bench:
             figures[engine]["lakehouse_ratio"] = inside / figures[engine]["rows_per_s"]
         return {"dataset": dataset.label, "landing_lines": lines, "engines": figures}
 
-    def full_graph(self, dataset: Dataset, name: str) -> dict:
-        """2 and 7. `lakehouse build`: every asset, every day, one run."""
+    def full_graph(self, dataset: Dataset, name: str, against_plain: bool = False) -> dict:
+        """2 and 7. `lakehouse build`: every asset, every day, one run; with `against_plain`,
+        also the same tables in plain DuckDB SQL (`plain_duckdb_build`)."""
         landing, first = self.landing(dataset)
         root = self.fresh_root(name, landing)
         self.log(f"full graph: {dataset.label}")
@@ -163,7 +165,7 @@ class Bench:
         )
         files, size = _lake_files(root / "lake")
         run_seconds = _run_seconds(root / "dagster_home")
-        return {
+        figures = {
             "dataset": dataset.label,
             "events": dataset.events,
             "input_rows": input_rows,
@@ -174,6 +176,30 @@ class Bench:
             "peak_rss_mb": run.peak_rss_bytes / 2**20,
             "files_written": files,
             "bytes_written": size,
+        }
+        if against_plain:
+            figures["plain_duckdb"] = self.plain_duckdb_build(landing, root / "lake", name)
+        return figures
+
+    def plain_duckdb_build(self, landing: Path, lake: Path, name: str) -> dict:
+        """The 14 tables of `lake` built again from `landing` with plain DuckDB SQL in one
+        process (`lakehouse.bench.plain_duckdb`), with our DuckDB threads and memory limit, and
+        each table's rows there and in our lake."""
+        out = self.fresh_root(f"{name}-plain-duckdb")
+        self.log("full graph: plain DuckDB baseline")
+        run = measure(
+            plain_duckdb.command(landing, out / "lake", DUCKDB_THREADS, DUCKDB_MEMORY_LIMIT)
+        )
+        ours, theirs = lake_table_rows(lake), run.result["rows"]
+        return {
+            "wall_s": run.wall_s,
+            "seconds": run.result["seconds"],
+            "peak_rss_mb": run.peak_rss_bytes / 2**20,
+            "rows": {
+                table: {"lakehouse": rows, "plain_duckdb": theirs.get(table)}
+                for table, rows in ours.items()
+            },
+            "rows_equal": ours == theirs,
         }
 
     def scaling(self, main: dict) -> list[dict]:
@@ -291,7 +317,7 @@ class Bench:
         return run.result
 
     def run_all(self) -> dict:
-        main = self.full_graph(self.size.main, "full-graph")
+        main = self.full_graph(self.size.main, "full-graph", against_plain=True)
         return {
             "bronze_ingest": self.bronze_ingest(),
             "full_graph": main,
@@ -326,6 +352,20 @@ def _lake_files(lake: Path) -> tuple[int, int]:
             files += 1
             size += (Path(folder) / name).stat().st_size
     return files, size
+
+
+def lake_table_rows(lake: Path) -> dict[str, int]:
+    """Rows of each bronze, silver and gold table of a built lake, by qualified name."""
+    import polars as pl
+
+    from lakehouse import tables
+    from lakehouse.storage import LakeStore
+
+    store = LakeStore.local(lake)
+    return {
+        spec.qualified_name: store.scan(spec).select(pl.len()).collect().item()
+        for spec in (*tables.BRONZE_TABLES, *tables.SILVER_TABLES, *tables.GOLD_TABLES)
+    }
 
 
 def _run_seconds(home: Path) -> float:
