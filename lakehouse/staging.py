@@ -65,18 +65,18 @@ def stage_sorted(
     limit plus a batch."""
     store.prepare_duckdb(con)
     source = parquet_source(store, [rows_file])
-    counted = f"count(DISTINCT {ident(keep_first.key)})" if keep_first else "count(*)"
-    rows_in, distinct = con.sql(f"SELECT count(*), {counted} FROM {source}").fetchall()[0]
+    (rows_in,) = con.execute(f"SELECT count(*) FROM {source}").fetchone()  # from the footer
+    distinct = rows_in
     if keep_first is not None:
         # Deduplicate into a second scratch file, then sort it: a window feeding a sort in one
-        # query runs out of memory where each alone spills.
+        # query runs out of memory where each alone spills. COPY returns the rows it wrote.
         first_rows = posixpath.join(posixpath.dirname(rows_file), "first-per-key.parquet")
         prefer = ", ".join(ident(name) for name in keep_first.prefer)
-        con.execute(
+        (distinct,) = con.execute(
             f"COPY (SELECT * FROM {source} QUALIFY row_number() OVER "
             f"(PARTITION BY {ident(keep_first.key)} ORDER BY {prefer}) = 1) "
             f"TO {literal(store.duckdb_path(first_rows))} (FORMAT parquet)"
-        )
+        ).fetchone()
         source = parquet_source(store, [first_rows])
     order = [*spec.sort_by, *([keep_first.key] if keep_first else [])]
     staged = stage_query(store, con, spec, key, sorted_query(spec, source, order))
