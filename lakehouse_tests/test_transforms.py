@@ -16,7 +16,7 @@ from lakehouse.quality.evaluate import audit_batches
 from lakehouse.storage import LakeStore
 from lakehouse.transforms.customers import current_customers, customer_history
 from lakehouse.transforms.rules import Cleaned, Rule, apply_rules, not_null, window_rule
-from lakehouse.transforms.sessions import sessionize
+from lakehouse.transforms.sessions import sessionize, windowed_events
 
 NOW = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 UTC = pl.Datetime("us", "UTC")
@@ -126,7 +126,9 @@ def test_sessions_of_a_range_see_only_the_last_idle_gap_before_it() -> None:
     with duckdb.connect() as con:
         con.register("events", pl.DataFrame(rows, schema_overrides={"event_ts": UTC}))
         nov2 = con.sql(sessionize("events", dt.date(2026, 11, 2))).pl()
+        read = con.execute(windowed_events("events", *[dt.date(2026, 11, 2)] * 2)).fetchone()
     assert nov2.select("user_id", "events").rows() == [("u1", 1)]
+    assert read == (3, 2), "three events seen for the two of the day"
 
 
 def cdc(rows: list[tuple]) -> pl.LazyFrame:

@@ -164,7 +164,7 @@ class Bench:
             for source in SOURCES
         )
         files, size = _lake_files(root / "lake")
-        run_seconds = _run_seconds(root / "dagster_home")
+        run_seconds, sessions_read = _run_figures(root / "dagster_home")
         figures = {
             "dataset": dataset.label,
             "events": dataset.events,
@@ -176,6 +176,7 @@ class Bench:
             "peak_rss_mb": run.peak_rss_bytes / 2**20,
             "files_written": files,
             "bytes_written": size,
+            "sessions_windowed_per_event": sessions_read,
         }
         if against_plain:
             figures["plain_duckdb"] = self.plain_duckdb_build(landing, root / "lake", name)
@@ -369,7 +370,12 @@ def lake_table_rows(lake: Path) -> dict[str, int]:
 
 
 def _run_seconds(home: Path) -> float:
-    """Start to end of the one run the build made, from the instance's run record."""
+    return _run_figures(home)[0]
+
+
+def _run_figures(home: Path) -> tuple[float, float]:
+    """Start to end of the one run the build made, from the instance's run record, and the
+    events silver/sessions read per event of its days (its materialization's metadata)."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -377,7 +383,10 @@ def _run_seconds(home: Path) -> float:
         if len(records) != 1:
             raise RuntimeError(f"expected one run in {home}, found {len(records)}")
         record = records[0]
-        return record.end_time - record.start_time
+        sessions = instance.get_latest_materialization_event(dg.AssetKey(["silver", "sessions"]))
+        metadata = sessions.asset_materialization.metadata if sessions else {}
+        read = metadata.get("windowed_per_event")
+        return record.end_time - record.start_time, float(read.value) if read else 0.0
 
 
 def _skip_day(day: str) -> Callable[[str, list[str]], list[str]]:

@@ -49,7 +49,7 @@ from lakehouse.transforms.customers import current_customers
 from lakehouse.transforms.orders import clean_orders
 from lakehouse.transforms.products import latest_products
 from lakehouse.transforms.rules import Cleaned
-from lakehouse.transforms.sessions import sessionize
+from lakehouse.transforms.sessions import sessionize, windowed_events
 
 LATE_DAYS = partitions.LATE_ARRIVAL_DAYS
 CLEANED_CHECKS = {
@@ -224,16 +224,18 @@ def silver_sessions(
     gate = QualityGate(context, spec, store)
 
     def steps(con: DuckDBPyConnection) -> Iterator[Any]:
-        published = []
+        published, windowed, events = [], 0, 0
         for block in partitions.blocks(partition_keys(context), SESSION_BLOCK_DAYS):
             first, last = block[0], block[-1]
             files = store.files(tables.SILVER_APP_EVENTS, partitions.session_keys(first, last))
             with scratch_folder(store, spec, f"{first}..{last}") as folder:
                 sessions = literal(store.duckdb_path(f"{folder}/sessions.parquet"))
                 if files:
-                    query = sessionize(
-                        parquet_source(store, files), partitions.day(first), partitions.day(last)
-                    )
+                    source = parquet_source(store, files)
+                    days = (partitions.day(first), partitions.day(last))
+                    counts = con.execute(windowed_events(source, *days)).fetchone()
+                    windowed, events = windowed + counts[0], events + counts[1]
+                    query = sessionize(source, *days)
                     con.execute(f"COPY ({query}) TO {sessions} (FORMAT parquet)")
                 for key in block:
                     rows: StagedPartition | pl.DataFrame = pl.DataFrame(schema=spec.polars_schema)
@@ -242,7 +244,12 @@ def silver_sessions(
                         day_query = f"SELECT * EXCLUDE (session_date) {day}"
                         rows = stage_query(store, con, spec, key, day_query)
                     published.append(gate.publish_by_model(con, key, rows))
-        yield dg.MaterializeResult(metadata=published_metadata(spec, published))
+        reads = {
+            "events_windowed": windowed,
+            "events_in_range": events,
+            "windowed_per_event": round(windowed / events, 4) if events else 0.0,
+        }
+        yield dg.MaterializeResult(metadata=published_metadata(spec, published, reads))
         yield from gate.results()
 
     with duckdb.get_connection() as con:

@@ -25,8 +25,7 @@ def sessionize(events: str, first_day: dt.date, last_day: dt.date | None = None)
     """
     last_day = last_day or first_day
     gap = int(SESSION_GAP.total_seconds())
-    start = f"TIMESTAMPTZ '{first_day.isoformat()} 00:00:00+00'"
-    end = f"TIMESTAMPTZ '{(last_day + dt.timedelta(days=2)).isoformat()} 00:00:00+00'"
+    windowed = _windowed(first_day, last_day)
     return f"""
         WITH marked AS (
             SELECT user_id, event_ts, event_type, device, event_id,
@@ -34,7 +33,7 @@ def sessionize(events: str, first_day: dt.date, last_day: dt.date | None = None)
                     event_ts - lag(event_ts) OVER by_user > to_seconds({gap}), true
                 ) AS new_session
             FROM {events}
-            WHERE event_ts >= {start} - to_seconds({gap}) AND event_ts < {end}
+            WHERE {windowed}
             WINDOW by_user AS (PARTITION BY user_id ORDER BY event_ts, event_id)
         ),
         numbered AS (
@@ -67,3 +66,26 @@ def sessionize(events: str, first_day: dt.date, last_day: dt.date | None = None)
         WHERE session_date BETWEEN DATE '{first_day.isoformat()}' AND DATE '{last_day.isoformat()}'
         ORDER BY session_date, session_start, user_id
     """
+
+
+def windowed_events(events: str, first_day: dt.date, last_day: dt.date) -> str:
+    """A query of how many events the sessions of the range see (`windowed`) and how many
+    fall on its days (`events`): their ratio is the sessions' read amplification."""
+    start, end = _midnight(first_day), _midnight(last_day + dt.timedelta(days=1))
+    return f"""
+        SELECT count(*) FILTER (WHERE {_windowed(first_day, last_day)}) AS windowed,
+               count(*) FILTER (WHERE event_ts >= {start} AND event_ts < {end}) AS events
+        FROM {events}
+    """
+
+
+def _windowed(first_day: dt.date, last_day: dt.date) -> str:
+    """The events sessions of `first_day` .. `last_day` need: from `SESSION_GAP` before the
+    range to the end of the day after it."""
+    gap = int(SESSION_GAP.total_seconds())
+    start, end = _midnight(first_day), _midnight(last_day + dt.timedelta(days=2))
+    return f"event_ts >= {start} - to_seconds({gap}) AND event_ts < {end}"
+
+
+def _midnight(day: dt.date) -> str:
+    return f"TIMESTAMPTZ '{day.isoformat()} 00:00:00+00'"
