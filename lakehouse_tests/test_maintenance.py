@@ -132,7 +132,7 @@ def test_a_rewrite_loses_to_a_writer_that_changed_the_table_meanwhile(tmp_path: 
     assert len(store.files(FACTS)) == 1
 
 
-def test_clustering_sorts_a_partition_by_its_keys(tmp_path: Path) -> None:
+def test_clustering_z_orders_a_partition_grown_by_appends(tmp_path: Path) -> None:
     store = LakeStore.local(tmp_path / "lake")
     rows = pl.DataFrame(
         {
@@ -141,21 +141,28 @@ def test_clustering_sorts_a_partition_by_its_keys(tmp_path: Path) -> None:
             "amount": [1.0] * 5000,
         }
     )
-    store.publish(FACTS, DAY, rows)
-    assert compaction.plan(store, [FACTS], "cluster")[0].reason == "never clustered by customer_id"
+    # One publish writes a partition in its table's order: nothing to cluster.
+    store.publish(FACTS, DAY, rows.sort("customer_id"))
+    assert compaction.plan(store, [FACTS], "cluster") == []
+    for part in rows.iter_slices(1000):  # appends, each in its own commit, out of order
+        time.sleep(0.002)  # distinct commit times
+        store.append(FACTS, "2026-11-03", part)
+    [candidate] = compaction.plan(store, [FACTS], "cluster")
+    assert candidate.reason == "5 of 5 files appended since it was last clustered by customer_id"
     dry = maintain(store, ["cluster"], specs=[FACTS], today=LATER, dry_run=True)
     assert [action.operation for action in dry] == ["cluster"]
     maintain(store, ["cluster"], specs=[FACTS], today=LATER)
-    clustered = store.scan(FACTS, [DAY]).collect()
+    clustered = store.scan(FACTS, ["2026-11-03"]).collect()
     assert clustered["customer_id"].is_sorted()  # Z-order on one key is a sort
     assert clustered.height == 5000 and set(clustered["sale_id"]) == set(range(5000))
     [latest, *_] = store.history(FACTS)
     assert (latest["operation"], latest["lakehouse.operation"]) == ("OPTIMIZE", "cluster")
     assert compaction.plan(store, [FACTS], "cluster") == []
-    # A later publish of the partition makes it a candidate again.
-    store.append(FACTS, DAY, rows.head(3).with_columns(sale_id=pl.lit(9000) + pl.col("sale_id")))
+    # A later append makes it a candidate again.
+    time.sleep(0.002)
+    store.append(FACTS, "2026-11-03", rows.head(3).with_columns(sale_id=pl.col("sale_id") + 9000))
     [again] = compaction.plan(store, [FACTS], "cluster")
-    assert again.reason == "1 of 2 files committed since it was clustered by customer_id"
+    assert again.reason == "1 of 2 files appended since it was last clustered by customer_id"
 
 
 def test_retention_removes_exactly_the_expired_partitions_and_dagster_forgets_them(

@@ -5,9 +5,11 @@ A table without sort keys is compacted by `optimize.compact` (small files binned
 size). A table with sort keys (for example `gold.fact_sales` by customer and product) is
 compacted and clustered by `optimize.z_order` on them, as the seeds' `OPTIMIZE ... ZORDER BY`
 did: rows close in the keys share files and row groups, so min/max statistics let readers skip
-the rest. A partition is clustered again only when it holds a file committed after its last
-rewrite (the maintenance history says when). Either rewrite commits on the version the plan
-read: if a writer changed the partition since, delta-rs refuses it and the writer's rows stay.
+the rest. Tables with sort keys are published in that order (their transforms sort, or the
+store's sorted stage), so a partition one commit wrote is clustered already; one that grew by
+appends after its last rewrite (the maintenance history says when) is not. Either rewrite
+commits on the version the plan read: if a writer changed the partition since, delta-rs
+refuses it and the writer's rows stay.
 """
 
 from __future__ import annotations
@@ -80,13 +82,16 @@ def _too_many(files: list[FileEntry], target_bytes: int) -> str | None:
 
 
 def _unclustered(spec: TableSpec, files: list[FileEntry], last: dt.datetime | None) -> str | None:
-    keys = ", ".join(spec.sort_by)
-    if last is None:
-        return f"never clustered by {keys}"
-    newer = [entry for entry in files if entry.mtime_ns > last.timestamp() * 1e9]
-    if newer:
-        return f"{len(newer)} of {len(files)} files committed since it was clustered by {keys}"
-    return None
+    commits = len({entry.mtime_ns for entry in files})  # a commit stamps its files alike
+    if commits <= 1:
+        return None  # one publish (in the table's order) or one rewrite wrote it
+    newer = [entry for entry in files if last is None or entry.mtime_ns > last.timestamp() * 1e9]
+    if not newer:
+        return None
+    return (
+        f"{len(newer)} of {len(files)} files appended since it was last clustered by "
+        f"{', '.join(spec.sort_by)}"
+    )
 
 
 def rewrite(

@@ -61,10 +61,11 @@ class AddedFile:
     partition: Mapping[str, str | None]
     stats: Mapping[str, object]
 
-    def action(self, data_change: bool = True) -> AddAction:
-        now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    def action(self, modified_ms: int, data_change: bool = True) -> AddAction:
         stats = json.dumps({"numRecords": self.rows, **self.stats}, default=str)
-        return AddAction(self.path, self.size, dict(self.partition), now_ms, data_change, stats)
+        return AddAction(
+            self.path, self.size, dict(self.partition), modified_ms, data_change, stats
+        )
 
 
 def arrow_table_schema(spec: TableSpec) -> pa.Schema:
@@ -188,7 +189,10 @@ def commit_files(
     properties = commit_properties(operation, run_id, summary, COMMIT_RETRIES if retry else 0)
     hooks = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=True)
     partition_by = [spec.partition_column] if spec.partition_column else None
-    actions = [file.action(data_change) for file in files]
+    # One modification time for the files of one commit: maintenance tells a partition one
+    # publish wrote (in its table's order) from one grown by appends.
+    modified_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    actions = [file.action(modified_ms, data_change) for file in files]
     mode, filters = "append", None
     if replace_keys is not None:
         mode = "overwrite"
