@@ -113,6 +113,8 @@ class LakeStore:
         self._opened = threading.local()
         #: Staged partitions waiting for `commit_deferred`, by (table, key); None: not deferring.
         self._deferred: dict[tuple[str, str | None], StagedPartition] | None = None
+        #: The table objects maintenance rewrites go through (see `optimize`).
+        self._rewriting: dict[str, DeltaTable] = {}
         #: Live files by (table, version): a range step scans one table hundreds of times.
         self._listings: dict[tuple[str, int], list[tuple[str | None, FileEntry]]] = {}
 
@@ -528,7 +530,13 @@ class LakeStore:
         `read_version`: Z-ordered by the table's sort keys when it has any, else compacted into
         files near `target_bytes`, in one commit; its metrics. `PartitionChanged` when a writer
         changed those files since (the rewrite is not committed)."""
-        table = self.delta_table(spec, version=read_version)
+        table = self._rewriting.get(spec.qualified_name)
+        if table is None or table.version() < read_version:
+            # One snapshot per table for all its rewrites: each commit moves it forward, so a
+            # later rewrite sees this one's files, and a writer's changes to the same files
+            # still fail it.
+            table = self.delta_table(spec, version=read_version)
+            self._rewriting[spec.qualified_name] = table
         filters = None
         if spec.partition_column is not None and key is not None:
             filters = [(spec.partition_column, "=", validate_day_key(key))]
