@@ -225,6 +225,9 @@ def silver_sessions(
 
     def steps(con: DuckDBPyConnection) -> Iterator[Any]:
         published, windowed, events = [], 0, 0
+        # Before the first query: lake files on object storage become readable, and the
+        # windows spill to the scratch area (the temp directory cannot change once used).
+        store.prepare_duckdb(con)
         for block in partitions.blocks(partition_keys(context), SESSION_BLOCK_DAYS):
             first, last = block[0], block[-1]
             files = store.files(tables.SILVER_APP_EVENTS, partitions.session_keys(first, last))
