@@ -18,9 +18,10 @@ differences in principle, which the generated samples never exercise:
   with at least one contract field is dropped: so is `{}`, which ours keeps as a row of NULLs.
   read_json numbers no lines, so bronze has no `_source_line` (nor `_extra`), and where ours
   breaks a tie between exact copies by line number any copy is kept.
-- silver.sessions is sessionized over all events at once; ours sessionizes each day with its
-  neighbour days, so a session of more than a day without a 30-minute gap holds fewer events
-  there. The sessions, and so their count, are the same.
+- silver.sessions is sessionized over all events at once; ours sessionizes blocks of up to 14
+  days with the day after each, so a session of more than a day without a 30-minute gap that
+  crosses a block's end holds fewer events there. The sessions, and so their count, are the
+  same.
 - customer_sk is a 56-bit DuckDB `hash` of (customer_id, valid_from), not our BLAKE2b.
 - The first partition (the late window's lower bound) and the days of daily_summary are the
   landing folder's first to last arrival day: ours start at the configured start date, which
