@@ -369,10 +369,6 @@ def lake_table_rows(lake: Path) -> dict[str, int]:
     }
 
 
-def _run_seconds(home: Path) -> float:
-    return _run_figures(home)[0]
-
-
 def _run_figures(home: Path) -> tuple[float, float]:
     """Start to end of the one run the build made, from the instance's run record, and the
     events silver/sessions read per event of its days (its materialization's metadata)."""

@@ -61,10 +61,10 @@ class AddedFile:
     partition: Mapping[str, str | None]
     stats: Mapping[str, object]
 
-    def action(self, modified_ms: int, data_change: bool = True) -> AddAction:
+    def action(self, modified_ms: int) -> AddAction:
         stats = json.dumps({"numRecords": self.rows, **self.stats}, default=str)
         return AddAction(
-            self.path, self.size, dict(self.partition), modified_ms, data_change, stats
+            self.path, self.size, dict(self.partition), modified_ms, data_change=True, stats=stats
         )
 
 
@@ -174,13 +174,12 @@ def commit_files(
     replace_keys: Sequence[str | None] | None,
     operation: str,
     run_id: str | None = None,
-    data_change: bool = True,
     retry: bool = True,
 ) -> None:
     """One transaction adding `files`. With `replace_keys`, the live files of those partitions
     (the whole table for [None]) are removed in the same commit; without, the files are
     appended. Writers of other partitions do not conflict: the commit is made again on their
-    version. Without `retry` (a rewrite of what was read) any concurrent change fails it."""
+    version. Without `retry` (a merge of what was read) any concurrent change fails it."""
     written = sorted({str(v) for file in files for v in file.partition.values() if v is not None})
     summary = {
         "lakehouse.rows": sum(file.rows for file in files),
@@ -192,7 +191,7 @@ def commit_files(
     # One modification time for the files of one commit: maintenance tells a partition one
     # publish wrote (in its table's order) from one grown by appends.
     modified_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-    actions = [file.action(modified_ms, data_change) for file in files]
+    actions = [file.action(modified_ms) for file in files]
     mode, filters = "append", None
     if replace_keys is not None:
         mode = "overwrite"

@@ -470,7 +470,6 @@ class LakeStore:
         *,
         table: DeltaTable | None = None,
         retry: bool = True,
-        data_change: bool = True,
     ) -> list[PublishedPartition]:
         """Commit staged partitions on `table` (the current version when None); whatever
         stops the commit, their files are deleted."""
@@ -483,7 +482,6 @@ class LakeStore:
                 replace_keys=replace_keys,
                 operation=operation,
                 run_id=self.run_id,
-                data_change=data_change,
                 retry=retry,
             )
         except BaseException:
@@ -494,22 +492,19 @@ class LakeStore:
         version = table.version()
         return [_published(part, version) for part in staged]
 
-    def commit_if_unchanged(
-        self, staged: StagedPartition, read_version: int, *, rewrite: bool = False
-    ) -> PublishedPartition:
-        """Replace a partition with files computed from the table at `read_version` (a merge,
-        or with `rewrite` the same rows reorganized): committed at once, and only if no writer
-        changed the table since, else `PartitionChanged` and the files are discarded."""
+    def commit_if_unchanged(self, staged: StagedPartition, read_version: int) -> PublishedPartition:
+        """Replace a partition with files merged from the table at `read_version`: committed at
+        once, and only if no writer changed the table since, else `PartitionChanged` and the
+        files are discarded."""
         spec = staged.spec
         try:
             [published] = self._commit(
                 spec,
                 [staged],
                 [staged.key],
-                "rewrite" if rewrite else "merge",
+                "merge",
                 table=self.delta_table(spec, version=read_version),
                 retry=False,
-                data_change=not rewrite,
             )
         except delta.CommitFailedError as error:
             raise PartitionChanged(
