@@ -108,13 +108,16 @@ def stop_daemon(daemon: subprocess.Popen) -> None:
     stop_tree(daemon)
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
+def wait_for(condition, timeout: float, what: str, describe=None) -> None:
+    """Polls `condition` every second; on time-out the error says what was awaited and, from
+    `describe()`, what the state was instead."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    state = f"\n{describe()}" if describe else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{state}")
 
 
 def free_port() -> int:

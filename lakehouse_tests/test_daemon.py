@@ -151,7 +151,22 @@ def test_a_built_lake_starts_a_quiet_daemon_that_recovers_runs_killed_with_it(
                     and not instance.event_log_storage.get_concurrency_run_ids()
                 )
 
-            wait_for(settled, 300, "the new day in silver, every run finished, no slot held")
+            def state() -> str:
+                runs = [
+                    (run.run_id[:8], run.status.value, sorted(run.tags.items()))
+                    for run in instance.get_runs()
+                    if run.run_id not in built_runs
+                ]
+                return "\n".join(
+                    [
+                        f"silver: {sorted(instance.get_materialized_partitions(SILVER_EVENTS))}",
+                        f"slots held by: {instance.event_log_storage.get_concurrency_run_ids()}",
+                        *map(str, runs),
+                        log.read_text()[-6000:],
+                    ]
+                )
+
+            wait_for(settled, 300, "the new day in silver, every run finished, no slot held", state)
         finally:
             for daemon in daemons:
                 stop_tree(daemon, signal.SIGKILL)  # with the code server and runs it started
