@@ -122,8 +122,8 @@ def backfill_overhead(first: str, last: str, single_runs: int) -> dict:
 
 
 def queries(repetitions: str) -> dict:
-    lake = settings.DataLayout(settings.data_dir()).lake
-    return time_queries(lake, int(repetitions))
+    catalog_dir = settings.DataLayout(settings.data_dir()).catalog_dir
+    return time_queries(catalog_dir, int(repetitions))
 
 
 def write_event_files(landing: Path, count: int, first: dt.date) -> None:
