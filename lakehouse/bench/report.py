@@ -135,6 +135,12 @@ def markdown(results: dict) -> str:
     for row in results["targets"]:
         mark = "yes" if row["met"] else "**no**"
         lines.append(f"| {row['target']} | {_n(row['measured'])} | {row['goal']} | {mark} |")
+    if not all(row["met"] for row in results["targets"]):
+        lines += [
+            "",
+            "For each goal not met, [FLOORS.md](FLOORS.md) (written by hand) gives the measured "
+            "floor, the profile that explains it and the ideas tried.",
+        ]
 
     ingest = results["bronze_ingest"]
     lines += [
