@@ -48,7 +48,11 @@ class Partitioning:
     @classmethod
     def from_settings(cls, code: settings.CodeSettings) -> Partitioning:
         return cls(
-            daily=dg.DailyPartitionsDefinition(start_date=code.start_date.isoformat()),
+            # `end_offset=1`: today (UTC) is a partition while it runs, so its landing files
+            # reach bronze in micro-batches (`landing/batches.py`), not tomorrow.
+            daily=dg.DailyPartitionsDefinition(
+                start_date=code.start_date.isoformat(), end_offset=1
+            ),
             backfill_policy=backfill_policy(code.partitions_per_run),
         )
 

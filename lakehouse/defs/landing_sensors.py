@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from lakehouse.defs.resources import LakeResource, LandingWatchResource
+from lakehouse.landing.batches import APPEND, INGEST_TAG
 from lakehouse.landing.contract import SOURCES, SourceContract
 from lakehouse.landing.manifest import load_manifest, merge_manifest
 from lakehouse.landing.watch import RunOutcome, WatchLimits, plan_tick
@@ -93,6 +94,7 @@ def landing_sensor(
                 tags={
                     "lakehouse/source": contract.name,
                     "lakehouse/files": str(len(request.files)),
+                    **({INGEST_TAG: APPEND} if request.append else {}),
                 },
             )
             for request in plan.requests

@@ -20,6 +20,7 @@ from lakehouse.landing.reader import REJECT_SCHEMA, parse_landing_files
 from lakehouse.quality.evaluate import CONTRACT, DRIFT, ERROR, WARN, Outcome, audit
 from lakehouse.quality.models import CONTRACTS
 from lakehouse.storage import (
+    AppendOnce,
     FileEntry,
     LakeFileSystem,
     LakeStore,
@@ -30,6 +31,23 @@ from lakehouse.storage import (
     validate_day_key,
 )
 from lakehouse.table_spec import TableSpec
+
+
+@dataclass(frozen=True)
+class AppendBatch:
+    """Micro-batch `number` of an arrival day: new landing files (relative to the landing
+    root) whose rows are appended to the day's bronze partition, once."""
+
+    number: int
+    files: tuple[str, ...]
+
+    def once(self, source: str, day: str) -> AppendOnce:
+        return AppendOnce(batch_app_id(source, day), self.number)
+
+
+def batch_app_id(source: str, day: str) -> str:
+    """The Delta application transaction id of a source's micro-batches into one day."""
+    return f"lakehouse.landing/{source}/{day}"
 
 
 class ContractViolation(Exception):
@@ -90,6 +108,7 @@ def ingest_day(
     con: duckdb.DuckDBPyConnection,
     now: dt.datetime,
     check: Callable[[Sequence[Outcome]], Sequence[Outcome]] = list,
+    batch: AppendBatch | None = None,
 ) -> IngestResult:
     """Publish the typed rows of every file of `day`, and its rejected lines to quarantine,
     through `publish_audited`: the contract is checked batch by batch as the rows are staged,
@@ -98,8 +117,18 @@ def ingest_day(
 
     Files stream through a batch at a time; a file that cannot be read fails the whole day
     and nothing is published, so the previous version of the partition stays whole.
+
+    With `batch`, only its files are read and their rows appended to the partition (and its
+    quarantine) exactly once, as micro-batch `batch.number` of the day.
     """
     entries, ignored = landing_files(landing, contract, day)
+    if batch is not None:
+        wanted = set(batch.files)
+        entries = [e for e in entries if posixpath.relpath(e.path, landing.root) in wanted]
+        missing = wanted - {posixpath.relpath(e.path, landing.root) for e in entries}
+        if missing:
+            raise FileNotFoundError(f"batch {batch.number} of {day}: gone from landing {missing}")
+        ignored = []
     files = [entry.path for entry in entries]
     model = CONTRACTS[contract.name]
     result = IngestResult(
@@ -151,7 +180,13 @@ def ingest_day(
 
     try:
         audited = publish_audited(
-            store, table, day, frames(), verdict, Quarantine(quarantine, rejects)
+            store,
+            table,
+            day,
+            frames(),
+            verdict,
+            Quarantine(quarantine, rejects),
+            once=batch.once(contract.name, day) if batch is not None else None,
         )
     except ContractViolation:
         # Nothing was published; the failed contract is the day's verdict.

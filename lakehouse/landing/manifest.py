@@ -38,6 +38,9 @@ MANIFEST_SCHEMA: dict[str, pl.DataType] = {
     "run_key": pl.String(),
     "run_id": pl.String(),
     "error": pl.String(),
+    #: The micro-batch of its day the file is (or was) appended in (`landing/batches.py`);
+    #: null for files ingested by rewriting their day.
+    "batch": pl.Int64(),
 }
 SETTLING, PENDING, REQUESTED, INGESTED, FAILED, REMOVED, DELETED = (
     "settling",
@@ -62,7 +65,10 @@ def manifest_spec(source: str) -> TableSpec:
 
 
 def load_manifest(store: LakeStore, source: str) -> pl.DataFrame:
-    return store.scan(manifest_spec(source)).collect()
+    """The manifest as it is now: read at its newest version even inside a step, where the
+    store otherwise keeps reading each table at the version it first saw."""
+    spec = manifest_spec(source)
+    return store.scan(spec, version=store.current_version(spec)).collect()
 
 
 def save_manifest(store: LakeStore, source: str, manifest: pl.DataFrame) -> None:

@@ -10,6 +10,7 @@ is bounded: at most `max_files_hashed` files and `max_bytes_hashed` bytes are ha
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import posixpath
@@ -57,6 +58,9 @@ class PartitionRequest:
     day: str
     run_key: str
     files: tuple[str, ...]
+    #: Only new files: their rows can be appended to the day (`landing/batches.py`) rather
+    #: than the day rewritten.
+    append: bool = False
 
 
 @dataclass
@@ -84,6 +88,8 @@ def plan_tick(
 
     seen: set[str] = set()
     waiting_days: set[str] = set()
+    #: Days where a file read before changed or went: appending cannot replace its rows.
+    rewrite_days: set[str] = set()
     hashed_files = hashed_bytes = 0
     for path, day, size, mtime_ns in _landing_files(landing, contract, notes):
         seen.add(path)
@@ -106,10 +112,12 @@ def plan_tick(
             continue
         hashed_files += 1
         hashed_bytes += size
-        digest, error = _hash_and_check(landing, path)
+        digest, error = hash_and_check(landing, path)
         if known and known["content_hash"] == digest:
             known.update(size=size, mtime_ns=mtime_ns)  # touched, same content
             continue
+        if known and known["content_hash"] is not None:
+            rewrite_days.add(day)
         rows[path] = _row(
             known,
             path,
@@ -125,8 +133,13 @@ def plan_tick(
         if path not in seen and row["status"] not in (REMOVED, DELETED):
             # Its day must be ingested again without it (unless it never was ingested).
             row.update(status=REMOVED, changed_at=now)
+        if row["status"] in (REMOVED,):
+            rewrite_days.add(row["arrival_date"])
 
     requests = _requests(rows, contract, limits, is_partition, waiting_days, notes)
+    requests = [
+        dataclasses.replace(request, append=request.day not in rewrite_days) for request in requests
+    ]
     requested_days = {request.day: request for request in requests}
     for row in rows.values():
         request = requested_days.get(row["arrival_date"])
@@ -186,13 +199,21 @@ def _row(known, path, day, size, mtime_ns, now, *, status, content_hash=None, er
     row.update(path=path, arrival_date=day, size=size, mtime_ns=mtime_ns, status=status)
     row["first_seen"] = row["first_seen"] or now
     if status != SETTLING:
+        # A micro-batch a run planned (before it hashed the file) stays planned; other content
+        # is no longer that batch's.
+        same = row["content_hash"] in (None, content_hash)
         row.update(
-            content_hash=content_hash, changed_at=now, error=error, run_key=None, run_id=None
+            content_hash=content_hash,
+            changed_at=now,
+            error=error,
+            run_key=None,
+            run_id=None,
+            batch=row["batch"] if same else None,
         )
     return row
 
 
-def _hash_and_check(landing: LakeFileSystem, path: str) -> tuple[str, str | None]:
+def hash_and_check(landing: LakeFileSystem, path: str) -> tuple[str, str | None]:
     """SHA-256 of the bytes, and an error when a gzip file does not decompress to its end."""
     digest = hashlib.sha256()
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if path.endswith(".gz") else None

@@ -1,7 +1,7 @@
 """The storage layer: Delta tables, write-audit-publish, scans. Everything the rest of the
 lakehouse uses is exported here; the modules below are its internals."""
 
-from lakehouse.storage.audited import Audited, Quarantine, Rows, publish_audited
+from lakehouse.storage.audited import AppendOnce, Audited, Quarantine, Rows, publish_audited
 from lakehouse.storage.delta import RUN_ID_KEY, NotADeltaTable
 from lakehouse.storage.duckdb_access import parquet_source
 from lakehouse.storage.filesystem import FileEntry, LakeFileSystem
@@ -18,6 +18,7 @@ from lakehouse.storage.store import (
 __all__ = [
     "ROW_GROUP_ROWS",
     "RUN_ID_KEY",
+    "AppendOnce",
     "Audited",
     "FileEntry",
     "InvalidPartitionKey",

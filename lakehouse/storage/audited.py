@@ -34,8 +34,18 @@ class Quarantine:
 
 
 @dataclass(frozen=True)
+class AppendOnce:
+    """Append instead of replace, exactly once: Delta application transaction `app_id` at
+    `version` (see `LakeStore.append_once`)."""
+
+    app_id: str
+    version: int
+
+
+@dataclass(frozen=True)
 class Audited(Generic[T]):
-    published: PublishedPartition
+    #: None when appending a batch an earlier attempt already committed.
+    published: PublishedPartition | None
     quarantined: PublishedPartition | None
     #: What the audit returned (its outcomes, say).
     audit: T
@@ -48,9 +58,12 @@ def publish_audited(
     clean: Rows | StagedPartition,
     audit: Callable[[StagedPartition, StagedPartition | None], T],
     quarantine: Quarantine | None = None,
+    once: AppendOnce | None = None,
 ) -> Audited[T]:
     """Stage `clean` (or take files already staged), stage the rejects, audit, then commit
-    quarantine and table; nothing is committed if anything raises."""
+    quarantine and table; nothing is committed if anything raises. With `once`, the rows are
+    appended to the partition rather than replacing it, each table skipping the batch if it
+    already has it."""
     staged: list[StagedPartition] = []
     try:
         table = clean if isinstance(clean, StagedPartition) else store.stage(spec, key, clean)
@@ -64,5 +77,10 @@ def publish_audited(
         for part in staged:
             store.discard(part)
         raise
+    if once is not None:
+        quarantined = (
+            store.append_once(rejected, once.app_id, once.version) if rejected is not None else None
+        )
+        return Audited(store.append_once(table, once.app_id, once.version), quarantined, verdict)
     quarantined = store.commit(rejected) if rejected is not None else None
     return Audited(store.commit(table), quarantined, verdict)

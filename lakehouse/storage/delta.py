@@ -22,7 +22,12 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.schema import Field, Schema
-from deltalake.transaction import AddAction, CommitProperties, PostCommitHookProperties
+from deltalake.transaction import (
+    AddAction,
+    CommitProperties,
+    PostCommitHookProperties,
+    Transaction,
+)
 
 from lakehouse.table_spec import TableSpec
 
@@ -152,10 +157,15 @@ def commit_properties(
     run_id: str | None,
     extra: Mapping[str, object] | None = None,
     retries: int = COMMIT_RETRIES,
+    once: Transaction | None = None,
 ) -> CommitProperties:
-    """What every lakehouse commit carries: its operation and run, and delta-rs's retries."""
+    """What every lakehouse commit carries: its operation and run, and delta-rs's retries;
+    with `once`, Delta's application transaction (app id and version) that makes it
+    idempotent (see `LakeStore.append_once`)."""
     return CommitProperties(
-        custom_metadata=commit_metadata(operation, run_id, extra), max_commit_retries=retries
+        custom_metadata=commit_metadata(operation, run_id, extra),
+        max_commit_retries=retries,
+        app_transactions=[once] if once is not None else None,
     )
 
 
@@ -175,6 +185,7 @@ def commit_files(
     operation: str,
     run_id: str | None = None,
     retry: bool = True,
+    once: Transaction | None = None,
 ) -> None:
     """One transaction adding `files`. With `replace_keys`, the live files of those partitions
     (the whole table for [None]) are removed in the same commit; without, the files are
@@ -185,7 +196,7 @@ def commit_files(
         "lakehouse.rows": sum(file.rows for file in files),
         "lakehouse.partitions": describe_keys(written),
     }
-    properties = commit_properties(operation, run_id, summary, COMMIT_RETRIES if retry else 0)
+    properties = commit_properties(operation, run_id, summary, COMMIT_RETRIES if retry else 0, once)
     hooks = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=True)
     partition_by = [spec.partition_column] if spec.partition_column else None
     # One modification time for the files of one commit: maintenance tells a partition one

@@ -15,8 +15,10 @@ import contextlib
 import datetime as dt
 import os
 import posixpath
+import random
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -470,6 +472,7 @@ class LakeStore:
         *,
         table: DeltaTable | None = None,
         retry: bool = True,
+        once: delta.Transaction | None = None,
     ) -> list[PublishedPartition]:
         """Commit staged partitions on `table` (the current version when None); whatever
         stops the commit, their files are deleted."""
@@ -483,6 +486,7 @@ class LakeStore:
                 operation=operation,
                 run_id=self.run_id,
                 retry=retry,
+                once=once,
             )
         except BaseException:
             for part in staged:
@@ -511,6 +515,56 @@ class LakeStore:
                 f"{spec.qualified_name} {staged.key}: changed since version {read_version}"
             ) from error
         return published
+
+    def transaction_version(self, spec: TableSpec, app_id: str) -> int:
+        """The newest version of Delta application transaction `app_id` committed to the
+        table; 0 when it has none."""
+        table = self.delta_table(spec)
+        if table is None:
+            return 0
+        table.update_incremental()  # the newest, even inside a step
+        return table.transaction_version(app_id) or 0
+
+    def append_once(
+        self, staged: StagedPartition, app_id: str, version: int
+    ) -> PublishedPartition | None:
+        """Add the staged files to their partition in a commit that records application
+        transaction `app_id` at `version`, unless the table already has that version of it
+        (an earlier attempt committed this batch): then the files are discarded and None
+        returned. Delta's idempotent writes, as Structured Streaming's Delta sink does them."""
+        spec = staged.spec
+        once = delta.Transaction(app_id, version)
+        try:
+            for attempt in range(delta.COMMIT_ATTEMPTS):
+                table = self._writable_table(spec)
+                table.update_incremental()
+                if (table.transaction_version(app_id) or 0) >= version:
+                    self.discard(staged)
+                    return None
+                try:
+                    # No retry inside delta-rs: each attempt reads the transaction again, so
+                    # a concurrent commit of the same batch is seen rather than doubled.
+                    delta.commit_files(
+                        table,
+                        spec,
+                        staged.added,
+                        replace_keys=None,
+                        operation="append",
+                        run_id=self.run_id,
+                        retry=False,
+                        once=once,
+                    )
+                except delta.CommitFailedError:
+                    if attempt == delta.COMMIT_ATTEMPTS - 1:
+                        raise
+                    time.sleep(random.uniform(0.01, 0.05 * (attempt + 1)))
+                    continue
+                table.update_incremental()
+                return _published(staged, table.version())
+        except BaseException:
+            self.discard(staged)
+            raise
+        raise AssertionError("unreachable: the last attempt raises")
 
     def current_version(self, spec: TableSpec) -> int:
         """The table's version now (creating the table when it has none)."""

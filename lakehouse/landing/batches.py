@@ -1,0 +1,146 @@
+"""Micro-batches: new landing files of a day appended to its bronze partition exactly once.
+
+The landing manifest is the checkpoint, as Structured Streaming's offset and commit logs are: a
+bronze run first records which files make up the day's next batch (their `batch` number n), then
+appends their rows to the day's bronze partition and quarantine in commits that carry the Delta
+application transaction (source and day, n), then marks the files ingested. A run killed after
+planning replays exactly the planned files as batch n; one killed after the commits finds n in
+the table's transactions and only marks the files. A batch so costs what its files cost, however
+much the day already holds, and no row is appended twice.
+
+A day whose ingested files changed or disappeared cannot grow by appending: it is rewritten
+whole (`NotAppendable`), as any day outside a micro-batch run is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+
+import polars as pl
+
+from lakehouse.landing.contract import SourceContract
+from lakehouse.landing.ingest import AppendBatch, IngestResult, batch_app_id, landing_files
+from lakehouse.landing.manifest import (
+    INGESTED,
+    MANIFEST_SCHEMA,
+    REQUESTED,
+    load_manifest,
+    merge_manifest,
+)
+from lakehouse.landing.watch import hash_and_check
+from lakehouse.storage import LakeFileSystem, LakeStore
+from lakehouse.table_spec import TableSpec
+
+#: Run tag of a bronze run that appends the day's new files instead of rewriting the day (what
+#: the landing sensors and `lakehouse build --watch` request).
+INGEST_TAG = "lakehouse/ingest"
+APPEND = "append"
+
+
+class NotAppendable(Exception):
+    """A day whose ingested files changed or are gone: it must be rewritten whole."""
+
+
+def next_batch(
+    store: LakeStore,
+    landing: LakeFileSystem,
+    contract: SourceContract,
+    table: TableSpec,
+    day: str,
+    *,
+    run_id: str | None,
+    now: dt.datetime,
+) -> AppendBatch | None:
+    """The day's next batch (a planned one first), recorded in the manifest before it is
+    read; None when every file of the day is ingested."""
+    committed = store.transaction_version(table, batch_app_id(contract.name, day))
+    manifest = load_manifest(store, contract.name).filter(pl.col("arrival_date") == day)
+    pending = manifest.filter(pl.col("batch").is_not_null() & (pl.col("status") != INGESTED))
+    # Committed to bronze by a run that died before it said so in the manifest.
+    landed = pending.filter(pl.col("batch") <= committed)
+    if landed.height:
+        landed = landed.with_columns(
+            status=pl.lit(INGESTED), changed_at=pl.lit(now).cast(manifest["changed_at"].dtype)
+        )
+        merge_manifest(store, contract.name, landed)
+        manifest = pl.concat(
+            [manifest.filter(~pl.col("path").is_in(landed["path"].implode())), landed]
+        )
+    planned = pending.filter(pl.col("batch") == committed + 1)
+    if planned.height:
+        return AppendBatch(committed + 1, tuple(sorted(planned["path"])))
+    ingested = {
+        row["path"]: row
+        for row in manifest.filter(pl.col("status") == INGESTED).iter_rows(named=True)
+    }
+    entries, _ = landing_files(landing, contract, day)
+    listed = {posixpath.relpath(entry.path, landing.root): entry for entry in entries}
+    for path, row in ingested.items():
+        entry = listed.get(path)
+        if entry is None:
+            raise NotAppendable(f"{path} was removed since it was ingested")
+        # A touched file keeps its rows; only other content needs the day rewritten.
+        touched = (entry.size, entry.mtime_ns) != (row["size"], row["mtime_ns"])
+        if touched and hash_and_check(landing, path)[0] != row["content_hash"]:
+            raise NotAppendable(f"{path} changed since it was ingested")
+    new = sorted(path for path in listed if path not in ingested)
+    if not new:
+        return None
+    known = {row["path"]: row for row in manifest.iter_rows(named=True)}
+    rows = []
+    for path in new:
+        entry = listed[path]
+        row = dict(known.get(path) or {name: None for name in MANIFEST_SCHEMA})
+        row.update(
+            path=path,
+            arrival_date=day,
+            size=entry.size,
+            mtime_ns=entry.mtime_ns,
+            first_seen=row["first_seen"] or now,
+            changed_at=now,
+            status=row["status"] if row["status"] == REQUESTED else REQUESTED,
+            run_id=run_id,
+            batch=committed + 1,
+        )
+        rows.append(row)
+    merge_manifest(store, contract.name, pl.DataFrame(rows, schema=MANIFEST_SCHEMA, orient="row"))
+    return AppendBatch(committed + 1, tuple(new))
+
+
+def record_batch(
+    store: LakeStore,
+    contract: SourceContract,
+    day: str,
+    batch: AppendBatch,
+    result: IngestResult,
+    *,
+    run_id: str | None,
+    now: dt.datetime,
+) -> None:
+    """The batch's files as ingested, with what was read of each."""
+    known = {
+        row["path"]: row
+        for row in load_manifest(store, contract.name)
+        .filter(pl.col("path").is_in(list(batch.files)))
+        .iter_rows(named=True)
+    }
+    rows = []
+    for path in batch.files:
+        size, mtime_ns = result.listed[path]
+        row = dict(known.get(path) or {name: None for name in MANIFEST_SCHEMA})
+        row.update(
+            path=path,
+            arrival_date=day,
+            size=size,
+            mtime_ns=mtime_ns,
+            content_hash=result.hashes.get(path, row["content_hash"]),
+            first_seen=row["first_seen"] or now,
+            changed_at=now,
+            status=INGESTED,
+            run_id=run_id,
+            error=None,
+            batch=batch.number,
+        )
+        rows.append(row)
+    merge_manifest(store, contract.name, pl.DataFrame(rows, schema=MANIFEST_SCHEMA, orient="row"))
