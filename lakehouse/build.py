@@ -42,6 +42,10 @@ class PlannedRun:
     first: str
     last: str
     reason: str
+    #: Only these assets of the selection (their keys as `bronze/orders`); all when empty.
+    only: tuple[str, ...] = ()
+    #: Tags the run carries besides the range and this process (a sensor's run key, say).
+    tags: tuple[tuple[str, str], ...] = ()
 
     def pools(self, graph) -> list[str]:
         """The concurrency pools its steps claim."""
@@ -49,10 +53,15 @@ class PlannedRun:
 
     def asset_keys(self, graph) -> list[dg.AssetKey]:
         keys = sorted(graph.get_all_asset_keys())
-        if self.selection == ALL_ASSETS:
-            return keys
         bronze = [key for key in keys if key.path[0] == BRONZE]
-        return bronze if self.selection == BRONZE else [k for k in keys if k not in bronze]
+        chosen = {
+            ALL_ASSETS: keys,
+            BRONZE: bronze,
+            DOWNSTREAM: [key for key in keys if key not in bronze],
+        }[self.selection]
+        if self.only:
+            chosen = [key for key in chosen if key.to_user_string() in self.only]
+        return chosen
 
 
 @dataclass(frozen=True)
@@ -228,7 +237,12 @@ def execute_run(
             run_config=run_config,
             instance=instance,
             asset_selection=run.asset_keys(defs.resolve_asset_graph()),
-            tags={**range_tags(run.first, run.last), **process_tags(), BUILD_TAG: run.selection},
+            tags={
+                **range_tags(run.first, run.last),
+                **process_tags(),
+                BUILD_TAG: run.selection,
+                **dict(run.tags),
+            },
             raise_on_error=False,
             run_id=run_id,
         )

@@ -120,9 +120,35 @@ def _build_lake(args: argparse.Namespace, signals) -> int:
                 return 1
         print("refreshing the catalog", flush=True)
         built = refresh_catalog(layout, instance)
+        if args.watch:
+
+            def run(planned) -> bool:
+                return execute_run(definitions, instance, planned, report, progress=progress)
+
+            return _watch(args, definitions, instance, layout, report, signals, run)
     print(gold_summary(settings.lake_store(layout)))
     print(f"catalog: {built.path} ({built.tables} tables); try `lakehouse tables`")
     return 0
+
+
+def _watch(args, definitions, instance, layout, report, signals, run) -> int:
+    """`--watch`: micro-batch rounds every `--interval` seconds until a signal stops them."""
+    from lakehouse.defs.catalog_refresh import refresh_catalog
+    from lakehouse.landing.watch import WatchLimits
+    from lakehouse.watching import watch_round
+
+    limits = WatchLimits(settle_seconds=settings.settle_seconds())
+    report(f"watching {layout.landing} every {args.interval:g} s (Ctrl-C stops)")
+    while True:
+        done = watch_round(definitions, instance, layout, limits, report, run)
+        if signals.received() is not None:
+            return 1  # `_build` says which signal stopped it
+        if not done.idle:
+            built = refresh_catalog(layout, instance)
+            report(f"catalog refreshed ({built.seconds:.1f} s)")
+        for failure in done.failed:
+            report(f"lakehouse build --watch: {failure} failed; retried when its files change")
+        time.sleep(args.interval)
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -351,6 +377,18 @@ def parser() -> argparse.ArgumentParser:
         default=600,
         help="how long to wait for concurrency slots held by live runs before giving up with "
         "exit code 3 (default 600); slots of dead runs are freed at once",
+    )
+    build.add_argument(
+        "--watch",
+        action="store_true",
+        help="then keep ingesting: settled new landing files are appended to bronze and silver "
+        "and gold follow, every --interval seconds, until Ctrl-C (what the daemon's sensors do)",
+    )
+    build.add_argument(
+        "--interval",
+        type=float,
+        default=30.0,
+        help="seconds between --watch rounds (default 30)",
     )
     build.set_defaults(handler=_build)
 

@@ -99,6 +99,7 @@ def test_todays_files_are_appended_batch_by_batch_exactly_once(
 
         # Killed after planning batch 3: the next run replays exactly the planned files.
         land(sample[3])
+        tick(tmp_path, instance, "app_events")  # a tick sees it settled
         now = dt.datetime.now(dt.UTC)
         planned = next_batch(
             store, landing, EVENTS, tables.BRONZE_APP_EVENTS, TODAY, run_id=None, now=now
@@ -111,6 +112,7 @@ def test_todays_files_are_appended_batch_by_batch_exactly_once(
 
         # Killed after committing batch 5, before the manifest said so: not appended again.
         land(sample[5])
+        tick(tmp_path, instance, "app_events")
         batch = next_batch(
             store, landing, EVENTS, tables.BRONZE_APP_EVENTS, TODAY, run_id=None, now=now
         )

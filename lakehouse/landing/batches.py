@@ -1,12 +1,14 @@
 """Micro-batches: new landing files of a day appended to its bronze partition exactly once.
 
-The landing manifest is the checkpoint, as Structured Streaming's offset and commit logs are: a
-bronze run first records which files make up the day's next batch (their `batch` number n), then
-appends their rows to the day's bronze partition and quarantine in commits that carry the Delta
-application transaction (source and day, n), then marks the files ingested. A run killed after
-planning replays exactly the planned files as batch n; one killed after the commits finds n in
-the table's transactions and only marks the files. A batch so costs what its files cost, however
-much the day already holds, and no row is appended twice.
+Only files a landing tick (a sensor's, or `lakehouse build --watch`'s) found settled and
+recorded in the manifest are taken. The manifest is the checkpoint, as Structured Streaming's
+offset and commit logs are: a bronze run first records which files make up the day's next
+batch (their `batch` number n), then appends their rows to the day's bronze partition and
+quarantine in commits that carry the Delta application transaction (source and day, n), then
+marks the files ingested. A run killed after planning replays exactly the planned files as
+batch n; one killed after the commits finds n in the table's transactions and only marks the
+files. A batch so costs what its files cost, however much the day already holds, and no row is
+appended twice.
 
 A day whose ingested files changed or disappeared cannot grow by appending: it is rewritten
 whole (`NotAppendable`), as any day outside a micro-batch run is.
@@ -24,6 +26,7 @@ from lakehouse.landing.ingest import AppendBatch, IngestResult, batch_app_id, la
 from lakehouse.landing.manifest import (
     INGESTED,
     MANIFEST_SCHEMA,
+    PENDING,
     REQUESTED,
     load_manifest,
     merge_manifest,
@@ -84,10 +87,12 @@ def next_batch(
         touched = (entry.size, entry.mtime_ns) != (row["size"], row["mtime_ns"])
         if touched and hash_and_check(landing, path)[0] != row["content_hash"]:
             raise NotAppendable(f"{path} changed since it was ingested")
-    new = sorted(path for path in listed if path not in ingested)
+    # Only files a landing tick saw settled: a file still being copied is never read.
+    known = {row["path"]: row for row in manifest.iter_rows(named=True)}
+    settled = {path for path, row in known.items() if row["status"] in (PENDING, REQUESTED)}
+    new = sorted(path for path in listed if path not in ingested and path in settled)
     if not new:
         return None
-    known = {row["path"]: row for row in manifest.iter_rows(named=True)}
     rows = []
     for path in new:
         entry = listed[path]
