@@ -231,12 +231,16 @@ def test_state_reports_watermark_history_and_failures(landing: Path) -> None:
     )
     assert orders["bronze_rows"] == bronze_rows > 0
     assert orders["last_file"].startswith(f"orders/{DAYS[1]}/")
+    # Files were aged a minute before the sensor saw them: ingested about that long after.
+    assert orders["newest_file"].startswith("orders/")
+    assert 55 <= orders["newest_file_lag_seconds"] < 600 and orders["files_waiting"] == 0
     assert {f["path"] for f in orders["failed_files"]} == {
         f"orders/{DAYS[2]}/orders-1.csv",
         f"orders/{DAYS[2]}/orders-2.csv",
     }
     events = next(s for s in json.loads(completed.stdout) if s["source"] == "app_events")
     assert events["watermark"] is None and events["files"] == {}
+    assert events["newest_file"] is None and events["newest_file_lag_seconds"] is None
     assert events["bronze_rows"] == 0 and events["bronze_watermark"] is None
 
 
