@@ -23,11 +23,16 @@ def gold_summary(store: LakeStore) -> str:
             lines.append(f"  {spec.qualified_name:<28} {count:>10,} rows in {len(files)} files")
         daily = store.files(tables.GOLD_DAILY_SUMMARY)
         if daily:
-            source = parquet_source(store, daily, hive=True)
+            source = parquet_source(store, daily, hive=True, union_by_name=True)
+            # Files written before is_complete existed read it as NULL: not known to be final.
+            present = con.sql(f"SELECT * FROM {source} LIMIT 0").columns
+            final = "is_complete" if "is_complete" in present else "NULL::BOOLEAN"
             relation = con.sql(
-                "SELECT summary_date, revenue_usd, orders, avg_order_value_usd, active_users, "
-                "round(conversion_rate, 4) AS conversion_rate, new_customers "
-                f"FROM {source} ORDER BY summary_date"
+                "SELECT summary_date AS day, revenue_usd, orders, "
+                "avg_order_value_usd AS avg_order_usd, active_users AS users, "
+                "round(conversion_rate, 4) AS conversion, new_customers, "
+                f"coalesce({final}, false) AS final "
+                f"FROM {source} ORDER BY day"
             )
             lines += ["", "gold.daily_summary:", str(relation)]
     return "\n".join(lines)

@@ -284,9 +284,13 @@ GOLD_DAILY_SUMMARY = TableSpec(
         "converted_sessions": pl.Int64(),
         "conversion_rate": pl.Float64(),
         "new_customers": pl.Int64(),
+        "is_complete": pl.Boolean(),
+        "as_of": UTC_TS,
     },
     partition_column="summary_date",
-    description="One row per day: revenue, orders, average order value, users and conversion.",
+    description="One row per day: revenue, orders, average order value, users and conversion. "
+    "A day's figures are final once is_complete: the day and its late-arrival window are over; "
+    "before that (today's row above all) they are as of as_of.",
     owner=ANALYTICS,
     domain="sales",
     model=GoldDailySummary,
@@ -301,6 +305,9 @@ GOLD_DAILY_SUMMARY = TableSpec(
         "converted_sessions": ((SILVER_SESSIONS, "converted"),),
         "conversion_rate": ((SILVER_SESSIONS, "converted"), (SILVER_SESSIONS, "session_id")),
         "new_customers": ((GOLD_DIM_CUSTOMER, "customer_id"), (GOLD_DIM_CUSTOMER, "valid_from")),
+        # From the clock of the run, not from a column.
+        "is_complete": (),
+        "as_of": (),
     },
 )
 GOLD_EVENT_METRICS_HOURLY = TableSpec(

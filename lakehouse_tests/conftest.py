@@ -133,7 +133,7 @@ def catalogued(built_lake, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 #: Written by every run with its own clock or identity: not part of a table's contents.
-RUN_COLUMNS = {"_ingested_at", "_quarantined_at"}
+RUN_COLUMNS = {"_ingested_at", "_quarantined_at", "as_of"}
 #: Run histories and the maintenance log differ between any two builds by design.
 HISTORY_LAYERS = {"quality", "lakehouse"}
 

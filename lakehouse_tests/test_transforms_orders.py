@@ -115,7 +115,14 @@ def test_amount_usd_on_a_half_cent_is_rounded_up_and_daily_revenue_is_their_exac
     empty = pl.LazyFrame(schema={"user_id": pl.String, "converted": pl.Boolean})
     dim = pl.LazyFrame(schema={"customer_id": pl.String, "valid_from": UTC})
     summary = tables.GOLD_DAILY_SUMMARY.conform(
-        daily_summary(facts, empty.select("user_id"), empty.select("converted"), dim, DAY)
+        daily_summary(
+            facts,
+            empty.select("user_id"),
+            empty.select("converted"),
+            dim,
+            DAY,
+            dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+        )
     ).collect()
     revenue = sum(
         amount

@@ -145,7 +145,8 @@ def test_daily_summary_counts_revenue_users_conversion_and_new_customers() -> No
             ("C5", "2026-11-04T00:00:00"),  # the next day
         ],
     )
-    summary = tables.GOLD_DAILY_SUMMARY.conform(daily_summary(*inputs, DAY)).collect()
+    as_of = dt.datetime(2026, 11, 3, 15, 30, tzinfo=dt.UTC)  # while the day runs
+    summary = tables.GOLD_DAILY_SUMMARY.conform(daily_summary(*inputs, DAY, as_of)).collect()
     assert summary.rows(named=True) == [
         {
             "revenue_usd": Decimal("30.02"),
@@ -157,13 +158,21 @@ def test_daily_summary_counts_revenue_users_conversion_and_new_customers() -> No
             "converted_sessions": 1,
             "conversion_rate": 0.25,
             "new_customers": 2,
+            "is_complete": False,
+            "as_of": as_of,
         }
     ]
+    # Final once the day and its late-arrival window (3 days) are over, not a moment before.
+    final = dt.datetime(2026, 11, 7, tzinfo=dt.UTC)
+    for when, complete in [(final - dt.timedelta(microseconds=1), False), (final, True)]:
+        row = daily_summary(*inputs, DAY, when).collect().row(0, named=True)
+        assert row["is_complete"] is complete and row["as_of"] == when
 
 
 def test_daily_summary_of_a_quiet_day_is_a_row_of_zeros() -> None:
     inputs = summary_inputs([], [], [], [("C1", "2026-11-01T08:00:00")])
-    summary = tables.GOLD_DAILY_SUMMARY.conform(daily_summary(*inputs, DAY)).collect()
+    as_of = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    summary = tables.GOLD_DAILY_SUMMARY.conform(daily_summary(*inputs, DAY, as_of)).collect()
     assert summary.rows(named=True) == [
         {
             "revenue_usd": Decimal("0.00"),
@@ -175,5 +184,7 @@ def test_daily_summary_of_a_quiet_day_is_a_row_of_zeros() -> None:
             "converted_sessions": 0,
             "conversion_rate": None,
             "new_customers": 0,
+            "is_complete": True,
+            "as_of": as_of,
         }
     ]

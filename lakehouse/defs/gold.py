@@ -146,6 +146,7 @@ def daily_summary(
                 store.scan(tables.SILVER_SESSIONS, [key]),
                 dim,
                 day(key),
+                as_of=utc_now(),
             )
             summary = spec.conform(summary).collect()
             published.append(gate.publish_by_model(con, key, summary))

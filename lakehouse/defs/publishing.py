@@ -70,6 +70,7 @@ def lineage_metadata(spec: TableSpec) -> dict[str, dg.TableColumnLineage]:
             for upstream, name in sources
         ]
         for column, sources in spec.lineage.items()
+        if sources
     }
     return {"dagster/column_lineage": dg.TableColumnLineage(deps_by_column=deps)}
 

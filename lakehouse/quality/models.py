@@ -215,6 +215,8 @@ class GoldDailySummary(Strict):
     converted_sessions: pl.Int64 = pa.Field(ge=0)
     conversion_rate: pl.Float64 = pa.Field(ge=0, le=1, nullable=True)
     new_customers: pl.Int64 = pa.Field(ge=0)
+    is_complete: pl.Boolean
+    as_of: UTC_TS
 
     @pa.dataframe_check(name="revenue_orders_within_orders")
     def revenue_orders_within_orders(cls, data) -> pl.LazyFrame:

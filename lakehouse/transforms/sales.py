@@ -8,6 +8,7 @@ import polars as pl
 
 from lakehouse.landing.contract import REVENUE_STATUSES
 from lakehouse.money import MONEY, average
+from lakehouse.partitions import LATE_ARRIVAL_DAYS
 from lakehouse.transforms.rules import Checked, Rule, apply_rules, explain
 
 
@@ -92,8 +93,12 @@ def daily_summary(
     sessions: pl.LazyFrame,
     dim_customer: pl.LazyFrame,
     day: dt.date,
+    as_of: dt.datetime,
 ) -> pl.LazyFrame:
-    """One row for `day`, zeros rather than no row when nothing happened.
+    """One row for `day` as of `as_of`, zeros rather than no row when nothing happened.
+
+    is_complete says the figures are final: `as_of` is past the day and the late-arrival
+    window after it (rows of a day keep arriving for `LATE_ARRIVAL_DAYS` days).
 
     revenue_usd is the exact sum of the revenue orders' amount_usd (cents add up exactly, no
     rounding); avg_order_value_usd is revenue_usd / revenue_orders rounded to cents by the one
@@ -126,4 +131,12 @@ def daily_summary(
         .then(pl.col("converted_sessions") / pl.col("sessions"))
         .otherwise(None),
         new_customers="new_customers",
+        is_complete=pl.lit(as_of >= final_after(day)),
+        as_of=pl.lit(as_of).cast(pl.Datetime("us", "UTC")),
     )
+
+
+def final_after(day: dt.date) -> dt.datetime:
+    """When no more rows of `day` can arrive: the end of its late-arrival window."""
+    end = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) + dt.timedelta(days=1)
+    return end + dt.timedelta(days=LATE_ARRIVAL_DAYS)
