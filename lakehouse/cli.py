@@ -145,7 +145,10 @@ def _watch(args, definitions, instance, layout, report, signals, run) -> int:
             return 1  # `_build` says which signal stopped it
         if not done.idle:
             built = refresh_catalog(layout, instance)
-            report(f"catalog refreshed ({built.seconds:.1f} s)")
+            report(
+                f"round: {len(done.bronze_runs)} bronze runs, {done.seconds:.2f} s, "
+                f"catalog {built.seconds:.2f} s"
+            )
         for failure in done.failed:
             report(f"lakehouse build --watch: {failure} failed; retried when its files change")
         time.sleep(args.interval)

@@ -13,6 +13,7 @@ SIGTERM ends the sleep (or the run in progress, failed as `lakehouse build` fail
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ class Round:
     bronze_runs: list[str] = field(default_factory=list)
     downstream: PlannedRun | None = None
     failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def idle(self) -> bool:
@@ -52,6 +54,7 @@ def watch_round(
 ) -> Round:
     """One round: a tick per source, its bronze runs, then silver and gold for their days."""
     run = run or (lambda planned: execute_run(defs, instance, planned, report))
+    started = time.perf_counter()
     store = settings.lake_store(layout)
     landing = LakeFileSystem.local(str(layout.landing))
     daily = next(
@@ -100,4 +103,5 @@ def watch_round(
         report(f"silver and gold for {first}...{max(days)}")
         if not run(done.downstream):
             done.failed.append(f"silver and gold {first}...{max(days)}")
+    done.seconds = time.perf_counter() - started
     return done

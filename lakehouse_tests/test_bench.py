@@ -10,7 +10,15 @@ from pathlib import Path
 
 from lakehouse.bench.sizes import SIZES
 
-SECTIONS = ("bronze_ingest", "full_graph", "backfill", "incremental", "queries", "sensor")
+SECTIONS = (
+    "bronze_ingest",
+    "full_graph",
+    "backfill",
+    "incremental",
+    "queries",
+    "sensor",
+    "freshness",
+)
 
 
 def test_the_bench_harness_measures_everything_at_the_smoke_size(tmp_path: Path) -> None:
@@ -73,14 +81,19 @@ def test_the_bench_harness_measures_everything_at_the_smoke_size(tmp_path: Path)
     assert results["sensor"]["files"] == size.sensor_files
     assert results["sensor"]["ticks_until_all_known"] >= 1
 
+    fresh = results["freshness"]
+    assert fresh["files"] == size.freshness.files and fresh["round_seconds"]
+    assert 0 < fresh["latency_to_silver_p50_s"] <= fresh["latency_to_gold_p50_s"]
+    assert fresh["latency_to_gold_p50_s"] <= fresh["latency_to_gold_p95_s"]
+
     # Sessions read each event about once, plus the day after the range.
     assert 1.0 <= results["full_graph"]["sessions_windowed_per_event"] <= 1.6
-    assert len(results["targets"]) == 16
+    assert len(results["targets"]) == 18
     assert all(isinstance(target["met"], bool) for target in results["targets"])
     markdown = (tmp_path / "out" / "RESULTS.md").read_text()
     assert "| bronze ingest / raw DuckDB throughput |" in markdown
     assert "| whole graph wall time / plain DuckDB baseline |" in markdown
     assert "### The same 14 tables in plain DuckDB SQL" in markdown
-    assert "## 7. Scaling" in markdown
+    assert "## 7. Scaling" in markdown and "## 8. Freshness" in markdown
     assert (tmp_path / "out" / "scaling-XS.png").read_bytes().startswith(b"\x89PNG")
     assert "## Targets" in completed.stdout

@@ -88,6 +88,17 @@ def targets(results: dict) -> list[dict]:
         ("sensor steady tick (ms)", results["sensor"]["steady_tick_ms"], "<=", 1000),
         ("time factor per doubling of data", doubling, "<=", 2.1),
     ]
+    fresh = results.get("freshness")
+    if fresh:
+        rows += [
+            ("freshness p95, landing to gold (s)", fresh["latency_to_gold_p95_s"], "<=", 90),
+            (
+                "freshness round cost, late / early in the day",
+                fresh["round_cost_growth"],
+                "<=",
+                1.2,
+            ),
+        ]
     compare = {
         ">=": lambda a, b: a >= b,
         ">": lambda a, b: a > b,
@@ -254,6 +265,23 @@ def markdown(results: dict) -> str:
             f"time x{slope['time_factor']:.2f} ({slope['time_per_doubling']:.2f} per doubling)"
         )
     lines.append(f"\n![scaling]({results['chart']})" if results.get("chart") else "")
+    fresh = results.get("freshness")
+    if fresh:
+        rounds = fresh["round_seconds"]
+        lines += [
+            "",
+            "## 8. Freshness: today's files under `lakehouse build --watch`",
+            "",
+            f"- {fresh['files']} files of {fresh['events_per_file']:,} events, one every "
+            f"{fresh['spacing_s']:g} s; a round every {fresh['interval_s']:g} s, files settle "
+            f"{fresh['settle_s']:g} s",
+            f"- landing to silver: p50 {fresh['latency_to_silver_p50_s']:.1f} s, p95 "
+            f"{fresh['latency_to_silver_p95_s']:.1f} s; to `gold.event_metrics_hourly`: p50 "
+            f"{fresh['latency_to_gold_p50_s']:.1f} s, p95 {fresh['latency_to_gold_p95_s']:.1f} s",
+            f"- {len(rounds)} rounds with new files: "
+            + ", ".join(f"{seconds:.1f}" for seconds in rounds)
+            + f" s (late / early in the day: {fresh['round_cost_growth']:.2f})",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -317,6 +317,20 @@ class Bench:
         run = measure(python_module(WORKLOADS, "sensor-ticks", str(files)), self.env(root, first))
         return run.result
 
+    def freshness(self) -> dict:
+        """8. Today's files under `lakehouse build --watch`: latency to silver and gold, and
+        the cost of a round as the day grows."""
+        from lakehouse.bench.freshness import run_freshness
+
+        plan = self.size.freshness
+        today = dt.datetime.now(dt.UTC).date()
+        root = self.fresh_root("freshness")
+        self.log(
+            f"freshness: {plan.files} files, one every {plan.spacing_s:g} s, "
+            f"rounds every {plan.interval_s:g} s"
+        )
+        return run_freshness(root, self.env(root, today - dt.timedelta(days=3)), plan)
+
     def run_all(self) -> dict:
         main = self.full_graph(self.size.main, "full-graph", against_plain=True)
         return {
@@ -326,6 +340,7 @@ class Bench:
             "incremental": self.incremental(),
             "queries": self.queries(),
             "sensor": self.sensor(),
+            "freshness": self.freshness(),
             "scaling": self.scaling(main),
         }
 

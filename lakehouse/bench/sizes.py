@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lakehouse.bench.freshness import FreshnessRun
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -43,6 +45,8 @@ class BenchSize:
     queries: Dataset
     query_repetitions: int
     sensor_files: int
+    #: Today's files landing one after another under `lakehouse build --watch`.
+    freshness: FreshnessRun
 
 
 def _scaling(days: int, *per_day: int) -> tuple[Dataset, ...]:
@@ -60,6 +64,7 @@ SIZES: dict[str, BenchSize] = {
         queries=Dataset(2, 3_000),
         query_repetitions=5,
         sensor_files=300,
+        freshness=FreshnessRun(files=3, spacing_s=1, interval_s=1, settle_s=0, events_per_file=200),
     ),
     "S": BenchSize(
         name="S",
@@ -71,6 +76,10 @@ SIZES: dict[str, BenchSize] = {
         queries=Dataset(365, 2_000),
         query_repetitions=20,
         sensor_files=10_000,
+        # One file every 10 s for 5 minutes, rounds every 30 s with the default settle delay.
+        freshness=FreshnessRun(
+            files=30, spacing_s=10, interval_s=30, settle_s=10, events_per_file=5_000
+        ),
     ),
     "M": BenchSize(
         name="M",
@@ -82,6 +91,10 @@ SIZES: dict[str, BenchSize] = {
         queries=Dataset(365, 5_000),
         query_repetitions=20,
         sensor_files=10_000,
+        # One file every 10 s for 5 minutes, rounds every 30 s with the default settle delay.
+        freshness=FreshnessRun(
+            files=30, spacing_s=10, interval_s=30, settle_s=10, events_per_file=5_000
+        ),
     ),
     "L": BenchSize(
         name="L",
@@ -93,5 +106,9 @@ SIZES: dict[str, BenchSize] = {
         queries=Dataset(365, 10_000),
         query_repetitions=20,
         sensor_files=10_000,
+        # One file every 10 s for 5 minutes, rounds every 30 s with the default settle delay.
+        freshness=FreshnessRun(
+            files=30, spacing_s=10, interval_s=30, settle_s=10, events_per_file=5_000
+        ),
     ),
 }
