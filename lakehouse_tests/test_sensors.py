@@ -18,6 +18,7 @@ import pytest
 from lakehouse import tables
 from lakehouse.defs.landing_sensors import landing_sensors
 from lakehouse.defs.resources import LakeResource, LandingWatchResource
+from lakehouse.landing.batches import APPEND, INGEST_TAG
 from lakehouse.landing.manifest import load_manifest
 from lakehouse.storage import LakeStore
 from lakehouse_tests.conftest import BRONZE_ASSETS, SAMPLE, resources_for
@@ -145,7 +146,10 @@ def test_a_corrupt_file_is_marked_failed_and_does_not_block_other_days(landing: 
     age(broken, 60)
     with dg.instance_for_test() as instance:
         result = tick(landing, instance, "app_events")
-        assert requested(result) == DAYS[1:]
+        # Its day's other files are appended meanwhile; the broken one is not among them.
+        assert requested(result) == DAYS
+        first_day = next(r for r in result.run_requests if r.partition_key == DAYS[0])
+        assert first_day.tags[INGEST_TAG] == APPEND and first_day.tags["lakehouse/files"] == "23"
         manifest = load_manifest(LakeStore.local(landing / "lake"), "app_events")
         row = manifest.filter(pl.col("path").str.ends_with(f"{DAYS[0]}/events-03.jsonl.gz"))
         assert row["status"].item() == "failed"
@@ -187,8 +191,11 @@ def test_one_tick_hashes_a_bounded_number_of_files(landing: Path) -> None:
         first = tick(landing, instance, "app_events", max_files=30)
         manifest = load_manifest(LakeStore.local(landing / "lake"), "app_events")
         assert manifest.height == 30
-        # The first day is complete (24 files), the second is not: only the first is requested.
-        assert requested(first) == [DAYS[0]]
+        # The first day's 24 files, and the 6 of the second it hashed: those are appended, the
+        # second day's others wait for the next ticks.
+        assert requested(first) == DAYS[:2]
+        second_day = next(r for r in first.run_requests if r.partition_key == DAYS[1])
+        assert second_day.tags[INGEST_TAG] == APPEND and second_day.tags["lakehouse/files"] == "6"
         tick(landing, instance, "app_events", max_files=30)
         third = tick(landing, instance, "app_events", max_files=30)
         assert requested(third) == [DAYS[2]]

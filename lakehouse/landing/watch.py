@@ -136,7 +136,7 @@ def plan_tick(
         if row["status"] in (REMOVED,):
             rewrite_days.add(row["arrival_date"])
 
-    requests = _requests(rows, contract, limits, is_partition, waiting_days, notes)
+    requests = _requests(rows, contract, limits, is_partition, waiting_days, rewrite_days, notes)
     requests = [
         dataclasses.replace(request, append=request.day not in rewrite_days) for request in requests
     ]
@@ -233,7 +233,9 @@ def hash_and_check(landing: LakeFileSystem, path: str) -> tuple[str, str | None]
     return digest.hexdigest(), error
 
 
-def _requests(rows, contract, limits, is_partition, waiting_days, notes) -> list[PartitionRequest]:
+def _requests(
+    rows, contract, limits, is_partition, waiting_days, rewrite_days, notes
+) -> list[PartitionRequest]:
     by_day: dict[str, list[dict]] = {}
     for row in rows.values():
         by_day.setdefault(row["arrival_date"], []).append(row)
@@ -243,7 +245,9 @@ def _requests(rows, contract, limits, is_partition, waiting_days, notes) -> list
         if not any(r["status"] in (PENDING, REMOVED) for r in files):
             continue
         blocked = [r["path"] for r in files if r["status"] in (SETTLING, FAILED)]
-        if blocked or day in waiting_days:
+        # A day rewritten whole must wait for all its files; one that only grows takes its
+        # settled new files now (the run appends only those) and the others later.
+        if (blocked or day in waiting_days) and day in rewrite_days:
             notes.append(
                 f"{contract.name} {day}: waiting for files to settle or be fixed {blocked}"
             )
