@@ -118,6 +118,24 @@ def test_a_modified_file_requests_its_day_again(landing: Path) -> None:
         assert requested(tick(landing, instance, "orders")) == []
 
 
+def test_a_file_seen_while_settling_is_taken_once_it_has_settled(landing: Path) -> None:
+    """Seen too fresh, then left alone: the next tick after the settle delay takes it (it
+    stayed `settling` for good before, as nothing about it changed)."""
+    with dg.instance_for_test() as instance:
+        tick(landing, instance, "orders")
+        new_day = SAMPLE.date(3).isoformat()
+        folder = landing / "landing" / "orders" / new_day
+        folder.mkdir(parents=True)
+        (folder / "orders-1.csv").write_text(
+            "order_id,customer_id,product_id,quantity,unit_price,currency,status,order_ts,"
+            "updated_at\nO1,C0000001,P00001,1,2.50,USD,paid,2026-11-04T10:00:00Z,"
+            "2026-11-04T10:00:00Z\n"
+        )
+        assert requested(tick(landing, instance, "orders", settle=10)) == []
+        # Time passes and the file is not touched: a delay of 0 finds it settled now.
+        assert requested(tick(landing, instance, "orders", settle=0)) == [new_day]
+
+
 def test_a_file_being_written_waits_for_the_settle_delay(landing: Path) -> None:
     with dg.instance_for_test() as instance:
         tick(landing, instance, "orders")

@@ -94,8 +94,11 @@ def plan_tick(
     for path, day, size, mtime_ns in _landing_files(landing, contract, notes):
         seen.add(path)
         known = rows.get(path)
-        if known and known["size"] == size and known["mtime_ns"] == mtime_ns:
+        unchanged = known and known["size"] == size and known["mtime_ns"] == mtime_ns
+        if unchanged and known["status"] != SETTLING:
             continue
+        # (A file seen while settling and untouched since is examined again: it may have
+        # settled now.)
         age = now.timestamp() - mtime_ns / 1e9
         if age < limits.settle_seconds:
             # Still being written: its day waits. A known file keeps its state until it settles.
