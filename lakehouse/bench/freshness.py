@@ -29,6 +29,8 @@ from lakehouse.storage import LakeStore
 
 EVENT_TYPES = ("page_view", "search", "add_to_cart", "purchase", "login", "logout", "error")
 ROUND_LINE = re.compile(r"round: (\d+) bronze runs, ([0-9.]+) s")
+#: The watcher's progress line of a bronze app_events step: the micro-batch's own cost.
+BRONZE_LINE = re.compile(r"bronze/app_events +done .* ([0-9.]+) s$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,9 @@ def run_freshness(root: Path, env: dict[str, str], plan: FreshnessRun) -> dict:
         except subprocess.TimeoutExpired:
             os.killpg(watcher.pid, signal.SIGKILL)
             watcher.wait()
-    rounds = [float(match[2]) for match in ROUND_LINE.finditer(log.read_text())]
-    third = max(1, len(rounds) // 3)
+    text = log.read_text()
+    rounds = [float(match[2]) for match in ROUND_LINE.finditer(text)]
+    batches = [float(match[1]) for match in BRONZE_LINE.finditer(text)]
     silver_s, gold_s = list(to_silver.values()), list(to_gold.values())
     return {
         **plan.__dict__,
@@ -154,7 +157,15 @@ def run_freshness(root: Path, env: dict[str, str], plan: FreshnessRun) -> dict:
         "latency_to_gold_p95_s": _percentile(gold_s, 95),
         "round_seconds": rounds,
         # The cost of a round late in the day against one early on: flat is 1.
-        "round_cost_growth": statistics.median(rounds[-third:]) / statistics.median(rounds[:third])
-        if rounds
-        else 0.0,
+        "round_cost_growth": _growth(rounds),
+        "bronze_batch_seconds": batches,
+        "bronze_batch_cost_growth": _growth(batches),
     }
+
+
+def _growth(costs: list[float]) -> float:
+    """Median of the last third over median of the first third (0 without costs)."""
+    if not costs:
+        return 0.0
+    third = max(1, len(costs) // 3)
+    return statistics.median(costs[-third:]) / statistics.median(costs[:third])

@@ -281,6 +281,10 @@ def markdown(results: dict) -> str:
             f"- {len(rounds)} rounds with new files: "
             + ", ".join(f"{seconds:.1f}" for seconds in rounds)
             + f" s (late / early in the day: {fresh['round_cost_growth']:.2f})",
+            "- the bronze step of each round (the micro-batch append): "
+            + ", ".join(f"{seconds:.1f}" for seconds in fresh.get("bronze_batch_seconds", []))
+            + f" s (late / early: {fresh.get('bronze_batch_cost_growth', 0.0):.2f}); the rest "
+            "of a round recomputes today's silver, sessions and gold whole",
         ]
     return "\n".join(lines) + "\n"
 
