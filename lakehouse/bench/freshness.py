@@ -25,9 +25,9 @@ from pathlib import Path
 import polars as pl
 
 from lakehouse import settings, tables
+from lakehouse.landing.contract import EVENT_TYPES
 from lakehouse.storage import LakeStore
 
-EVENT_TYPES = ("page_view", "search", "add_to_cart", "purchase", "login", "logout", "error")
 ROUND_LINE = re.compile(r"round: (\d+) bronze runs, ([0-9.]+) s")
 #: The watcher's progress line of a bronze app_events step: the micro-batch's own cost.
 BRONZE_LINE = re.compile(r"bronze/app_events +done .* ([0-9.]+) s$", re.MULTILINE)

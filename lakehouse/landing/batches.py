@@ -93,24 +93,30 @@ def next_batch(
     new = sorted(path for path in listed if path not in ingested and path in settled)
     if not new:
         return None
-    rows = []
-    for path in new:
-        entry = listed[path]
-        row = dict(known.get(path) or {name: None for name in MANIFEST_SCHEMA})
-        row.update(
+    rows = [
+        _updated(
+            known.get(path),
             path=path,
             arrival_date=day,
-            size=entry.size,
-            mtime_ns=entry.mtime_ns,
-            first_seen=row["first_seen"] or now,
+            size=listed[path].size,
+            mtime_ns=listed[path].mtime_ns,
             changed_at=now,
-            status=row["status"] if row["status"] == REQUESTED else REQUESTED,
+            status=REQUESTED,
             run_id=run_id,
             batch=committed + 1,
         )
-        rows.append(row)
+        for path in new
+    ]
     merge_manifest(store, contract.name, pl.DataFrame(rows, schema=MANIFEST_SCHEMA, orient="row"))
     return AppendBatch(committed + 1, tuple(new))
+
+
+def _updated(known: dict | None, **fields) -> dict:
+    """A file's manifest row with `fields` changed, first seen when it was first known (or
+    now, `changed_at`)."""
+    row = dict(known or {name: None for name in MANIFEST_SCHEMA})
+    row.update(fields, first_seen=row["first_seen"] or fields["changed_at"])
+    return row
 
 
 def record_batch(
@@ -130,22 +136,20 @@ def record_batch(
         .filter(pl.col("path").is_in(list(batch.files)))
         .iter_rows(named=True)
     }
-    rows = []
-    for path in batch.files:
-        size, mtime_ns = result.listed[path]
-        row = dict(known.get(path) or {name: None for name in MANIFEST_SCHEMA})
-        row.update(
+    rows = [
+        _updated(
+            known.get(path),
             path=path,
             arrival_date=day,
-            size=size,
-            mtime_ns=mtime_ns,
-            content_hash=result.hashes.get(path, row["content_hash"]),
-            first_seen=row["first_seen"] or now,
+            size=result.listed[path][0],
+            mtime_ns=result.listed[path][1],
+            content_hash=result.hashes[path],
             changed_at=now,
             status=INGESTED,
             run_id=run_id,
             error=None,
             batch=batch.number,
         )
-        rows.append(row)
+        for path in batch.files
+    ]
     merge_manifest(store, contract.name, pl.DataFrame(rows, schema=MANIFEST_SCHEMA, orient="row"))

@@ -68,7 +68,7 @@ def load_manifest(store: LakeStore, source: str) -> pl.DataFrame:
     """The manifest as it is now: read at its newest version even inside a step, where the
     store otherwise keeps reading each table at the version it first saw."""
     spec = manifest_spec(source)
-    return store.scan(spec, version=store.current_version(spec)).collect()
+    return store.scan(spec, version=store.newest_version(spec)).collect()
 
 
 def save_manifest(store: LakeStore, source: str, manifest: pl.DataFrame) -> None:

@@ -10,7 +10,6 @@ is bounded: at most `max_files_hashed` files and `max_bytes_hashed` bytes are ha
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import posixpath
@@ -136,13 +135,10 @@ def plan_tick(
         if path not in seen and row["status"] not in (REMOVED, DELETED):
             # Its day must be ingested again without it (unless it never was ingested).
             row.update(status=REMOVED, changed_at=now)
-        if row["status"] in (REMOVED,):
+        if row["status"] == REMOVED:
             rewrite_days.add(row["arrival_date"])
 
     requests = _requests(rows, contract, limits, is_partition, waiting_days, rewrite_days, notes)
-    requests = [
-        dataclasses.replace(request, append=request.day not in rewrite_days) for request in requests
-    ]
     requested_days = {request.day: request for request in requests}
     for row in rows.values():
         request = requested_days.get(row["arrival_date"])
@@ -270,6 +266,7 @@ def _requests(
                 day,
                 f"{contract.name}:{day}:{content}",
                 tuple(path for path, _ in present if rows[path]["status"] == PENDING),
+                append=day not in rewrite_days,
             )
         )
     return requests

@@ -516,14 +516,24 @@ class LakeStore:
             ) from error
         return published
 
+    def _newest(self, spec: TableSpec) -> DeltaTable | None:
+        """The table at its newest version even inside a step (where reads otherwise keep the
+        version they first saw); None when it was never written. Nothing is created."""
+        table = self.delta_table(spec)
+        if table is not None:
+            table.update_incremental()
+        return table
+
+    def newest_version(self, spec: TableSpec) -> int | None:
+        """The table's version now, for state read afresh in a step; None when never written."""
+        table = self._newest(spec)
+        return table.version() if table is not None else None
+
     def transaction_version(self, spec: TableSpec, app_id: str) -> int:
         """The newest version of Delta application transaction `app_id` committed to the
         table; 0 when it has none."""
-        table = self.delta_table(spec)
-        if table is None:
-            return 0
-        table.update_incremental()  # the newest, even inside a step
-        return table.transaction_version(app_id) or 0
+        table = self._newest(spec)
+        return (table.transaction_version(app_id) or 0) if table is not None else 0
 
     def append_once(
         self, staged: StagedPartition, app_id: str, version: int
