@@ -112,14 +112,8 @@ def register(con: duckdb.DuckDBPyConnection, filesystem: pafs.FileSystem) -> Non
         con.register_filesystem(LakeObjectFileSystem(filesystem))
 
 
-def parquet_source(
-    store: LakeStore, files: Sequence[str], *, hive: bool = False, union_by_name: bool = False
-) -> str:
+def parquet_source(store: LakeStore, files: Sequence[str], *, hive: bool = False) -> str:
     """A DuckDB table function reading `files` (at least one); with `hive`, the partition
-    column comes from the folder names; with `union_by_name`, files written before a column
-    was added read it as NULL."""
+    column comes from the folder names."""
     paths = ", ".join(literal(store.duckdb_path(path)) for path in files)
-    options = (", hive_partitioning = true" if hive else "") + (
-        ", union_by_name = true" if union_by_name else ""
-    )
-    return f"read_parquet([{paths}]{options})"
+    return f"read_parquet([{paths}]{', hive_partitioning = true' if hive else ''})"
