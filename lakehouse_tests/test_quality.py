@@ -433,6 +433,40 @@ def test_every_gold_asset_has_a_freshness_check_and_stale_tables_fail(
     }
 
 
+def test_the_deadline_check_expects_the_last_whole_day_not_today(
+    built_lake: BuiltLake, tmp_path: Path
+) -> None:
+    """Today is a partition while its files land in micro-batches: a lake with yesterday's
+    partition and nothing of today yet is fresh, before and after 09:00."""
+    from lakehouse.defs.freshness import expected_partition, partition_deadline_checks
+    from lakehouse_tests.conftest import ALL_ASSETS
+
+    utc = dt.UTC
+    assert expected_partition(dt.datetime(2026, 12, 3, 9, 0, tzinfo=utc)) == "2026-12-02"
+    assert expected_partition(dt.datetime(2026, 12, 3, 8, 59, tzinfo=utc)) == "2026-12-01"
+    assert expected_partition(dt.datetime(2026, 1, 1, 23, 0, tzinfo=utc)) == "2025-12-31"
+
+    now = dt.datetime.now(utc)
+    wanted = expected_partition(now)
+    hourly = dg.AssetKey(list(tables.GOLD_EVENT_METRICS_HOURLY.path))
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        # Yesterday's (whole day's) partition of one table recorded; today's of none.
+        instance.report_runless_asset_event(dg.AssetMaterialization(hourly, partition=wanted))
+        check = partition_deadline_checks([hourly, dg.AssetKey(list(tables.GOLD_FACT_SALES.path))])
+        defs = dg.Definitions(
+            assets=ALL_ASSETS,
+            asset_checks=[check],
+            jobs=[dg.define_asset_job("deadline", selection=dg.AssetSelection.checks(check))],
+            resources=resources_for(built_lake.root),
+        )
+        result = defs.resolve_job_def("deadline").execute_in_process(instance=instance)
+    evaluations = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["event_metrics_hourly"].passed
+    assert "dagster/fresh_until_timestamp" in evaluations["event_metrics_hourly"].metadata
+    assert not evaluations["fact_sales"].passed
+    assert evaluations["fact_sales"].metadata["expected_partition"].value == wanted
+
+
 def lakehouse_cli(args: list[str], root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(Path(sys.executable).parent / "lakehouse"), *args],
