@@ -4,8 +4,11 @@ that run no daemon.
 Each round does what the landing sensors and automation do under the daemon: plan every source's
 tick (settled files, their hashes, the manifest), run the bronze partition of each requested day
 (appending the new files where it can, `landing/batches.py`), then one run of silver and gold
-over the days the new rows can change (the arrival days and the late window before them), then
-refresh the catalog. Runs carry the sensors' run keys, so a round stopped anywhere is finished by
+over what the new rows can change, then
+refresh the catalog. The downstream run is as narrow as the new rows allow
+(`downstream_reach`): only the assets below the bronze tables that took rows, and only the days
+the appended rows' events fall on, widened through the partition mappings (sessions read the
+day before). Runs carry the sensors' run keys, so a round stopped anywhere is finished by
 the next one (or by the daemon) without doing anything twice. Between rounds it sleeps; Ctrl-C or
 SIGTERM ends the sleep (or the run in progress, failed as `lakehouse build` fails it) at once.
 """
@@ -21,13 +24,67 @@ import dagster as dg
 
 from lakehouse import settings
 from lakehouse.build import BRONZE, DOWNSTREAM, PlannedRun, execute_run
+from lakehouse.defs.bronze import EVENT_DAYS
 from lakehouse.defs.landing_sensors import RUN_KEY_TAG, run_outcome_lookup
 from lakehouse.landing.batches import APPEND, INGEST_TAG
 from lakehouse.landing.contract import SOURCES
 from lakehouse.landing.manifest import load_manifest, merge_manifest
 from lakehouse.landing.watch import WatchLimits, plan_tick
-from lakehouse.partitions import LATE_ARRIVAL_DAYS
 from lakehouse.storage import LakeFileSystem
+
+
+@dataclass(frozen=True)
+class BronzeUpdate:
+    """A bronze partition a round wrote: with the event days of the rows it appended, or
+    None when it rewrote the day (any day of its late window may have changed)."""
+
+    key: dg.AssetKey
+    day: str
+    event_days: frozenset[str] | None
+
+
+def appended_event_days(
+    instance: dg.DagsterInstance, key: dg.AssetKey, day: str
+) -> frozenset[str] | None:
+    """The event days its latest materialization appended (`EVENT_DAYS`); None after a
+    rewrite, which records none."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1
+    ).records
+    materialization = records[0].asset_materialization if records else None
+    value = materialization.metadata.get(EVENT_DAYS) if materialization else None
+    return frozenset(value.value) if value is not None else None
+
+
+def downstream_reach(graph, updates: list[BronzeUpdate]) -> dict[dg.AssetKey, set[str | None]]:
+    """Every asset partition below the updated bronze partitions that the new rows can change
+    (None: an unpartitioned asset), through the graph's partition mappings.
+
+    Appended rows reach only their arrival day and their own event days of the silver table
+    they feed (the late window's other days get none of them). As the automation conditions
+    do, an unpartitioned table's update does not reach partitioned ones (a dimension changing
+    would rebuild every day of the facts); the daily schedule and `--full` refresh those.
+    """
+    reach: dict[dg.AssetKey, set[str | None]] = {}
+    pending: list[tuple[dg.AssetKey, str | None, frozenset[str] | None]] = [
+        (update.key, update.day, update.event_days) for update in updates
+    ]
+    while pending:
+        parent, key, event_days = pending.pop()
+        for child in graph.get(parent).child_keys:
+            if graph.get(child).partitions_def is None:
+                keys: list[str | None] = [None]
+            elif key is None:
+                continue
+            else:
+                keys = list(graph.get_child_partition_keys_of_parent(key, parent, child))
+                if event_days is not None:
+                    keys = [day for day in keys if day == key or day in event_days]
+            for child_key in keys:
+                if child_key not in reach.setdefault(child, set()):
+                    reach[child].add(child_key)
+                    pending.append((child, child_key, None))
+    return reach
 
 
 @dataclass
@@ -57,13 +114,10 @@ def watch_round(
     started = time.perf_counter()
     store = settings.lake_store(layout)
     landing = LakeFileSystem.local(str(layout.landing))
-    daily = next(
-        node.partitions_def
-        for node in defs.resolve_asset_graph().asset_nodes
-        if node.partitions_def is not None
-    )
+    graph = defs.resolve_asset_graph()
+    daily = next(node.partitions_def for node in graph.asset_nodes if node.partitions_def)
     done = Round()
-    days: set[str] = set()
+    updates: list[BronzeUpdate] = []
     for contract in SOURCES.values():
         plan = plan_tick(
             landing,
@@ -75,6 +129,7 @@ def watch_round(
             is_partition=daily.has_partition_key,
         )
         merge_manifest(store, contract.name, plan.changed_rows)
+        bronze = dg.AssetKey([BRONZE, contract.bronze_table])
         for request in plan.requests:
             tags = {RUN_KEY_TAG: request.run_key, "lakehouse/source": contract.name}
             if request.append:
@@ -84,24 +139,32 @@ def watch_round(
                 request.day,
                 request.day,
                 f"{len(request.files)} new or changed {contract.name} files",
-                only=(f"bronze/{contract.bronze_table}",),
+                only=(bronze.to_user_string(),),
                 tags=tuple(tags.items()),
             )
             report(f"{contract.name} {request.day}: {planned.reason}")
             done.bronze_runs.append(f"{contract.name} {request.day}")
             if run(planned):
-                days.add(request.day)
+                updates.append(
+                    BronzeUpdate(
+                        bronze, request.day, appended_event_days(instance, bronze, request.day)
+                    )
+                )
             else:
                 done.failed.append(f"bronze {contract.name} {request.day}")
-    if days:
-        first_partition = daily.get_first_partition_key()
-        reach = dt.date.fromisoformat(min(days)) - dt.timedelta(days=LATE_ARRIVAL_DAYS)
-        first = max(reach.isoformat(), first_partition)
+    if updates:
+        reach = downstream_reach(graph, updates)
+        days = sorted({key for keys in reach.values() for key in keys if key is not None})
+        days = days or sorted({update.day for update in updates})
         done.downstream = PlannedRun(
-            DOWNSTREAM, first, max(days), "the new rows' days and their late window"
+            DOWNSTREAM,
+            days[0],
+            days[-1],
+            "what the new rows can change",
+            only=tuple(sorted(key.to_user_string() for key in reach)),
         )
-        report(f"silver and gold for {first}...{max(days)}")
+        report(f"silver and gold for {days[0]}...{days[-1]}: {', '.join(done.downstream.only)}")
         if not run(done.downstream):
-            done.failed.append(f"silver and gold {first}...{max(days)}")
+            done.failed.append(f"silver and gold {days[0]}...{days[-1]}")
     done.seconds = time.perf_counter() - started
     return done

@@ -145,4 +145,56 @@ def test_watch_brings_each_file_of_today_to_gold_once_across_a_kill(tmp_path: Pa
     finally:
         for watcher in watchers:
             stop_tree(watcher, signal.SIGKILL)
-    assert "stopped by SIGINT" in log.read_text()
+    text = log.read_text()
+    assert "stopped by SIGINT" in text
+    # A batch of today's events rebuilds today and the sessions that may run into it only.
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    narrow = (
+        f"silver and gold for {yesterday}...{day}: gold/daily_summary, "
+        "gold/event_metrics_hourly, gold/user_segments, silver/app_events, silver/sessions"
+    )
+    assert narrow in text, text[-3000:]
+
+
+def test_a_rounds_downstream_run_covers_only_what_the_new_rows_can_change() -> None:
+    """Appended events of today reach today's silver, the sessions that may continue into
+    today (yesterday's), and their gold; not the rest of the late window, nor the orders side;
+    a rewritten day reaches its whole late window; a dimension reaches no daily facts."""
+    from lakehouse.definitions import build_definitions
+    from lakehouse.settings import CodeSettings
+    from lakehouse.watching import BronzeUpdate, downstream_reach
+
+    today = dt.datetime.now(dt.UTC).date()
+
+    def days(*offsets: int) -> set[str | None]:
+        return {(today - dt.timedelta(days=offset)).isoformat() for offset in offsets}
+
+    graph = build_definitions(
+        CodeSettings(start_date=today - dt.timedelta(days=10))
+    ).resolve_asset_graph()
+
+    def reach(source: str, event_days: set[str] | None) -> dict[str, set[str | None]]:
+        key = dg.AssetKey(["bronze", source])
+        update = BronzeUpdate(
+            key, today.isoformat(), None if event_days is None else frozenset(event_days)
+        )
+        return {k.to_user_string(): v for k, v in downstream_reach(graph, [update]).items()}
+
+    assert reach("app_events", days(0)) == {
+        "silver/app_events": days(0),
+        "silver/sessions": days(1, 0),
+        "gold/event_metrics_hourly": days(0),
+        "gold/daily_summary": days(1, 0),
+        "gold/user_segments": {None},
+    }
+    late = reach("app_events", days(0, 2))
+    assert late["silver/app_events"] == days(0, 2)
+    assert late["silver/sessions"] == days(3, 2, 1, 0)
+    assert reach("app_events", None)["silver/app_events"] == days(3, 2, 1, 0)
+    orders = reach("orders", days(0))
+    assert orders["silver/orders"] == days(0) and orders["gold/fact_sales"] == days(0)
+    assert "silver/app_events" not in orders
+    assert reach("customers_cdc", None) == {
+        "silver/customers": {None},
+        "gold/dim_customer": {None},
+    }

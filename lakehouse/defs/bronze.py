@@ -22,6 +22,9 @@ from lakehouse.table_spec import TableSpec
 #: retry the step with exponential backoff. A file that is really broken fails every attempt.
 LANDING_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 
+#: Metadata of an appending bronze run: the event days of the rows it appended.
+EVENT_DAYS = "appended_event_days"
+
 BRONZE_CHECKS = {
     CONTRACT: (ERROR, "Typed rows match the landing source's pandera contract"),
     DRIFT: (WARN, "Landing files carry exactly the contract's columns (no extra, none missing)"),
@@ -141,6 +144,11 @@ def bronze_asset(
             }
             if appending:
                 figures["batches_appended"] = batches
+                # The silver days the appended rows can change (`lakehouse build --watch`
+                # rebuilds only those downstream).
+                figures[EVENT_DAYS] = dg.MetadataValue.json(
+                    sorted(set().union(*(result.event_days for result in results)))
+                )
             yield dg.MaterializeResult(
                 metadata=published_metadata(spec, [r.published for r in results], figures)
                 if results

@@ -70,6 +70,9 @@ class SourceContract:
     patterns: tuple[str, ...]
     fields: tuple[Field, ...]
     bronze_table: str
+    #: The timestamp field whose UTC date is a row's silver partition (its event day); None
+    #: when silver is not partitioned by it.
+    event_time: str | None = None
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -98,6 +101,7 @@ APP_EVENTS = SourceContract(
         Field("properties", JSON),
     ),
     bronze_table="app_events",
+    event_time="event_ts",
 )
 
 ORDERS = SourceContract(
@@ -116,6 +120,7 @@ ORDERS = SourceContract(
         Field("updated_at", TIMESTAMP),
     ),
     bronze_table="orders",
+    event_time="order_ts",
 )
 
 CUSTOMERS = SourceContract(

@@ -67,6 +67,9 @@ class IngestResult:
     #: read, and the SHA-256 of what was read. What the landing manifest records as ingested.
     listed: dict[str, tuple[int, int]] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
+    #: The UTC dates of the rows' event times (`SourceContract.event_time`): the silver days
+    #: these rows can change, besides the arrival day itself.
+    event_days: set[str] = field(default_factory=set)
 
     @property
     def figures(self) -> dict[str, int]:
@@ -154,6 +157,9 @@ def ingest_day(
                 rows_per_file[name] = rows_per_file.get(name, 0) + count
             if batch.rejected.height:
                 rejected.append(_detached(batch.rejected))
+            if contract.event_time is not None:
+                dates = batch.rows.get_column(contract.event_time).dt.date().drop_nulls()
+                result.event_days.update(str(date) for date in dates.unique())
             schema = audit(model, batch.rows.select(contract.field_names))[0]
             checked += schema.rows_checked
             if not schema.passed:
