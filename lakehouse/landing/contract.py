@@ -154,6 +154,26 @@ PRODUCTS = SourceContract(
     bronze_table="products",
 )
 
+REVIEWS = SourceContract(
+    name="reviews",
+    format="jsonl",
+    patterns=("reviews-*.jsonl", "reviews-*.jsonl.gz"),
+    fields=(
+        Field("review_id", STRING),
+        Field("product_id", STRING),
+        Field("customer_id", STRING),
+        Field("rating", INTEGER),
+        Field("title", STRING),
+        Field("body", STRING),
+        Field("language", STRING),
+        Field("created_at", TIMESTAMP),
+    ),
+    bronze_table="reviews",
+    event_time="created_at",
+)
+#: ISO 639-1 codes of the languages reviews are written in.
+REVIEW_LANGUAGES = ("en", "es", "de", "fr", "it", "pt", "nl")
+
 SOURCES: dict[str, SourceContract] = {
     source.name: source for source in (APP_EVENTS, ORDERS, CUSTOMERS, PRODUCTS)
 }
