@@ -1,7 +1,7 @@
 """The lake's DuckDB catalog: a schema per layer and a view per table, for anyone to open.
 
 `build_catalog` writes `catalog.duckdb` next to the lake's tables: schemas `bronze`, `silver`,
-`gold`, `quarantine` and `quality`, one view per table over the Parquet files of its current
+`gold`, `quarantine`, `quality` and `ml` (the model registry), one view per table over the Parquet files of its current
 Delta version (the partition column typed DATE), the asset descriptions as table and column
 comments, and `lakehouse.tables` (owner, tags, partitions, rows, bytes, last materialization,
 retention, and whether the catalog stores the table or a view of it).
@@ -42,7 +42,7 @@ CATALOG_FILE = "catalog.duckdb"
 STORAGE_VERSION = "v1.2.0"
 #: Gold tables up to this much Parquet are stored in the catalog rather than viewed.
 COPY_LIMIT_BYTES = 256 * 1024 * 1024
-SCHEMAS = ("bronze", "silver", "gold", "quarantine", "quality", "lakehouse")
+SCHEMAS = ("bronze", "silver", "gold", "quarantine", "quality", "lakehouse", "ml")
 
 _DUCKDB_TYPES: dict[type[pl.DataType], str] = {
     pl.String: "VARCHAR",

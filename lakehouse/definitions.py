@@ -25,6 +25,7 @@ from lakehouse.defs.freshness import freshness_checks, freshness_sensor
 from lakehouse.defs.gold import gold_assets
 from lakehouse.defs.landing_sensors import landing_sensors
 from lakehouse.defs.maintenance import maintenance_job, maintenance_schedule
+from lakehouse.defs.ml import ml_assets
 from lakehouse.defs.resources import build_resources
 from lakehouse.defs.schedules import daily_job, daily_schedule
 from lakehouse.defs.sensors import quality_alert_sensor
@@ -40,7 +41,7 @@ def build_definitions(code: settings.CodeSettings) -> dg.Definitions:
     gold = gold_assets(partitioning)
     checks = freshness_checks(gold)
     return dg.Definitions(
-        assets=[*bronze, *silver_assets(partitioning), *gold],
+        assets=[*bronze, *silver_assets(partitioning), *ml_assets, *gold],
         asset_checks=checks,
         jobs=[daily_job, maintenance_job],
         schedules=[daily_schedule, maintenance_schedule],

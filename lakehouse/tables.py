@@ -12,18 +12,28 @@ from __future__ import annotations
 
 import polars as pl
 
-from lakehouse.landing.contract import APP_EVENTS, CUSTOMERS, ORDERS, PRODUCTS, SourceContract
+from lakehouse.landing.contract import (
+    APP_EVENTS,
+    CUSTOMERS,
+    ORDERS,
+    PRODUCTS,
+    REVIEWS,
+    SourceContract,
+)
 from lakehouse.money import MONEY, RATE
 from lakehouse.quality.models import (
     GoldDailySummary,
     GoldDimCustomer,
     GoldEventMetricsHourly,
     GoldFactSales,
+    GoldProductSentimentDaily,
+    GoldReviewSentiment,
     GoldUserSegments,
     SilverAppEvents,
     SilverCustomers,
     SilverOrders,
     SilverProducts,
+    SilverReviews,
     SilverSessions,
 )
 from lakehouse.table_spec import ColumnLineage, TableSpec
@@ -84,7 +94,19 @@ BRONZE_CUSTOMERS_CDC = _bronze(
 BRONZE_PRODUCTS = _bronze(
     PRODUCTS, "Daily full product snapshots, typed, by arrival date.", "catalog", pii=False
 )
-BRONZE_TABLES = (BRONZE_APP_EVENTS, BRONZE_ORDERS, BRONZE_CUSTOMERS_CDC, BRONZE_PRODUCTS)
+BRONZE_REVIEWS = _bronze(
+    REVIEWS,
+    "Product reviews as they landed, typed, by arrival date; their text may hold contact details.",
+    "reviews",
+    pii=True,
+)
+BRONZE_TABLES = (
+    BRONZE_APP_EVENTS,
+    BRONZE_ORDERS,
+    BRONZE_CUSTOMERS_CDC,
+    BRONZE_PRODUCTS,
+    BRONZE_REVIEWS,
+)
 
 SILVER_APP_EVENTS = TableSpec(
     layer="silver",
@@ -173,6 +195,36 @@ SILVER_PRODUCTS = TableSpec(
     owner=ENGINEERING,
     domain="catalog",
     model=SilverProducts,
+)
+SILVER_REVIEWS = TableSpec(
+    layer="silver",
+    name="reviews",
+    schema={
+        "review_id": pl.String(),
+        "product_id": pl.String(),
+        "customer_id": pl.String(),
+        "rating": pl.Int64(),
+        "title": pl.String(),
+        "body": pl.String(),
+        "language": pl.String(),
+        "created_at": UTC_TS,
+        "arrival_date": pl.Date(),
+        "pii_redacted": pl.Boolean(),
+        **LINEAGE,
+    },
+    partition_column="review_date",
+    description="Reviews deduplicated by review_id, by UTC review date; e-mail addresses and "
+    "phone numbers in title and body replaced by [email] and [phone] (pii_redacted marks them); "
+    "reviews of products not in silver.products quarantined.",
+    owner=ENGINEERING,
+    domain="reviews",
+    sort_by=("product_id", "created_at"),
+    column_descriptions={
+        "body": "Free text written by the customer, contact details redacted.",
+        "pii_redacted": "True when an e-mail address or phone number was removed from the text.",
+    },
+    model=SilverReviews,
+    retention_days=SILVER_DAYS,
 )
 SILVER_SESSIONS = TableSpec(
     layer="silver",
@@ -271,6 +323,63 @@ GOLD_FACT_SALES = TableSpec(
         "is_revenue": ((SILVER_ORDERS, "status"),),
     },
 )
+GOLD_REVIEW_SENTIMENT = TableSpec(
+    layer="gold",
+    name="review_sentiment",
+    schema={
+        "review_id": pl.String(),
+        "product_id": pl.String(),
+        "customer_id": pl.String(),
+        "rating": pl.Int64(),
+        "sentiment_score": pl.Float64(),
+        "sentiment_label": pl.String(),
+        "model_version": pl.String(),
+    },
+    partition_column="review_date",
+    description="Each review's sentiment: sentiment_score is the probability that it is positive "
+    "(0-1) by the promoted model named in model_version; sentiment_label positive, neutral or "
+    "negative. A retrained model rescoring old days is a backfill of this table.",
+    owner=ANALYTICS,
+    domain="reviews",
+    sort_by=("product_id",),
+    model=GoldReviewSentiment,
+    retention_days=GOLD_DAYS,
+    lineage={
+        **_same(SILVER_REVIEWS, "review_id", "product_id", "customer_id", "rating"),
+        "sentiment_score": ((SILVER_REVIEWS, "title"), (SILVER_REVIEWS, "body")),
+        "sentiment_label": ((SILVER_REVIEWS, "title"), (SILVER_REVIEWS, "body")),
+        # The promoted model's version: from the model registry, not from a column.
+        "model_version": (),
+    },
+)
+GOLD_PRODUCT_SENTIMENT_DAILY = TableSpec(
+    layer="gold",
+    name="product_sentiment_daily",
+    schema={
+        "product_id": pl.String(),
+        "reviews": pl.Int64(),
+        "mean_sentiment": pl.Float64(),
+        "share_negative": pl.Float64(),
+        "mean_rating": pl.Float64(),
+        "model_version": pl.String(),
+    },
+    partition_column="review_date",
+    description="Per product and review day: reviews, mean sentiment score, share of negative "
+    "reviews and mean rating (model_version: the newest model among the day's scores).",
+    owner=ANALYTICS,
+    domain="reviews",
+    sort_by=("product_id",),
+    model=GoldProductSentimentDaily,
+    retention_days=GOLD_DAYS,
+    lineage={
+        "product_id": ((GOLD_REVIEW_SENTIMENT, "product_id"),),
+        "reviews": ((GOLD_REVIEW_SENTIMENT, "review_id"),),
+        "mean_sentiment": ((GOLD_REVIEW_SENTIMENT, "sentiment_score"),),
+        "share_negative": ((GOLD_REVIEW_SENTIMENT, "sentiment_label"),),
+        "mean_rating": ((GOLD_REVIEW_SENTIMENT, "rating"),),
+        "model_version": ((GOLD_REVIEW_SENTIMENT, "model_version"),),
+    },
+)
 GOLD_DAILY_SUMMARY = TableSpec(
     layer="gold",
     name="daily_summary",
@@ -284,13 +393,16 @@ GOLD_DAILY_SUMMARY = TableSpec(
         "converted_sessions": pl.Int64(),
         "conversion_rate": pl.Float64(),
         "new_customers": pl.Int64(),
+        "reviews": pl.Int64(),
+        "mean_sentiment": pl.Float64(),
+        "share_negative_reviews": pl.Float64(),
         "is_complete": pl.Boolean(),
         "as_of": UTC_TS,
     },
     partition_column="summary_date",
-    description="One row per day: revenue, orders, average order value, users and conversion. "
-    "A day's figures are final once is_complete: the day and its late-arrival window are over; "
-    "before that (today's row above all) they are as of as_of.",
+    description="One row per day: revenue, orders, average order value, users, conversion and "
+    "review sentiment. A day's figures are final once is_complete: the day and its "
+    "late-arrival window are over; before that (today's row above all) they are as of as_of.",
     owner=ANALYTICS,
     domain="sales",
     model=GoldDailySummary,
@@ -305,6 +417,9 @@ GOLD_DAILY_SUMMARY = TableSpec(
         "converted_sessions": ((SILVER_SESSIONS, "converted"),),
         "conversion_rate": ((SILVER_SESSIONS, "converted"), (SILVER_SESSIONS, "session_id")),
         "new_customers": ((GOLD_DIM_CUSTOMER, "customer_id"), (GOLD_DIM_CUSTOMER, "valid_from")),
+        "reviews": ((GOLD_REVIEW_SENTIMENT, "review_id"),),
+        "mean_sentiment": ((GOLD_REVIEW_SENTIMENT, "sentiment_score"),),
+        "share_negative_reviews": ((GOLD_REVIEW_SENTIMENT, "sentiment_label"),),
         # From the clock of the run, not from a column.
         "is_complete": (),
         "as_of": (),
@@ -393,6 +508,7 @@ SILVER_TABLES = (
     SILVER_CUSTOMERS,
     SILVER_PRODUCTS,
     SILVER_SESSIONS,
+    SILVER_REVIEWS,
 )
 GOLD_TABLES = (
     GOLD_FACT_SALES,
@@ -400,6 +516,8 @@ GOLD_TABLES = (
     GOLD_DAILY_SUMMARY,
     GOLD_EVENT_METRICS_HOURLY,
     GOLD_USER_SEGMENTS,
+    GOLD_REVIEW_SENTIMENT,
+    GOLD_PRODUCT_SENTIMENT_DAILY,
 )
 
 
@@ -433,6 +551,9 @@ SILVER_CUSTOMERS_QUARANTINE = quarantine_of(
 )
 SILVER_PRODUCTS_QUARANTINE = quarantine_of(
     SILVER_PRODUCTS, {**BRONZE_PRODUCTS.schema, "arrival_date": pl.Date()}
+)
+SILVER_REVIEWS_QUARANTINE = quarantine_of(
+    SILVER_REVIEWS, {**BRONZE_REVIEWS.schema, "arrival_date": pl.Date()}
 )
 GOLD_FACT_SALES_QUARANTINE = quarantine_of(GOLD_FACT_SALES, dict(SILVER_ORDERS.schema))
 
@@ -500,16 +621,47 @@ MAINTENANCE_HISTORY = TableSpec(
     domain="operations",
 )
 
+ML_SENTIMENT_MODELS = TableSpec(
+    layer="ml",
+    name="sentiment_models",
+    schema={
+        "model_version": pl.String(),
+        "trained_at": UTC_TS,
+        "run_id": pl.String(),
+        "training_rows": pl.Int64(),
+        "holdout_rows": pl.Int64(),
+        "trained_from": pl.Date(),
+        "holdout_from": pl.Date(),
+        "holdout_to": pl.Date(),
+        "accuracy": pl.Float64(),
+        "f1": pl.Float64(),
+        "roc_auc": pl.Float64(),
+        "vader_accuracy": pl.Float64(),
+        "vader_f1": pl.Float64(),
+        "vader_roc_auc": pl.Float64(),
+        "promoted": pl.Boolean(),
+        "reason": pl.String(),
+    },
+    partition_column="trained_date",
+    description="The sentiment model registry: every training of ml/sentiment_model with its "
+    "holdout metrics beside the VADER lexicon's, and whether it was promoted (the newest "
+    "promoted version is the one scoring uses).",
+    owner=ANALYTICS,
+    domain="reviews",
+)
+
 QUARANTINE_TABLES = (
     *BRONZE_QUARANTINE.values(),
     SILVER_APP_EVENTS_QUARANTINE,
     SILVER_ORDERS_QUARANTINE,
     SILVER_CUSTOMERS_QUARANTINE,
     SILVER_PRODUCTS_QUARANTINE,
+    SILVER_REVIEWS_QUARANTINE,
     GOLD_FACT_SALES_QUARANTINE,
 )
 QUALITY_TABLES = (QUALITY_CHECK_RESULTS, QUALITY_ALERTS)
 OPERATIONS_TABLES = (MAINTENANCE_HISTORY,)
+ML_TABLES = (ML_SENTIMENT_MODELS,)
 #: Every table a user may query, in catalog order.
 ALL_TABLES = (
     *BRONZE_TABLES,
@@ -518,6 +670,7 @@ ALL_TABLES = (
     *QUARANTINE_TABLES,
     *QUALITY_TABLES,
     *OPERATIONS_TABLES,
+    *ML_TABLES,
 )
 
 

@@ -14,6 +14,7 @@ import pytest
 from lakehouse.defs.bronze import bronze_assets
 from lakehouse.defs.catalog_refresh import catalog_sensor
 from lakehouse.defs.gold import gold_assets
+from lakehouse.defs.ml import ml_assets
 from lakehouse.defs.resources import LakeResource, duckdb_resource
 from lakehouse.defs.silver import silver_assets
 from lakehouse.landing.generator import MANIFEST_NAME, GeneratorConfig, generate
@@ -31,7 +32,7 @@ DAILY = PARTITIONING.daily
 BRONZE_ASSETS = bronze_assets(PARTITIONING)
 SILVER_ASSETS = silver_assets(PARTITIONING)
 GOLD_ASSETS = gold_assets(PARTITIONING)
-ALL_ASSETS = [*BRONZE_ASSETS, *SILVER_ASSETS, *GOLD_ASSETS]
+ALL_ASSETS = [*BRONZE_ASSETS, *SILVER_ASSETS, *ml_assets, *GOLD_ASSETS]
 
 
 def asset_named(*path: str) -> dg.AssetsDefinition:

@@ -167,6 +167,7 @@ BRONZE_SOURCES = [
     (SOURCES["orders"], tables.BRONZE_ORDERS),
     (SOURCES["customers"], tables.BRONZE_CUSTOMERS_CDC),
     (SOURCES["products"], tables.BRONZE_PRODUCTS),
+    (SOURCES["reviews"], tables.BRONZE_REVIEWS),
 ]
 
 

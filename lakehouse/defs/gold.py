@@ -8,8 +8,9 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 from duckdb import DuckDBPyConnection
 
-from lakehouse import tables
+from lakehouse import ml, tables
 from lakehouse.defs.automation import follow_updates
+from lakehouse.defs.ml import MODEL_KEY
 from lakehouse.defs.publishing import (
     asset_attributes,
     asset_key,
@@ -20,6 +21,7 @@ from lakehouse.defs.publishing import (
 from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
 from lakehouse.defs.silver import CLEANED_CHECKS, MODEL_CHECKS
+from lakehouse.ml import registry
 from lakehouse.partitions import Partitioning, day
 from lakehouse.quality.audited import audit_with_rejects
 from lakehouse.quality.evaluate import Outcome
@@ -29,6 +31,7 @@ from lakehouse.transforms import sales
 from lakehouse.transforms.customers import customer_history
 from lakehouse.transforms.event_metrics import event_metrics_hourly
 from lakehouse.transforms.rules import Checked
+from lakehouse.transforms.sentiment import product_sentiment_daily
 from lakehouse.transforms.user_segments import user_segments
 
 GOLD = {"polars"}
@@ -39,14 +42,16 @@ def gold_attributes(
     partitioning: Partitioning,
     checks=MODEL_CHECKS,
     ignore: tuple[TableSpec, ...] = (),
+    ignore_keys: tuple[dg.AssetKey, ...] = (),
 ) -> dict[str, Any]:
-    """`ignore`: upstream tables whose updates alone do not rebuild the asset."""
+    """`ignore`: upstream tables (or other assets, `ignore_keys`) whose updates alone do not
+    rebuild the asset."""
     return asset_attributes(
         spec,
         partitioning,
         kinds=GOLD,
         checks=check_specs(spec, checks, partitioning),
-        automation=follow_updates(tuple(_keys(*ignore))),
+        automation=follow_updates((*_keys(*ignore), *ignore_keys)),
     )
 
 
@@ -147,6 +152,7 @@ def daily_summary(
                 dim,
                 day(key),
                 as_of=utc_now(),
+                sentiment=store.scan(tables.GOLD_REVIEW_SENTIMENT, [key]),
             )
             summary = spec.conform(summary).collect()
             published.append(gate.publish_by_model(con, key, summary))
@@ -167,6 +173,51 @@ def event_metrics(
         for key in partition_keys(context):
             metrics = event_metrics_hourly(store.scan(tables.SILVER_APP_EVENTS, [key]))
             frame = spec.conform(metrics).collect()
+            published.append(gate.publish_by_model(con, key, frame))
+        yield from finish(gate, spec, published)
+
+    with duckdb.get_connection() as con:
+        yield from gate.guard(steps())
+
+
+def review_sentiment(
+    context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
+) -> Iterator[Any]:
+    """Each day's reviews scored whole by the promoted model, in bounded batches."""
+    spec, store = tables.GOLD_REVIEW_SENTIMENT, lake.store()
+    gate = QualityGate(context, spec, store)
+
+    def steps() -> Iterator[Any]:
+        model = registry.promoted(store)
+        published = []
+        for key in partition_keys(context):
+            reviews = store.scan(tables.SILVER_REVIEWS, [key])
+            batches = [
+                batch.with_columns(model_version=pl.lit(model.version))
+                for batch in ml.score_frame(model.model, reviews)
+            ]
+            scored = pl.concat(batches) if batches else pl.DataFrame(schema=spec.polars_schema)
+            frame = spec.conform(
+                scored.lazy().rename({ml.LABEL_COLUMN: "sentiment_label"})
+            ).collect()
+            published.append(gate.publish_by_model(con, key, frame))
+        yield from finish(gate, spec, published, {"model_version": model.version})
+
+    with duckdb.get_connection() as con:
+        yield from gate.guard(steps())
+
+
+def product_sentiment(
+    context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
+) -> Iterator[Any]:
+    spec, store = tables.GOLD_PRODUCT_SENTIMENT_DAILY, lake.store()
+    gate = QualityGate(context, spec, store)
+
+    def steps() -> Iterator[Any]:
+        published = []
+        for key in partition_keys(context):
+            daily = product_sentiment_daily(store.scan(tables.GOLD_REVIEW_SENTIMENT, [key]))
+            frame = spec.conform(daily).collect()
             published.append(gate.publish_by_model(con, key, frame))
         yield from finish(gate, spec, published)
 
@@ -215,6 +266,7 @@ def gold_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
                 tables.SILVER_APP_EVENTS,
                 tables.SILVER_SESSIONS,
                 tables.GOLD_DIM_CUSTOMER,
+                tables.GOLD_REVIEW_SENTIMENT,
             ),
             **gold_attributes(
                 tables.GOLD_DAILY_SUMMARY, partitioning, ignore=(tables.GOLD_DIM_CUSTOMER,)
@@ -224,6 +276,14 @@ def gold_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
             deps=_keys(tables.SILVER_APP_EVENTS),
             **gold_attributes(tables.GOLD_EVENT_METRICS_HOURLY, partitioning),
         )(event_metrics),
+        dg.asset(
+            deps=[*_keys(tables.SILVER_REVIEWS), MODEL_KEY],
+            **gold_attributes(tables.GOLD_REVIEW_SENTIMENT, partitioning, ignore_keys=(MODEL_KEY,)),
+        )(review_sentiment),
+        dg.asset(
+            deps=_keys(tables.GOLD_REVIEW_SENTIMENT),
+            **gold_attributes(tables.GOLD_PRODUCT_SENTIMENT_DAILY, partitioning),
+        )(product_sentiment),
         dg.asset(
             deps=_keys(tables.GOLD_FACT_SALES, tables.SILVER_SESSIONS),
             **gold_attributes(tables.GOLD_USER_SEGMENTS, partitioning),

@@ -48,6 +48,7 @@ from lakehouse.transforms.app_events import clean_app_events
 from lakehouse.transforms.customers import current_customers
 from lakehouse.transforms.orders import clean_orders
 from lakehouse.transforms.products import latest_products
+from lakehouse.transforms.reviews import clean_reviews
 from lakehouse.transforms.rules import Cleaned
 from lakehouse.transforms.sessions import sessionize, windowed_events
 
@@ -105,22 +106,28 @@ def _daily_cleaned_asset(
     transform: Callable[..., Cleaned],
     partitioning: Partitioning,
     in_parts: bool = False,
+    lookup: TableSpec | None = None,
 ) -> dg.AssetsDefinition:
     """A silver table by event date, reading the bronze arrival days of its late window.
 
     `in_parts`: each output row depends on one input row (deduplication is left to the store's
     `keep_first`), so the transform runs on a bounded group of bronze files at a time.
+    `lookup`: an unpartitioned table the transform checks rows against (its last argument);
+    its updates alone do not rebuild every day.
     """
+    deps = [dg.AssetDep(asset_key(upstream), partition_mapping=mapping)]
+    attributes = cleaned_attributes(spec, partitioning)
+    if lookup is not None:
+        deps.append(dg.AssetDep(asset_key(lookup)))
+        attributes["automation_condition"] = follow_updates((asset_key(lookup),))
 
-    @dg.asset(
-        deps=[dg.AssetDep(asset_key(upstream), partition_mapping=mapping)],
-        **cleaned_attributes(spec, partitioning),
-    )
+    @dg.asset(deps=deps, **attributes)
     def _asset(
         context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
     ) -> Iterator[Any]:
         store, now, first = lake.store(), utc_now(), partitioning.first_day
         gate = QualityGate(context, spec, store)
+        lookups = [store.scan(lookup)] if lookup is not None else []
 
         def steps(con: DuckDBPyConnection) -> Iterator[Any]:
             published, counts = [], []
@@ -131,7 +138,7 @@ def _daily_cleaned_asset(
                     else [store.scan(upstream, window(key))]
                 )
                 parts = [
-                    transform(source, partitions.day(key), first, LATE_DAYS, now)
+                    transform(source, partitions.day(key), first, LATE_DAYS, now, *lookups)
                     for source in sources
                 ]
                 result, count = gated_publish(gate, con, quarantine, key, parts)
@@ -281,6 +288,16 @@ def silver_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
             partitions.late_arrival_keys,
             clean_orders,
             partitioning,
+        ),
+        _daily_cleaned_asset(
+            tables.SILVER_REVIEWS,
+            tables.SILVER_REVIEWS_QUARANTINE,
+            tables.BRONZE_REVIEWS,
+            partitions.LATE_ARRIVAL_MAPPING,
+            partitions.late_arrival_keys,
+            clean_reviews,
+            partitioning,
+            lookup=tables.SILVER_PRODUCTS,
         ),
         dg.asset(
             deps=[asset_key(tables.BRONZE_CUSTOMERS_CDC)],

@@ -175,5 +175,5 @@ REVIEWS = SourceContract(
 REVIEW_LANGUAGES = ("en", "es", "de", "fr", "it", "pt", "nl")
 
 SOURCES: dict[str, SourceContract] = {
-    source.name: source for source in (APP_EVENTS, ORDERS, CUSTOMERS, PRODUCTS)
+    source.name: source for source in (APP_EVENTS, ORDERS, CUSTOMERS, PRODUCTS, REVIEWS)
 }

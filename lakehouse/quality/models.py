@@ -19,12 +19,14 @@ from lakehouse.landing.contract import (
     DEVICES,
     EVENT_TYPES,
     ORDER_STATUSES,
+    REVIEW_LANGUAGES,
     SEGMENTS,
     SOURCES,
     SourceContract,
 )
 from lakehouse.money import MONEY, RATE
 from lakehouse.reference import USD_PER_UNIT
+from lakehouse.transforms.pii import has_pii
 
 UTC_TS = pl.Datetime(time_unit="us", time_zone="UTC")
 #: Clock skew allowed before an event time counts as "in the future".
@@ -86,6 +88,29 @@ class SilverAppEvents(Strict):
     @pa.dataframe_check(name="arrives_after_event")
     def arrives_after_event(cls, data) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col("event_ts").dt.date() <= pl.col("arrival_date"))
+
+
+class SilverReviews(Strict):
+    review_id: pl.String = pa.Field(unique=True)
+    product_id: pl.String
+    customer_id: pl.String
+    rating: pl.Int64 = pa.Field(ge=1, le=5)
+    title: pl.String = pa.Field(nullable=True)
+    body: pl.String
+    language: pl.String = pa.Field(isin=list(REVIEW_LANGUAGES))
+    created_at: UTC_TS
+    arrival_date: pl.Date
+    pii_redacted: pl.Boolean
+    source_file: pl.String = pa.Field(alias="_source_file")
+    source_line: pl.Int64 = pa.Field(alias="_source_line", ge=1)
+
+    @pa.dataframe_check(name="created_at_not_in_future")
+    def created_at_not_in_future(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(_not_in_future("created_at"))
+
+    @pa.dataframe_check(name="no_email_or_phone_left")
+    def no_email_or_phone_left(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(~has_pii(pl.col("body")) & ~has_pii(pl.col("title")))
 
 
 class SilverOrders(Strict):
@@ -215,12 +240,37 @@ class GoldDailySummary(Strict):
     converted_sessions: pl.Int64 = pa.Field(ge=0)
     conversion_rate: pl.Float64 = pa.Field(ge=0, le=1, nullable=True)
     new_customers: pl.Int64 = pa.Field(ge=0)
+    reviews: pl.Int64 = pa.Field(ge=0, nullable=True)
+    mean_sentiment: pl.Float64 = pa.Field(ge=0, le=1, nullable=True)
+    share_negative_reviews: pl.Float64 = pa.Field(ge=0, le=1, nullable=True)
     is_complete: pl.Boolean
     as_of: UTC_TS
 
     @pa.dataframe_check(name="revenue_orders_within_orders")
     def revenue_orders_within_orders(cls, data) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col("revenue_orders") <= pl.col("orders"))
+
+
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+
+
+class GoldReviewSentiment(Strict):
+    review_id: pl.String = pa.Field(unique=True)
+    product_id: pl.String
+    customer_id: pl.String
+    rating: pl.Int64 = pa.Field(ge=1, le=5)
+    sentiment_score: pl.Float64 = pa.Field(ge=0, le=1)
+    sentiment_label: pl.String = pa.Field(isin=list(SENTIMENT_LABELS))
+    model_version: pl.String
+
+
+class GoldProductSentimentDaily(Strict):
+    product_id: pl.String = pa.Field(unique=True)
+    reviews: pl.Int64 = pa.Field(ge=1)
+    mean_sentiment: pl.Float64 = pa.Field(ge=0, le=1)
+    share_negative: pl.Float64 = pa.Field(ge=0, le=1)
+    mean_rating: pl.Float64 = pa.Field(ge=1, le=5)
+    model_version: pl.String
 
 
 class GoldEventMetricsHourly(Strict):

@@ -94,6 +94,7 @@ def daily_summary(
     dim_customer: pl.LazyFrame,
     day: dt.date,
     as_of: dt.datetime,
+    sentiment: pl.LazyFrame,
 ) -> pl.LazyFrame:
     """One row for `day` as of `as_of`, zeros rather than no row when nothing happened.
 
@@ -119,7 +120,12 @@ def daily_summary(
         .agg(first_seen=pl.col("valid_from").min())
         .select(new_customers=(pl.col("first_seen").dt.date() == pl.lit(day)).sum().cast(pl.Int64))
     )
-    return pl.concat([sales, users, visits, new], how="horizontal").select(
+    reviews = sentiment.select(
+        reviews=pl.len().cast(pl.Int64),
+        mean_sentiment=pl.col("sentiment_score").mean(),
+        share_negative_reviews=(pl.col("sentiment_label") == "negative").mean(),
+    )
+    return pl.concat([sales, users, visits, new, reviews], how="horizontal").select(
         "revenue_usd",
         "orders",
         "revenue_orders",
@@ -131,6 +137,9 @@ def daily_summary(
         .then(pl.col("converted_sessions") / pl.col("sessions"))
         .otherwise(None),
         new_customers="new_customers",
+        reviews="reviews",
+        mean_sentiment="mean_sentiment",
+        share_negative_reviews=pl.col("share_negative_reviews").cast(pl.Float64),
         is_complete=pl.lit(as_of >= final_after(day)),
         as_of=pl.lit(as_of).cast(pl.Datetime("us", "UTC")),
     )

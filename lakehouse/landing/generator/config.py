@@ -20,6 +20,7 @@ _STREAMS = {
     "products": 4,
     "population": 5,
     "volumes": 6,
+    "reviews": 7,
 }
 
 
@@ -30,16 +31,29 @@ class GeneratorConfig:
     #: The mean over the sample's days; each day varies around it (see `volumes.py`).
     events_per_day: int
     seed: int = 42
+    #: The mean number of product reviews a day; None derives it from `events_per_day` (see
+    #: `reviews_per_day`).
+    review_volume: int | None = None
 
     def __post_init__(self) -> None:
         if self.days < 1:
             raise ValueError("days must be at least 1")
         if self.events_per_day < 24:
             raise ValueError("events_per_day must be at least 24 (one per hourly file)")
+        if self.review_volume is not None and self.review_volume < 1:
+            raise ValueError("review_volume must be at least 1 when given")
 
     @property
     def customers(self) -> int:
         return max(50, self.events_per_day // 20)
+
+    @property
+    def reviews_per_day(self) -> int:
+        """The mean number of reviews a day: `review_volume`, else one per 50 events, at least
+        200."""
+        if self.review_volume is not None:
+            return self.review_volume
+        return max(200, self.events_per_day // 50)
 
     @property
     def products(self) -> int:

@@ -8,12 +8,13 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from lakehouse.landing.generator import customers, events, orders
+from lakehouse.landing.generator import customers, events, orders, reviews
 from lakehouse.landing.generator.config import GeneratorConfig
 from lakehouse.landing.generator.customers import Population, write_customers
 from lakehouse.landing.generator.events import write_events
 from lakehouse.landing.generator.orders import EXTRA_COLUMN, OrderFeed
 from lakehouse.landing.generator.products import Catalog
+from lakehouse.landing.generator.reviews import review_volumes, write_reviews
 from lakehouse.landing.generator.volumes import plan_volumes
 
 MANIFEST_NAME = "_generated.json"
@@ -24,6 +25,7 @@ FAULT_RATES: dict[str, dict[str, float]] = {
         ("app_events", events.FAULTS),
         ("orders", orders.FAULTS),
         ("customers", customers.FAULTS),
+        ("reviews", reviews.FAULTS),
     )
 }
 
@@ -35,6 +37,7 @@ def generate(
     `on_day(date, number)` is told when each day is written (progress)."""
     landing = Path(landing_dir)
     volumes = plan_volumes(config)
+    review_counts = review_volumes(config)
     population = Population(volumes.created_by)
     catalog = Catalog(config)
     order_feed = OrderFeed(config)
@@ -59,6 +62,11 @@ def generate(
         counts["app_events"].update(written)
         counts["orders"].update(
             order_feed.write(folder("orders", day), day, int(volumes.orders[day]), users, catalog)
+        )
+        counts["reviews"].update(
+            write_reviews(
+                folder("reviews", day), config, day, int(review_counts[day]), users, catalog
+            )
         )
         if on_day is not None:
             on_day(config.date(day).isoformat(), day + 1)
