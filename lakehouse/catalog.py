@@ -1,10 +1,11 @@
 """The lake's DuckDB catalog: a schema per layer and a view per table, for anyone to open.
 
 `build_catalog` writes `catalog.duckdb` next to the lake's tables: schemas `bronze`, `silver`,
-`gold`, `quarantine`, `quality` and `ml` (the model registry), one view per table over the Parquet files of its current
-Delta version (the partition column typed DATE), the asset descriptions as table and column
-comments, and `lakehouse.tables` (owner, tags, partitions, rows, bytes, last materialization,
-retention, and whether the catalog stores the table or a view of it).
+`gold`, `quarantine`, `quality` and `ml` (the model registry), one view per table over the
+Parquet files of its current Delta version (the partition column typed DATE), the asset
+descriptions as table and column comments, and `lakehouse.tables` (owner, tags, partitions,
+rows, bytes, last materialization, retention, and whether the catalog stores the table or a
+view of it).
 
 Gold tables up to `copy_limit_bytes` of Parquet are stored in the catalog as DuckDB tables
 instead of views, as a dbt-duckdb project would materialize them: a year of daily partitions is
