@@ -200,6 +200,27 @@ def _state(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sentiment_score(args: argparse.Namespace) -> int:
+    import json
+
+    from lakehouse.ml.report import format_scored, scored_texts
+
+    store = settings.lake_store(settings.DataLayout(settings.data_dir()))
+    rows = scored_texts(store, args.texts)
+    print(json.dumps(rows, indent=2, ensure_ascii=False) if args.json else format_scored(rows))
+    return 0
+
+
+def _sentiment_model(args: argparse.Namespace) -> int:
+    import json
+
+    from lakehouse.ml.report import format_summary, model_summary
+
+    summary = model_summary(settings.lake_store(settings.DataLayout(settings.data_dir())))
+    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from lakehouse.bench.report import markdown
     from lakehouse.bench.runner import run_bench
@@ -414,6 +435,18 @@ def parser() -> argparse.ArgumentParser:
     prof.add_argument("--partition", action="append", help="only these partitions (repeatable)")
     prof.add_argument("--schema", metavar="FILE.py", help="write a starter pandera model")
     prof.set_defaults(handler=_profile)
+
+    sentiment = commands.add_parser("sentiment", help="review sentiment: score texts, the model")
+    sentiment_commands = sentiment.add_subparsers(dest="sentiment_command", required=True)
+    score = sentiment_commands.add_parser(
+        "score", help="score texts with the promoted model (positive probability and label)"
+    )
+    score.add_argument("texts", nargs="+", metavar="TEXT")
+    score.add_argument("--json", action="store_true", help="a JSON list of objects")
+    score.set_defaults(handler=_sentiment_score)
+    model = sentiment_commands.add_parser("model", help="the promoted model and its metrics")
+    model.add_argument("--json", action="store_true", help="machine-readable output")
+    model.set_defaults(handler=_sentiment_model)
 
     state = commands.add_parser("state", help="watermark and load history per landing source")
     state.add_argument("--json", action="store_true", help="machine-readable output")
