@@ -203,10 +203,15 @@ def _state(args: argparse.Namespace) -> int:
 def _sentiment_score(args: argparse.Namespace) -> int:
     import json
 
+    from lakehouse.ml import ArtifactError
     from lakehouse.ml.report import format_scored, scored_texts
 
     store = settings.lake_store(settings.DataLayout(settings.data_dir()))
-    rows = scored_texts(store, args.texts)
+    try:
+        rows = scored_texts(store, args.texts)
+    except ArtifactError as refused:
+        print(f"lakehouse sentiment: {refused}", file=sys.stderr)
+        return 2
     print(json.dumps(rows, indent=2, ensure_ascii=False) if args.json else format_scored(rows))
     return 0
 

@@ -21,7 +21,13 @@ from lakehouse.reference import USD_PER_UNIT
 from lakehouse.transforms.sessions import SESSION_GAP
 from lakehouse_tests.conftest import BuiltLake
 
-LAKE_TABLES = (*tables.BRONZE_TABLES, *tables.SILVER_TABLES, *tables.GOLD_TABLES)
+#: The tables the baseline builds too: not the reviews side, which needs the sentiment model.
+BASELINE = {f"{layer}.{name}" for layer, name, _, _ in plain_duckdb.TABLES}
+LAKE_TABLES = [
+    spec
+    for spec in (*tables.BRONZE_TABLES, *tables.SILVER_TABLES, *tables.GOLD_TABLES)
+    if spec.qualified_name in BASELINE
+]
 
 
 def _rows_by_day(frame: pl.LazyFrame, column: str) -> dict:
@@ -67,7 +73,9 @@ def test_its_business_constants_are_the_lakes() -> None:
         USD_PER_UNIT
     )
     assert {
-        name: source.patterns for name, source in contract.SOURCES.items()
+        name: source.patterns
+        for name, source in contract.SOURCES.items()
+        if name in plain_duckdb.PATTERNS
     } == plain_duckdb.PATTERNS
     assert plain_duckdb.LATE_ARRIVAL_DAYS == LATE_ARRIVAL_DAYS
     assert SESSION_GAP.total_seconds() == plain_duckdb.SESSION_GAP_MINUTES * 60

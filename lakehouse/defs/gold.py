@@ -193,13 +193,13 @@ def review_sentiment(
         for key in partition_keys(context):
             reviews = store.scan(tables.SILVER_REVIEWS, [key])
             batches = [
-                batch.with_columns(model_version=pl.lit(model.version))
+                batch.rename({ml.LABEL_COLUMN: "sentiment_label"}).with_columns(
+                    model_version=pl.lit(model.version)
+                )
                 for batch in ml.score_frame(model.model, reviews)
             ]
             scored = pl.concat(batches) if batches else pl.DataFrame(schema=spec.polars_schema)
-            frame = spec.conform(
-                scored.lazy().rename({ml.LABEL_COLUMN: "sentiment_label"})
-            ).collect()
+            frame = spec.conform(scored.lazy()).collect()
             published.append(gate.publish_by_model(con, key, frame))
         yield from finish(gate, spec, published, {"model_version": model.version})
 
