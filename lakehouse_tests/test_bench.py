@@ -18,6 +18,7 @@ SECTIONS = (
     "queries",
     "sensor",
     "freshness",
+    "sentiment",
 )
 
 
@@ -86,14 +87,20 @@ def test_the_bench_harness_measures_everything_at_the_smoke_size(tmp_path: Path)
     assert 0 < fresh["latency_to_silver_p50_s"] <= fresh["latency_to_gold_p50_s"]
     assert fresh["latency_to_gold_p50_s"] <= fresh["latency_to_gold_p95_s"]
 
+    sentiment = results["sentiment"]
+    assert sentiment["reviews"] == size.sentiment_reviews
+    assert sentiment["training_s"] > 0 and sentiment["training_peak_rss_mb"] > 100
+    assert sentiment["scoring_reviews_per_s"] > 0
+
     # Sessions read each event about once, plus the day after the range.
     assert 1.0 <= results["full_graph"]["sessions_windowed_per_event"] <= 1.6
-    assert len(results["targets"]) == 18
+    assert len(results["targets"]) == 20
     assert all(isinstance(target["met"], bool) for target in results["targets"])
     markdown = (tmp_path / "out" / "RESULTS.md").read_text()
     assert "| bronze ingest / raw DuckDB throughput |" in markdown
     assert "| whole graph wall time / plain DuckDB baseline |" in markdown
     assert "### The same 14 tables in plain DuckDB SQL" in markdown
     assert "## 7. Scaling" in markdown and "## 8. Freshness" in markdown
+    assert "## 9. Review sentiment" in markdown
     assert (tmp_path / "out" / "scaling-XS.png").read_bytes().startswith(b"\x89PNG")
     assert "## Targets" in completed.stdout

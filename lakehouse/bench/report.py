@@ -99,6 +99,17 @@ def targets(results: dict) -> list[dict]:
                 1.2,
             ),
         ]
+    sentiment = results.get("sentiment")
+    if sentiment:
+        rows += [
+            ("sentiment scoring (reviews/s)", sentiment["scoring_reviews_per_s"], ">=", 50_000),
+            (
+                f"sentiment training peak RSS, {sentiment['reviews']:,} reviews (MB)",
+                sentiment["training_peak_rss_mb"],
+                "<=",
+                1024,
+            ),
+        ]
     compare = {
         ">=": lambda a, b: a >= b,
         ">": lambda a, b: a > b,
@@ -285,6 +296,19 @@ def markdown(results: dict) -> str:
             + ", ".join(f"{seconds:.1f}" for seconds in fresh.get("bronze_batch_seconds", []))
             + f" s (late / early: {fresh.get('bronze_batch_cost_growth', 0.0):.2f}); the rest "
             "of a round recomputes today's silver, sessions and gold whole",
+        ]
+    sentiment = results.get("sentiment")
+    if sentiment:
+        lines += [
+            "",
+            "## 9. Review sentiment: training and batch scoring",
+            "",
+            f"- training on {sentiment['reviews']:,} generated reviews: "
+            f"{sentiment['training_s']:.1f} s, peak RSS {sentiment['training_peak_rss_mb']:.0f} MB "
+            "(a child process: imports included)",
+            f"- scoring reviews of 200-400 characters: "
+            f"{sentiment['scoring_reviews_per_s']:,.0f} reviews/s on "
+            f"{sentiment['reviews']:,} reviews (`lakehouse/ml/bench.py`)",
         ]
     return "\n".join(lines) + "\n"
 

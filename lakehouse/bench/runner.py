@@ -331,6 +331,24 @@ class Bench:
         )
         return run_freshness(root, self.env(root, today - dt.timedelta(days=3)), plan)
 
+    def sentiment(self) -> dict:
+        """9. The review sentiment model: training time and peak RSS (a child process, so the
+        peak is training's own) and batch scoring throughput, on generated reviews."""
+        from lakehouse.ml.bench import bench_scoring, bench_texts, bench_training, generated_reviews
+        from lakehouse.ml.training import train
+
+        rows = self.size.sentiment_reviews
+        self.log(f"sentiment: training on {rows:,} reviews")
+        seconds, peak_mb = bench_training(rows)
+        model = train(generated_reviews(min(rows, 100_000))).model
+        self.log(f"sentiment: scoring {rows:,} reviews")
+        return {
+            "reviews": rows,
+            "training_s": seconds,
+            "training_peak_rss_mb": peak_mb,
+            "scoring_reviews_per_s": bench_scoring(model, rows, bench_texts(rows)),
+        }
+
     def run_all(self) -> dict:
         main = self.full_graph(self.size.main, "full-graph", against_plain=True)
         return {
@@ -341,6 +359,7 @@ class Bench:
             "queries": self.queries(),
             "sensor": self.sensor(),
             "freshness": self.freshness(),
+            "sentiment": self.sentiment(),
             "scaling": self.scaling(main),
         }
 
