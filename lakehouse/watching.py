@@ -63,7 +63,8 @@ def downstream_reach(graph, updates: list[BronzeUpdate]) -> dict[dg.AssetKey, se
     Appended rows reach only their arrival day and their own event days of the silver table
     they feed (the late window's other days get none of them). As the automation conditions
     do, an unpartitioned table's update does not reach partitioned ones (a dimension changing
-    would rebuild every day of the facts); the daily schedule and `--full` refresh those.
+    would rebuild every day of the facts), and assets without an automation condition (the
+    sentiment model) are not reached; the daily schedule and `--full` refresh those.
     """
     reach: dict[dg.AssetKey, set[str | None]] = {}
     pending: list[tuple[dg.AssetKey, str | None, frozenset[str] | None]] = [
@@ -72,6 +73,8 @@ def downstream_reach(graph, updates: list[BronzeUpdate]) -> dict[dg.AssetKey, se
     while pending:
         parent, key, event_days = pending.pop()
         for child in graph.get(parent).child_keys:
+            if graph.get(child).automation_condition is None:
+                continue  # not kept current by automation (the model): the schedule's job
             if graph.get(child).partitions_def is None:
                 keys: list[str | None] = [None]
             elif key is None:

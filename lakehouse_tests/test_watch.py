@@ -194,6 +194,14 @@ def test_a_rounds_downstream_run_covers_only_what_the_new_rows_can_change() -> N
     orders = reach("orders", days(0))
     assert orders["silver/orders"] == days(0) and orders["gold/fact_sales"] == days(0)
     assert "silver/app_events" not in orders
+    # The model retrains on the schedule, not per batch: new reviews are scored by the
+    # promoted one.
+    assert reach("reviews", days(0)) == {
+        "silver/reviews": days(0),
+        "gold/review_sentiment": days(0),
+        "gold/product_sentiment_daily": days(0),
+        "gold/daily_summary": days(0),
+    }
     assert reach("customers_cdc", None) == {
         "silver/customers": {None},
         "gold/dim_customer": {None},
