@@ -642,7 +642,6 @@ ML_SENTIMENT_MODELS = TableSpec(
         "promoted": pl.Boolean(),
         "reason": pl.String(),
     },
-    partition_column="trained_date",
     description="The sentiment model registry: every training of ml/sentiment_model with its "
     "holdout metrics beside the VADER lexicon's, and whether it was promoted (the newest "
     "promoted version is the one scoring uses).",

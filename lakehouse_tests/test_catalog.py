@@ -63,7 +63,7 @@ def test_every_table_has_a_typed_commented_view_with_its_rows(catalogued: Path) 
         ).fetchall()[0]
         assert tables.SILVER_APP_EVENTS.description in comment
         schemas = {row[0] for row in con.sql("SELECT schema_name FROM duckdb_schemas()").fetchall()}
-        assert {"bronze", "silver", "gold", "quarantine", "quality", "lakehouse"} <= schemas
+        assert {"bronze", "silver", "gold", "quarantine", "quality", "lakehouse", "ml"} <= schemas
         date = tables.SILVER_ORDERS.partition_column
         pruned = con.sql(
             f"EXPLAIN ANALYZE SELECT count(*) FROM silver.orders WHERE {date} = DATE '{LAST_DAY}'"
@@ -88,6 +88,7 @@ def test_every_table_has_a_typed_commented_view_with_its_rows(catalogued: Path) 
             "quarantine": (False, False),
             "quality": (False, False),
             "lakehouse": (False, False),
+            "ml": (False, False),
         }
 
 

@@ -15,7 +15,7 @@ import polars as pl
 
 from lakehouse import tables
 from lakehouse.storage import LakeStore
-from lakehouse_tests.conftest import FIRST_DAY
+from lakehouse_tests.conftest import ALL_ASSETS, FIRST_DAY
 from lakehouse_tests.leaks import GRACE_ENV
 from lakehouse_tests.servers import project_env
 
@@ -72,9 +72,9 @@ def test_build_runs_the_whole_range_in_one_cli_run_and_then_nothing(tmp_path: Pa
     # A line per asset step, then the freshness checks' steps (how Dagster groups those is
     # its own business).
     asset_lines = [
-        line for line in step_lines if line.split("/")[0] in ("bronze", "silver", "gold")
+        line for line in step_lines if line.split("/")[0] in ("bronze", "silver", "gold", "ml")
     ]
-    assert len(asset_lines) == 14 and len(step_lines) > 14, first.stderr
+    assert len(asset_lines) == len(ALL_ASSETS) and len(step_lines) > len(ALL_ASSETS), first.stderr
     events = next(line for line in step_lines if line.startswith("bronze/app_events "))
     assert "3 partitions" in events and " rows  " in events and "quarantined" in events
     log = Path(first.stderr.split("full event log: ", 1)[1].split()[0])

@@ -54,7 +54,7 @@ def test_graph_matches_snapshot() -> None:
 def test_keys_are_prefixed_and_grouped_by_layer() -> None:
     for name, node in graph_snapshot().items():
         layer = name.split("/")[0]
-        assert layer in {"bronze", "silver", "gold"}
+        assert layer in {"bronze", "silver", "gold", "ml"}
         assert node["group"] == layer and node["tags"]["layer"] == layer
         assert node["owners"] and node["backfill_policy"]
 

@@ -28,6 +28,6 @@ def test_the_gold_notebook_executes_without_errors(
     ]
     assert not [output for output in outputs if output.output_type == "error"]
     images = [output for output in outputs if "image/png" in output.get("data", {})]
-    assert len(images) == 2, "daily revenue and hourly error rate are plotted"
+    assert len(images) == 3, "daily revenue, hourly error rate and product sentiment are plotted"
     tables = [output for output in outputs if "text/html" in output.get("data", {})]
     assert any("gold.fact_sales" in output["data"]["text/html"] for output in tables)

@@ -84,6 +84,18 @@ BREAKS: dict[str, tuple[Callable[[pl.DataFrame], pl.DataFrame], Callable]] = {
         lambda f: f.drop("segment"),
         lambda f: f.with_columns(engagement_score=pl.lit(101.0)),
     ),
+    "silver.reviews": (
+        lambda f: f.with_columns(review_id=pl.lit("same")),
+        lambda f: f.with_columns(body=pl.lit("write to me at someone@example.com")),
+    ),
+    "gold.review_sentiment": (
+        lambda f: f.with_columns(sentiment_score=pl.lit(None, pl.Float64)),
+        lambda f: f.with_columns(sentiment_label=pl.lit("ecstatic")),
+    ),
+    "gold.product_sentiment_daily": (
+        lambda f: f.with_columns(product_id=pl.lit("same")),
+        lambda f: f.with_columns(share_negative=pl.lit(1.5)),
+    ),
 }
 
 
@@ -430,6 +442,8 @@ def test_every_gold_asset_has_a_freshness_check_and_stale_tables_fail(
         "event_metrics_hourly": False,
         "dim_customer": True,
         "user_segments": True,
+        "review_sentiment": False,
+        "product_sentiment_daily": False,
     }
 
 

@@ -120,6 +120,7 @@ def test_amount_usd_on_a_half_cent_is_rounded_up_and_daily_revenue_is_their_exac
             empty.select("user_id"),
             empty.select("converted"),
             dim,
+            pl.LazyFrame(schema={"sentiment_score": pl.Float64, "sentiment_label": pl.String}),
             DAY,
             dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
         )

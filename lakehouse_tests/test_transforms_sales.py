@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import polars as pl
+import pytest
 
 from lakehouse import tables
 from lakehouse.money import MONEY
@@ -113,7 +114,8 @@ def summary_inputs(
     event_users: list[str],
     converted: list[bool],
     first_versions: list[tuple[str, str]],
-) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    scores: list[tuple[float, str]] = (),
+) -> tuple[pl.LazyFrame, ...]:
     return (
         pl.LazyFrame(
             [(Decimal(amount), revenue) for amount, revenue in facts],
@@ -125,6 +127,11 @@ def summary_inputs(
         pl.LazyFrame(
             [(customer_id, ts(valid_from)) for customer_id, valid_from in first_versions],
             schema={"customer_id": pl.String, "valid_from": UTC},
+            orient="row",
+        ),
+        pl.LazyFrame(
+            list(scores),
+            schema={"sentiment_score": pl.Float64, "sentiment_label": pl.String},
             orient="row",
         ),
     )
@@ -144,6 +151,7 @@ def test_daily_summary_counts_revenue_users_conversion_and_new_customers() -> No
             ("C4", "2026-11-03T01:00:00"),
             ("C5", "2026-11-04T00:00:00"),  # the next day
         ],
+        scores=[(0.9, "positive"), (0.2, "negative"), (0.7, "positive"), (0.5, "neutral")],
     )
     as_of = dt.datetime(2026, 11, 3, 15, 30, tzinfo=dt.UTC)  # while the day runs
     summary = tables.GOLD_DAILY_SUMMARY.conform(daily_summary(*inputs, DAY, as_of)).collect()
@@ -158,6 +166,9 @@ def test_daily_summary_counts_revenue_users_conversion_and_new_customers() -> No
             "converted_sessions": 1,
             "conversion_rate": 0.25,
             "new_customers": 2,
+            "reviews": 4,
+            "mean_sentiment": pytest.approx(0.575),
+            "share_negative_reviews": 0.25,
             "is_complete": False,
             "as_of": as_of,
         }
@@ -184,6 +195,9 @@ def test_daily_summary_of_a_quiet_day_is_a_row_of_zeros() -> None:
             "converted_sessions": 0,
             "conversion_rate": None,
             "new_customers": 0,
+            "reviews": 0,
+            "mean_sentiment": None,
+            "share_negative_reviews": None,
             "is_complete": True,
             "as_of": as_of,
         }

@@ -150,9 +150,9 @@ def daily_summary(
                 store.scan(tables.SILVER_APP_EVENTS, [key]),
                 store.scan(tables.SILVER_SESSIONS, [key]),
                 dim,
+                store.scan(tables.GOLD_REVIEW_SENTIMENT, [key]),
                 day(key),
                 as_of=utc_now(),
-                sentiment=store.scan(tables.GOLD_REVIEW_SENTIMENT, [key]),
             )
             summary = spec.conform(summary).collect()
             published.append(gate.publish_by_model(con, key, summary))

@@ -10,7 +10,6 @@ on; each score names the version that made it, and a later backfill rescoring th
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -58,9 +57,7 @@ def record(store: LakeStore, entry: Mapping[str, object]) -> None:
     """Append one training to the registry (one Delta commit)."""
     spec = tables.ML_SENTIMENT_MODELS
     row = {name: entry.get(name) for name in spec.schema}
-    frame = pl.DataFrame([row], schema=dict(spec.schema))
-    trained: dt.datetime = entry["trained_at"]  # type: ignore[assignment]
-    store.append(spec, trained.date().isoformat(), frame)
+    store.append(spec, None, pl.DataFrame([row], schema=dict(spec.schema)))
 
 
 def lexicon_model() -> SentimentModel:

@@ -92,9 +92,9 @@ def daily_summary(
     events: pl.LazyFrame,
     sessions: pl.LazyFrame,
     dim_customer: pl.LazyFrame,
+    sentiment: pl.LazyFrame,
     day: dt.date,
     as_of: dt.datetime,
-    sentiment: pl.LazyFrame,
 ) -> pl.LazyFrame:
     """One row for `day` as of `as_of`, zeros rather than no row when nothing happened.
 
