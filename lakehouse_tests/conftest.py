@@ -134,7 +134,7 @@ def catalogued(built_lake, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 #: Written by every run with its own clock or identity: not part of a table's contents.
-RUN_COLUMNS = {"_ingested_at", "_quarantined_at", "as_of"}
+RUN_COLUMNS = {"_ingested_at", "_quarantined_at", "as_of", "trained_at", "run_id"}
 #: Run histories and the maintenance log differ between any two builds by design.
 HISTORY_LAYERS = {"quality", "lakehouse"}
 
