@@ -5,10 +5,7 @@ and a tampered one is refused."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -21,29 +18,13 @@ from lakehouse.ml import registry
 from lakehouse.storage import LakeStore
 from lakehouse.transforms.pii import EMAIL, PHONE
 from lakehouse_tests.conftest import BuiltLake
+from lakehouse_tests.test_cli import run
 
-BIN = Path(sys.executable).parent
 HAND_WRITTEN = (
     "Absolutely love this blender, it crushes ice like a champ and cleans up in seconds.",
     "Arrived with a cracked screen and support never answered my emails.",
     "The zipper broke the first week. Not impressed at all.",
 )
-
-
-def lakehouse(args: list[str], root: Path) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "LAKEHOUSE_DATA_DIR": str(root),
-        "DAGSTER_HOME": str(root / "dagster_home"),
-    }
-    return subprocess.run(
-        [str(BIN / "lakehouse"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
 
 
 def test_silver_reviews_hold_no_contact_details_and_account_for_every_row(
@@ -107,9 +88,9 @@ def test_every_review_is_scored_by_the_promoted_model(built_lake: BuiltLake) -> 
 def review_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Its own small lake: the test below breaks its model."""
     root = tmp_path_factory.mktemp("reviews")
-    generated = lakehouse(["generate", "--days", "4", "--events-per-day", "2400"], root)
+    generated = run(["generate", "--days", "4", "--events-per-day", "2400"], root)
     assert generated.returncode == 0, generated.stderr
-    built = lakehouse(["build"], root)
+    built = run(["build"], root)
     assert built.returncode == 0, built.stderr[-3000:]
     return root
 
@@ -122,7 +103,7 @@ def test_a_broken_model_is_not_promoted_and_a_tampered_one_is_refused(review_lak
     version = str(first["model_version"])
     # Hand-written reviews, scored by the promoted model through the CLI (how well a model
     # trained on generated reviews reads them: `test_sentiment_model.py`, on more data).
-    scored = lakehouse(["sentiment", "score", "--json", *HAND_WRITTEN], root)
+    scored = run(["sentiment", "score", "--json", *HAND_WRITTEN], root)
     assert scored.returncode == 0, scored.stderr
     rows = json.loads(scored.stdout)
     assert [row["text"] for row in rows] == list(HAND_WRITTEN)
@@ -137,7 +118,7 @@ def test_a_broken_model_is_not_promoted_and_a_tampered_one_is_refused(review_lak
     for day in days[-2:]:
         for file in (root / "landing" / "reviews" / day).glob("reviews-*.jsonl"):
             file.write_text(re.sub(r'"rating":\s*(\d)', _flipped, file.read_text()))
-    rebuilt = lakehouse(["build", "--full"], root)
+    rebuilt = run(["build", "--full"], root)
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     newest = registry.history(store).row(0, named=True)
     assert not newest["promoted"] and newest["f1"] < registry.MIN_F1, newest
@@ -150,7 +131,7 @@ def test_a_broken_model_is_not_promoted_and_a_tampered_one_is_refused(review_lak
             dg.AssetKey(list(registry.MODEL_FOLDER)), limit=1
         ).records[0]
         assert record.asset_materialization.metadata["promoted"].value is False
-    shown = lakehouse(["sentiment", "model"], root)
+    shown = run(["sentiment", "model"], root)
     assert f"promoted: {version}" in shown.stdout and "not promoted" in shown.stdout
 
     # One byte changed in the promoted model's files: loading refuses it, naming the file.
@@ -158,7 +139,7 @@ def test_a_broken_model_is_not_promoted_and_a_tampered_one_is_refused(review_lak
     data = bytearray(vocabulary.read_bytes())
     data[len(data) // 2] ^= 0xFF
     vocabulary.write_bytes(bytes(data))
-    refused = lakehouse(["sentiment", "score", "fine"], root)
+    refused = run(["sentiment", "score", "fine"], root)
     assert refused.returncode == 2 and "vocabulary.parquet" in refused.stderr, refused.stderr
 
 

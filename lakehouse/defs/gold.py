@@ -1,6 +1,6 @@
 """Gold assets: the star schema and the aggregates analysts query, each audited before publish."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
@@ -25,7 +25,7 @@ from lakehouse.ml import registry
 from lakehouse.partitions import Partitioning, day
 from lakehouse.quality.audited import audit_with_rejects
 from lakehouse.quality.evaluate import Outcome
-from lakehouse.storage import Audited, Quarantine, StagedPartition
+from lakehouse.storage import Audited, LakeStore, Quarantine, StagedPartition
 from lakehouse.table_spec import TableSpec
 from lakehouse.transforms import sales
 from lakehouse.transforms.customers import customer_history
@@ -162,67 +162,71 @@ def daily_summary(
         yield from gate.guard(steps())
 
 
-def event_metrics(
-    context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
+def publish_days(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    duckdb: DuckDBResource,
+    spec: TableSpec,
+    day_frame: Callable[[LakeStore, str], pl.LazyFrame],
+    extra: dict[str, Any] | None = None,
 ) -> Iterator[Any]:
-    spec, store = tables.GOLD_EVENT_METRICS_HOURLY, lake.store()
+    """A gold table whose day is computed from its inputs' same day: each partition of the
+    run conformed, audited by the table's model and published."""
+    store = lake.store()
     gate = QualityGate(context, spec, store)
 
     def steps() -> Iterator[Any]:
-        published = []
-        for key in partition_keys(context):
-            metrics = event_metrics_hourly(store.scan(tables.SILVER_APP_EVENTS, [key]))
-            frame = spec.conform(metrics).collect()
-            published.append(gate.publish_by_model(con, key, frame))
-        yield from finish(gate, spec, published)
+        published = [
+            gate.publish_by_model(con, key, spec.conform(day_frame(store, key)).collect())
+            for key in partition_keys(context)
+        ]
+        yield from finish(gate, spec, published, extra)
 
     with duckdb.get_connection() as con:
         yield from gate.guard(steps())
+
+
+def event_metrics(
+    context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
+) -> Iterator[Any]:
+    yield from publish_days(
+        context,
+        lake,
+        duckdb,
+        tables.GOLD_EVENT_METRICS_HOURLY,
+        lambda store, key: event_metrics_hourly(store.scan(tables.SILVER_APP_EVENTS, [key])),
+    )
 
 
 def review_sentiment(
     context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
 ) -> Iterator[Any]:
     """Each day's reviews scored whole by the promoted model, in bounded batches."""
-    spec, store = tables.GOLD_REVIEW_SENTIMENT, lake.store()
-    gate = QualityGate(context, spec, store)
+    model = registry.promoted(lake.store())
+    spec = tables.GOLD_REVIEW_SENTIMENT
 
-    def steps() -> Iterator[Any]:
-        model = registry.promoted(store)
-        published = []
-        for key in partition_keys(context):
-            reviews = store.scan(tables.SILVER_REVIEWS, [key])
-            batches = [
-                batch.rename({ml.LABEL_COLUMN: "sentiment_label"}).with_columns(
-                    model_version=pl.lit(model.version)
-                )
-                for batch in ml.score_frame(model.model, reviews)
-            ]
-            scored = pl.concat(batches) if batches else pl.DataFrame(schema=spec.polars_schema)
-            frame = spec.conform(scored.lazy()).collect()
-            published.append(gate.publish_by_model(con, key, frame))
-        yield from finish(gate, spec, published, {"model_version": model.version})
+    def scored(store: LakeStore, key: str) -> pl.LazyFrame:
+        batches = [
+            batch.rename({ml.LABEL_COLUMN: "sentiment_label"}).with_columns(
+                model_version=pl.lit(model.version)
+            )
+            for batch in ml.score_frame(model.model, store.scan(tables.SILVER_REVIEWS, [key]))
+        ]
+        return pl.concat(batches).lazy() if batches else pl.LazyFrame(schema=spec.polars_schema)
 
-    with duckdb.get_connection() as con:
-        yield from gate.guard(steps())
+    yield from publish_days(context, lake, duckdb, spec, scored, {"model_version": model.version})
 
 
 def product_sentiment(
     context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
 ) -> Iterator[Any]:
-    spec, store = tables.GOLD_PRODUCT_SENTIMENT_DAILY, lake.store()
-    gate = QualityGate(context, spec, store)
-
-    def steps() -> Iterator[Any]:
-        published = []
-        for key in partition_keys(context):
-            daily = product_sentiment_daily(store.scan(tables.GOLD_REVIEW_SENTIMENT, [key]))
-            frame = spec.conform(daily).collect()
-            published.append(gate.publish_by_model(con, key, frame))
-        yield from finish(gate, spec, published)
-
-    with duckdb.get_connection() as con:
-        yield from gate.guard(steps())
+    yield from publish_days(
+        context,
+        lake,
+        duckdb,
+        tables.GOLD_PRODUCT_SENTIMENT_DAILY,
+        lambda store, key: product_sentiment_daily(store.scan(tables.GOLD_REVIEW_SENTIMENT, [key])),
+    )
 
 
 def user_segments_asset(
