@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -338,6 +339,8 @@ def test_metrics_are_prometheus_text(api):
     lag = families["lakehouse_table_freshness_lag_seconds"].samples
     assert all(sample.value >= 0 for sample in lag) and lag
     assert "lakehouse_api_request_duration_seconds" in families
+    scores = families["lakehouse_table_quality_score"].samples
+    assert scores and all(0 <= sample.value <= 1 for sample in scores)
     requests = families["lakehouse_api_requests"].samples
     assert any(s.labels.get("endpoint") == "/tables" and s.value >= 1 for s in requests)
 
@@ -375,3 +378,23 @@ def test_analyst_catalog_masks_the_same_way(catalogued, built_lake):
         assert email != original and email.endswith("@" + original.split("@")[1].lower())
         assert name == " ".join(word[0].upper() + "." for word in full.split())
     assert listed and all(name.startswith("gold.") for name in listed)
+
+
+DASHBOARD = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "lakehouse.json"
+
+
+def test_every_dashboard_panel_queries_a_served_metric(api):
+    with api.engineer() as engineer:
+        engineer.get("/tables/gold.nope")  # an error, so the error counter has a sample
+        text = engineer.get("/metrics").text
+    served = {
+        sample.name for family in text_string_to_metric_families(text) for sample in family.samples
+    }
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    variables = [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
+    assert len(queries) == len(dashboard["panels"]) > 5
+    for query in queries + variables:
+        named = set(re.findall(r"\blakehouse_[a-z_]+", query))
+        assert named, query
+        assert named <= served, f"{query}: {named - served} not served by /metrics"

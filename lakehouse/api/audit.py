@@ -63,9 +63,17 @@ class AuditLog:
             frame = pl.DataFrame(rows, schema=GOVERNANCE_API_REQUESTS.schema)
             days = frame["requested_at"].dt.date()
             for day in days.unique().sort():
-                self.store.append(
-                    GOVERNANCE_API_REQUESTS, day.isoformat(), frame.filter(days == day)
-                )
+                try:
+                    self.store.append(
+                        GOVERNANCE_API_REQUESTS, day.isoformat(), frame.filter(days == day)
+                    )
+                except BaseException:
+                    # Kept for the next flush rather than lost (a day already appended is not
+                    # put back: its commit happened).
+                    with self._lock:
+                        unsent = frame.filter(days >= day).to_dicts()
+                        self._pending = unsent + self._pending
+                    raise
             return len(rows)
 
     def _run(self) -> None:

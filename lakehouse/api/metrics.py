@@ -87,3 +87,4 @@ class LakeCollector:
                 last.add_metric(values, committed)
                 lag.add_metric(values, max(0.0, now - committed))
         yield from (rows, size, files, last, lag)
+        yield from self.stats.quality_families()

@@ -7,9 +7,12 @@ import datetime as dt
 import threading
 
 import duckdb
+import polars as pl
+from prometheus_client.core import GaugeMetricFamily
 
 from lakehouse.storage import LakeStore
 from lakehouse.table_spec import TableSpec
+from lakehouse.tables import QUALITY_CHECK_RESULTS
 
 
 class TableStats:
@@ -17,6 +20,7 @@ class TableStats:
         self.store = store
         self._cache: dict[tuple[str, int], dict[str, object]] = {}
         self._lock = threading.Lock()
+        self._quality: tuple[int, pl.DataFrame] | None = None
 
     def of(self, spec: TableSpec) -> dict[str, object] | None:
         """The table's facts now; None when it was never written."""
@@ -51,3 +55,34 @@ class TableStats:
             "files": len(entries),
             "last_materialized": committed,
         }
+
+    def latest_quality(self) -> pl.DataFrame:
+        """Per table, its newest day's quality score and failed ERROR checks (the quality
+        history's `daily_scores`), recomputed only when the history has a new version."""
+        from lakehouse.quality.history import daily_scores, results
+
+        with self._lock:
+            version = self.store.newest_version(QUALITY_CHECK_RESULTS)
+            if version is None:
+                return pl.DataFrame()
+            if self._quality is None or self._quality[0] != version:
+                scores = daily_scores(results(self.store)).collect()
+                newest = scores.sort("day").group_by("table").agg(pl.all().last())
+                self._quality = (version, newest)
+            return self._quality[1]
+
+    def quality_families(self):
+        score = GaugeMetricFamily(
+            "lakehouse_table_quality_score",
+            "Share of rows passing the table's checks on its newest evaluated day.",
+            labels=["table"],
+        )
+        failed = GaugeMetricFamily(
+            "lakehouse_table_failed_error_checks",
+            "ERROR checks failed on the table's newest evaluated day.",
+            labels=["table"],
+        )
+        for row in self.latest_quality().iter_rows(named=True):
+            score.add_metric([row["table"]], row["score"])
+            failed.add_metric([row["table"]], row["error_failures"])
+        return score, failed
