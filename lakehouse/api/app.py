@@ -39,6 +39,37 @@ Row filters on `GET /tables/{table}/rows`: `?column=value` (equal), `?column__gt
 partitions' files."""
 
 
+class ObserveMiddleware:
+    """Counts each request and times it to its response's first byte, by route (a plain ASGI
+    middleware: Starlette's BaseHTTPMiddleware costs a task and a queue per request)."""
+
+    def __init__(self, app, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        observed = False
+
+        async def sending(message) -> None:
+            nonlocal observed
+            if message["type"] == "http.response.start" and not observed:
+                observed = True
+                route = scope.get("route")
+                self.metrics.observe(
+                    getattr(route, "path", "unmatched"),
+                    scope["method"],
+                    message["status"],
+                    time.perf_counter() - started,
+                )
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
 class QueryBody(BaseModel):
     sql: str
 
@@ -68,18 +99,8 @@ def create_app(layout: settings.DataLayout | None = None) -> FastAPI:
 
     app = FastAPI(title="lakehouse", description=DESCRIPTION, lifespan=lifespan)
     app.state.audit = audit
+    app.add_middleware(ObserveMiddleware, metrics=api_metrics)
     CallerDep = Annotated[Caller, Depends(authenticate)]
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "unmatched")
-        api_metrics.observe(
-            endpoint, request.method, response.status_code, time.perf_counter() - started
-        )
-        return response
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, error: BadRequest):

@@ -103,8 +103,8 @@ def read_page(
         files = [path for path in files if path >= start]
     select = select_list(spec, wanted, masked)
     if not files:
-        con.execute(f"SELECT {select} FROM (SELECT {_typed_nulls(spec)}) WHERE false")
-        reader = con.to_arrow_reader(BATCH_ROWS)
+        empty = con.sql(f"SELECT {select} FROM (SELECT {_typed_nulls(spec)}) WHERE false")
+        reader = empty.to_arrow_reader(BATCH_ROWS)
         return Page(reader.schema, iter(reader), None, version)
     where, params = where_clause(spec, filters)
     if cursor is not None:
@@ -118,10 +118,11 @@ def read_page(
         following = con.execute(
             f"SELECT filename, file_row_number {source} LIMIT 1 OFFSET {int(limit)}", params
         ).fetchall()
-        con.execute(f"SELECT {select} {source} LIMIT {int(limit)}", params)
+        # A relation's reader streams the batches (a DB-API result's would copy them first).
+        reader = con.sql(f"SELECT {select} {source} LIMIT {int(limit)}", params=params)
+        reader = reader.to_arrow_reader(BATCH_ROWS)
     except duckdb.ConversionException as error:
         raise BadRequest(f"a filter value does not fit its column: {error}") from error
-    reader = con.to_arrow_reader(BATCH_ROWS)
     next_cursor = None
     if following:
         path, row = following[0]
