@@ -69,6 +69,8 @@ def api(built_lake, tmp_path_factory: pytest.TempPathFactory):
         "LAKEHOUSE_DATA_DIR": str(root),
         "LAKEHOUSE_API_AUDIT_FLUSH_SECONDS": "1",
         "LAKEHOUSE_API_QUERY_TIMEOUT_SECONDS": "5",
+        # The runs that built the lake, for the run metrics.
+        "DAGSTER_HOME": built_lake.instance.root_directory,
     }
     tokens = {role: create_token(env, f"{role}_1", role) for role in ("analyst", "engineer")}
     port = free_port()
@@ -325,7 +327,7 @@ def test_reads_are_audited_in_the_lake(api):
     assert not log.filter(pl.col("status") == 400).is_empty()  # the refused SQL too
 
 
-def test_metrics_are_prometheus_text(api):
+def test_metrics_are_prometheus_text(api, built_lake):
     with api.engineer() as engineer:
         engineer.get("/tables")
         text = engineer.get("/metrics").text
@@ -339,6 +341,9 @@ def test_metrics_are_prometheus_text(api):
     lag = families["lakehouse_table_freshness_lag_seconds"].samples
     assert all(sample.value >= 0 for sample in lag) and lag
     assert "lakehouse_api_request_duration_seconds" in families
+    (run,) = families["lakehouse_run_duration_seconds"].samples
+    assert run.labels["status"] == "SUCCESS" and run.value > 0
+    assert run.labels["run_id"] == built_lake.result.run_id
     scores = families["lakehouse_table_quality_score"].samples
     assert scores and all(0 <= sample.value <= 1 for sample in scores)
     requests = families["lakehouse_api_requests"].samples

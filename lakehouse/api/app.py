@@ -20,6 +20,7 @@ from lakehouse.api.formats import MEDIA_TYPES, encode
 from lakehouse.api.metrics import ApiMetrics, LakeCollector
 from lakehouse.api.roles import Caller
 from lakehouse.api.rows import DEFAULT_LIMIT, MAX_LIMIT, Cursor, read_page
+from lakehouse.api.runs import RunCollector
 from lakehouse.api.sandbox import run_query
 from lakehouse.api.stats import TableStats
 from lakehouse.api.tokens import TokenStore
@@ -81,6 +82,8 @@ def create_app(layout: settings.DataLayout | None = None) -> FastAPI:
     registry = CollectorRegistry()
     api_metrics = ApiMetrics(registry)
     registry.register(LakeCollector(stats, ALL_TABLES))
+    runs = RunCollector(layout)
+    registry.register(runs)
     audit = AuditLog(store, settings.api_audit_flush_seconds())
     authenticate = Authenticator(TokenStore(layout.api), FailureLimiter())
     reader = duckdb.connect(config={"autoinstall_known_extensions": False})
@@ -96,6 +99,7 @@ def create_app(layout: settings.DataLayout | None = None) -> FastAPI:
         finally:
             audit.close()
             reader.close()
+            runs.close()
 
     app = FastAPI(title="lakehouse", description=DESCRIPTION, lifespan=lifespan)
     app.state.audit = audit
