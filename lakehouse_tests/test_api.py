@@ -403,3 +403,39 @@ def test_every_dashboard_panel_queries_a_served_metric(api):
         named = set(re.findall(r"\blakehouse_[a-z_]+", query))
         assert named, query
         assert named <= served, f"{query}: {named - served} not served by /metrics"
+
+
+def test_masks_are_declared_on_pii_columns_only():
+    from lakehouse import tables
+    from lakehouse.table_spec import Mask, TableSpec
+
+    masked = {spec.qualified_name for spec in tables.ALL_TABLES if spec.masks}
+    assert {"gold.dim_customer", "silver.customers", "bronze.reviews"} <= masked
+    assert all(spec.pii for spec in tables.ALL_TABLES if spec.masks)
+    with pytest.raises(ValueError, match="mask of unknown column"):
+        TableSpec("gold", "t", {"a": pl.String()}, pii=True, masks={"b": Mask.NAME})
+    with pytest.raises(ValueError, match="not tagged pii"):
+        TableSpec("gold", "t", {"a": pl.String()}, masks={"a": Mask.NAME})
+
+
+def test_token_names_are_unique_and_roles_known(api):
+    env = {**project_env(), "LAKEHOUSE_DATA_DIR": str(api.root)}
+    command = [sys.executable, "-m", "lakehouse.cli", "token", "create"]
+    again = subprocess.run(
+        [*command, "--role", "analyst", "--name", "analyst_1"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 2 and "exists" in again.stderr
+    unknown = subprocess.run(
+        [*command, "--role", "admin", "--name", "x"], env=env, capture_output=True, text=True
+    )
+    assert unknown.returncode != 0 and "admin" in unknown.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "lakehouse.cli", "token", "revoke", "nobody"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2

@@ -30,6 +30,8 @@ from lakehouse.tables import ALL_TABLES
 
 ROW_PARAMETERS = {"limit": None, "cursor": None, "columns": None, "format": None}
 TABLES = {spec.qualified_name: spec for spec in ALL_TABLES}
+#: The audit status of a response the client stopped reading (nginx's convention).
+CLIENT_CLOSED = 499
 
 DESCRIPTION = """Read-only access to the lake. Send `Authorization: Bearer <token>`
 (`lakehouse token create`). Analysts read gold tables, PII masked; engineers read every table
@@ -230,6 +232,12 @@ def create_app(layout: settings.DataLayout | None = None) -> FastAPI:
                 head = {"table": spec.qualified_name, "next_cursor": page.next_cursor}
                 yield from encode(format, page.schema, counted(), head)
                 record(200, count)
+            except GeneratorExit:
+                record(CLIENT_CLOSED, count)  # the client left mid-stream: rows sent so far
+                raise
+            except Exception:
+                record(500, count)
+                raise
             finally:
                 con.close()
 
