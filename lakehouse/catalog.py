@@ -35,15 +35,18 @@ import duckdb
 import polars as pl
 
 from lakehouse import tables
+from lakehouse.masking import select_list
 from lakehouse.storage import LakeStore, ident, literal
 from lakehouse.table_spec import TableSpec
 
 CATALOG_FILE = "catalog.duckdb"
+#: The analysts' catalog: gold only, PII masked by the declared rules (`lakehouse.masking`).
+ANALYST_CATALOG_FILE = "catalog_analyst.duckdb"
 #: The newest storage format DuckDB 1.x clients open (DuckDB 2.0 writes a newer one otherwise).
 STORAGE_VERSION = "v1.2.0"
 #: Gold tables up to this much Parquet are stored in the catalog rather than viewed.
 COPY_LIMIT_BYTES = 256 * 1024 * 1024
-SCHEMAS = ("bronze", "silver", "gold", "quarantine", "quality", "lakehouse", "ml")
+SCHEMAS = ("bronze", "silver", "gold", "quarantine", "quality", "lakehouse", "ml", "governance")
 
 _DUCKDB_TYPES: dict[type[pl.DataType], str] = {
     pl.String: "VARCHAR",
@@ -186,11 +189,13 @@ def build_catalog(
     specs: Sequence[TableSpec] = tables.ALL_TABLES,
     copy_limit_bytes: int = COPY_LIMIT_BYTES,
 ) -> CatalogBuild:
-    """Write the catalog under a temporary name, then rename it over the previous one."""
+    """Write the catalog under a temporary name, then rename it over the previous one; then the
+    analysts' catalog beside it (`write_analyst_catalog`)."""
     started = dt.datetime.now(dt.UTC)
     target = catalog_path(folder)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{CATALOG_FILE}.{os.getpid()}.{uuid.uuid4().hex}")
+    files: dict[str, tuple[list[str], bool]] = {}
     try:
         config = {"storage_compatibility_version": STORAGE_VERSION}
         with duckdb.connect(str(temporary), config=config) as con:
@@ -201,13 +206,9 @@ def build_catalog(
             rows = [table_stats(store, con, spec, materialized or {}) for spec in specs]
             for spec, row in zip(specs, rows, strict=True):
                 row["stored_in_catalog"] = spec.layer == "gold" and row["bytes"] <= copy_limit_bytes
+                files[spec.qualified_name] = (row.pop("_files"), row.pop("_uniform"))
                 _create_relation(
-                    con,
-                    store,
-                    spec,
-                    row.pop("_files"),
-                    row.pop("_uniform"),
-                    stored=row["stored_in_catalog"],
+                    con, store, spec, *files[spec.qualified_name], stored=row["stored_in_catalog"]
                 )
             overview = pl.DataFrame(rows, schema=TABLES_SCHEMA)  # noqa: F841 (read by DuckDB)
             con.execute("CREATE TABLE lakehouse._tables AS SELECT * FROM overview")
@@ -221,8 +222,46 @@ def build_catalog(
     finally:
         for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
             leftover.unlink(missing_ok=True)
+    write_analyst_catalog(store, folder, specs, rows, files)
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
     return CatalogBuild(target, len(specs), sum(int(row["rows"]) for row in rows), seconds)
+
+
+def write_analyst_catalog(
+    store: LakeStore,
+    folder: Path,
+    specs: Sequence[TableSpec],
+    rows: Sequence[Mapping[str, object]],
+    files: Mapping[str, tuple[list[str], bool]],
+) -> Path:
+    """`catalog_analyst.duckdb`: what an analyst may read, as the API serves it to one: views
+    of the gold tables with their PII columns masked, and `lakehouse.tables` listing gold only.
+    Written under a temporary name and renamed into place, like the main catalog."""
+    target = folder / ANALYST_CATALOG_FILE
+    temporary = target.with_name(f".{ANALYST_CATALOG_FILE}.{os.getpid()}.{uuid.uuid4().hex}")
+    gold = [(spec, row) for spec, row in zip(specs, rows, strict=True) if spec.layer == "gold"]
+    try:
+        config = {"storage_compatibility_version": STORAGE_VERSION}
+        with duckdb.connect(str(temporary), config=config) as con:
+            store.prepare_duckdb(con)
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute("CREATE SCHEMA gold")
+            con.execute("CREATE SCHEMA lakehouse")
+            for spec, _ in gold:
+                select = view_sql(store, spec, *files[spec.qualified_name])
+                columns = select_list(spec, list(spec.read_schema), masked=True)
+                con.execute(f"CREATE VIEW {view_name(spec)} AS SELECT {columns} FROM ({select})")
+                con.execute(f"COMMENT ON VIEW {view_name(spec)} IS {literal(_table_comment(spec))}")
+            overview = pl.DataFrame(  # noqa: F841 (read by DuckDB)
+                [{**row, "stored_in_catalog": False} for _, row in gold], schema=TABLES_SCHEMA
+            )
+            con.execute("CREATE TABLE lakehouse._tables AS SELECT * FROM overview")
+            con.execute("CREATE VIEW lakehouse.tables AS SELECT * FROM lakehouse._tables")
+        os.replace(temporary, target)
+    finally:
+        for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    return target
 
 
 def _create_relation(

@@ -382,6 +382,49 @@ def _init_home(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from lakehouse.api.server import serve
+
+    serve(args.host, args.port)
+    return 0
+
+
+def _token_store():
+    from lakehouse.api.tokens import TokenStore
+
+    return TokenStore(settings.DataLayout(settings.data_dir()).api)
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    try:
+        secret = _token_store().create(args.name, args.role, args.expires)
+    except ValueError as error:
+        print(f"lakehouse token create: {error}", file=sys.stderr)
+        return 2
+    expiry = f", expires in {args.expires} days" if args.expires else ", no expiry"
+    print(f"token {args.name!r} ({args.role}{expiry}); it is shown once, keep it now:")
+    print(secret)
+    return 0
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    tokens = _token_store().tokens()
+    if not tokens:
+        print("no tokens (lakehouse token create --role analyst --name NAME)")
+    for token in tokens:
+        expiry = token.expires or "never"
+        print(f"{token.name}\t{token.role}\tcreated {token.created}\texpires {expiry}")
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    if not _token_store().revoke(args.name):
+        print(f"lakehouse token revoke: no token named {args.name!r}", file=sys.stderr)
+        return 2
+    print(f"revoked {args.name!r}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -514,6 +557,25 @@ def parser() -> argparse.ArgumentParser:
     rollback.add_argument("table", type=_table, help="qualified name, e.g. gold.fact_sales")
     rollback.add_argument("--version", type=int, required=True, help="from lakehouse history")
     rollback.set_defaults(handler=_restore)
+
+    serve = commands.add_parser("serve", help="the read-only HTTP API (OpenAPI at /docs)")
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8088, help="default: 8088")
+    serve.set_defaults(handler=_serve)
+
+    token = commands.add_parser("token", help="API tokens: create, list, revoke")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="a new token, printed once (last line)")
+    create.add_argument("--role", choices=("analyst", "engineer"), required=True)
+    create.add_argument("--name", required=True, help="who or what it is for, e.g. bi_tool")
+    create.add_argument("--expires", type=int, metavar="DAYS", help="default: never")
+    create.set_defaults(handler=_token_create)
+    token_commands.add_parser("list", help="names, roles, creation and expiry").set_defaults(
+        handler=_token_list
+    )
+    revoke = token_commands.add_parser("revoke", help="refuse a token from now on")
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=_token_revoke)
 
     home = commands.add_parser("init-home", help="create the Dagster home (telemetry off)")
     home.set_defaults(handler=_init_home)

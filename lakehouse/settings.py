@@ -32,6 +32,8 @@ CELERY_BACKEND_ENV = "LAKEHOUSE_CELERY_BACKEND"
 PARTITIONS_PER_RUN_ENV = "LAKEHOUSE_PARTITIONS_PER_RUN"
 SCRATCH_DIR_ENV = "LAKEHOUSE_SCRATCH_DIR"
 RUN_START_TIMEOUT_ENV = "LAKEHOUSE_RUN_START_TIMEOUT_SECONDS"
+API_QUERY_TIMEOUT_ENV = "LAKEHOUSE_API_QUERY_TIMEOUT_SECONDS"
+API_AUDIT_FLUSH_ENV = "LAKEHOUSE_API_AUDIT_FLUSH_SECONDS"
 
 
 def _positive_int(name: str, raw: str) -> int:
@@ -78,6 +80,28 @@ def executor() -> str:
     """How a run executes its steps (`LAKEHOUSE_EXECUTOR`, default in_process; see
     `lakehouse.defs.executor`)."""
     return os.environ.get(EXECUTOR_ENV) or "in_process"
+
+
+def api_query_timeout_seconds() -> float:
+    """How long one `POST /query` may run before it is interrupted
+    (`LAKEHOUSE_API_QUERY_TIMEOUT_SECONDS`, default 10)."""
+    return _seconds(API_QUERY_TIMEOUT_ENV, os.environ.get(API_QUERY_TIMEOUT_ENV) or "10")
+
+
+def api_audit_flush_seconds() -> float:
+    """How often the API appends its buffered request log to the lake
+    (`LAKEHOUSE_API_AUDIT_FLUSH_SECONDS`, default 5; also at shutdown)."""
+    return _seconds(API_AUDIT_FLUSH_ENV, os.environ.get(API_AUDIT_FLUSH_ENV) or "5")
+
+
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError as error:
+        raise ValueError(f"{name}={raw!r} is not a number of seconds") from error
+    if value <= 0:
+        raise ValueError(f"{name}={raw!r} must be more than 0 seconds")
+    return value
 
 
 def data_dir() -> Path:
@@ -156,6 +180,11 @@ class DataLayout:
     @property
     def dagster_home(self) -> Path:
         return self.root / "dagster_home"
+
+    @property
+    def api(self) -> Path:
+        """The API server's own files: its token hashes (`lakehouse token`)."""
+        return self.root / "api"
 
 
 DAGSTER_YAML_MARKER = "# Written by lakehouse"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import polars as pl
 
@@ -32,6 +33,15 @@ def validate_identifier(name: str, *, what: str = "name") -> str:
     return name
 
 
+class Mask(StrEnum):
+    """How a PII column is shown to roles that may not see it (`lakehouse.masking` has the one
+    SQL expression of each rule, used by the API and the analysts' catalog alike)."""
+
+    EMAIL = "email"  # a stable hash of the address, keeping its domain
+    NAME = "name"  # initials
+    TEXT = "text"  # free text that may hold either: redacted whole
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """A lake table, declared once: everything that reads a table's facts reads them here.
@@ -44,7 +54,8 @@ class TableSpec:
     so the store does not import pandera); `pass_threshold` the share of a day's rows that must
     pass its checks (below it an alert is raised); `retention_days` how many days of partitions
     maintenance keeps (None: unpartitioned, rebuilt whole); `lineage` which upstream columns each
-    column is computed from, naming the upstream spec objects so a typo fails at import.
+    column is computed from, naming the upstream spec objects so a typo fails at import;
+    `masks` how each PII column is masked for roles that may not read it.
     """
 
     layer: str
@@ -61,6 +72,7 @@ class TableSpec:
     pass_threshold: float = DEFAULT_PASS_THRESHOLD
     retention_days: int | None = None
     lineage: ColumnLineage = field(default_factory=dict, repr=False, compare=False)
+    masks: Mapping[str, Mask] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for part in self.path:
@@ -82,6 +94,16 @@ class TableSpec:
                 "for partitioned tables (unpartitioned ones are rebuilt whole)"
             )
         self._check_lineage()
+        self._check_masks()
+
+    def _check_masks(self) -> None:
+        """Masked columns exist, and only a table tagged PII has any."""
+        for column, mask in self.masks.items():
+            if column not in self.schema:
+                raise ValueError(f"{self.qualified_name}: mask of unknown column {column!r}")
+            Mask(mask)
+        if self.masks and not self.pii:
+            raise ValueError(f"{self.qualified_name}: masked columns on a table not tagged pii")
 
     def _check_lineage(self) -> None:
         """Every column named in the lineage exists, here and upstream."""

@@ -36,7 +36,7 @@ from lakehouse.quality.models import (
     SilverReviews,
     SilverSessions,
 )
-from lakehouse.table_spec import ColumnLineage, TableSpec
+from lakehouse.table_spec import ColumnLineage, Mask, TableSpec
 
 UTC_TS = pl.Datetime("us", "UTC")
 LINEAGE = {"_source_file": pl.String(), "_source_line": pl.Int64()}
@@ -57,6 +57,15 @@ QUARANTINE_DAYS = 30
 QUALITY_DAYS = 365
 OPERATIONS_DAYS = 365
 
+#: The masks of the PII columns, by column name: a customer's contact details and free text.
+CONTACT_MASKS = {"email": Mask.EMAIL, "name": Mask.NAME}
+TEXT_MASKS = {"title": Mask.TEXT, "body": Mask.TEXT, "_raw": Mask.TEXT, "_extra": Mask.TEXT}
+
+
+def _masks(schema, masks: dict[str, Mask]) -> dict[str, Mask]:
+    """The masks of those columns the schema has."""
+    return {column: mask for column, mask in masks.items() if column in schema}
+
 
 def _same(upstream: TableSpec, *columns: str) -> ColumnLineage:
     """Lineage of columns copied unchanged from `upstream`."""
@@ -64,15 +73,12 @@ def _same(upstream: TableSpec, *columns: str) -> ColumnLineage:
 
 
 def _bronze(contract: SourceContract, description: str, domain: str, pii: bool) -> TableSpec:
+    schema = {**contract.bronze_schema, "_extra": pl.String(), **LINEAGE, "_ingested_at": UTC_TS}
     return TableSpec(
         layer="bronze",
         name=contract.bronze_table,
-        schema={
-            **contract.bronze_schema,
-            "_extra": pl.String(),
-            **LINEAGE,
-            "_ingested_at": UTC_TS,
-        },
+        schema=schema,
+        masks=_masks(schema, {**CONTACT_MASKS, **TEXT_MASKS}) if pii else {},
         partition_column="arrival_date",
         retention_days=BRONZE_DAYS,
         description=description,
@@ -177,6 +183,7 @@ SILVER_CUSTOMERS = TableSpec(
     owner=ENGINEERING,
     domain="customers",
     pii=True,
+    masks=CONTACT_MASKS,
     model=SilverCustomers,
 )
 SILVER_PRODUCTS = TableSpec(
@@ -269,6 +276,7 @@ GOLD_DIM_CUSTOMER = TableSpec(
     owner=ANALYTICS,
     domain="customers",
     pii=True,
+    masks=CONTACT_MASKS,
     model=GoldDimCustomer,
     lineage={
         "customer_sk": (
@@ -533,6 +541,7 @@ def quarantine_of(spec: TableSpec, row_schema: dict[str, pl.DataType]) -> TableS
         owner=spec.owner,
         domain=spec.domain,
         pii=spec.pii,
+        masks=_masks(row_schema, {**spec.masks, "_raw": Mask.TEXT}) if spec.pii else {},
     )
 
 
@@ -621,6 +630,28 @@ MAINTENANCE_HISTORY = TableSpec(
     domain="operations",
 )
 
+GOVERNANCE_API_REQUESTS = TableSpec(
+    layer="governance",
+    name="api_requests",
+    schema={
+        "requested_at": UTC_TS,
+        "token": pl.String(),
+        "role": pl.String(),
+        "endpoint": pl.String(),
+        "target": pl.String(),
+        "rows": pl.Int64(),
+        "status": pl.Int64(),
+        "seconds": pl.Float64(),
+    },
+    partition_column="request_date",
+    retention_days=OPERATIONS_DAYS,
+    description="Every API request that read data: when, which token and role, the table or "
+    "SQL text, rows returned, HTTP status and duration. Readable by engineers only.",
+    owner="team:data-platform",
+    domain="governance",
+    column_descriptions={"target": "The table read, or the SQL text run."},
+)
+
 ML_SENTIMENT_MODELS = TableSpec(
     layer="ml",
     name="sentiment_models",
@@ -660,6 +691,7 @@ QUARANTINE_TABLES = (
 )
 QUALITY_TABLES = (QUALITY_CHECK_RESULTS, QUALITY_ALERTS)
 OPERATIONS_TABLES = (MAINTENANCE_HISTORY,)
+GOVERNANCE_TABLES = (GOVERNANCE_API_REQUESTS,)
 ML_TABLES = (ML_SENTIMENT_MODELS,)
 #: Every table a user may query, in catalog order.
 ALL_TABLES = (
@@ -670,6 +702,7 @@ ALL_TABLES = (
     *QUALITY_TABLES,
     *OPERATIONS_TABLES,
     *ML_TABLES,
+    *GOVERNANCE_TABLES,
 )
 
 

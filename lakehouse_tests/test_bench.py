@@ -19,6 +19,7 @@ SECTIONS = (
     "sensor",
     "freshness",
     "sentiment",
+    "api_load",
 )
 
 
@@ -91,10 +92,14 @@ def test_the_bench_harness_measures_everything_at_the_smoke_size(tmp_path: Path)
     assert sentiment["reviews"] == size.sentiment_reviews
     assert sentiment["training_s"] > 0 and sentiment["training_peak_rss_mb"] > 100
     assert sentiment["scoring_reviews_per_s"] > 0
+    api = results["api_load"]
+    assert api["clients"] == size.api_clients and api["requests"] > api["clients"]
+    assert api["errors"] == 0, api["first_errors"]
+    assert 0 < api["p50_ms"] <= api["p95_ms"] and api["server_peak_rss_mb"] > 50
 
     # Sessions read each event about once, plus the day after the range.
     assert 1.0 <= results["full_graph"]["sessions_windowed_per_event"] <= 1.6
-    assert len(results["targets"]) == 20
+    assert len(results["targets"]) == 23  # three for the API under load
     assert all(isinstance(target["met"], bool) for target in results["targets"])
     markdown = (tmp_path / "out" / "RESULTS.md").read_text()
     assert "| bronze ingest / raw DuckDB throughput |" in markdown
@@ -102,5 +107,6 @@ def test_the_bench_harness_measures_everything_at_the_smoke_size(tmp_path: Path)
     assert "### The same 14 tables in plain DuckDB SQL" in markdown
     assert "## 7. Scaling" in markdown and "## 8. Freshness" in markdown
     assert "## 9. Review sentiment" in markdown
+    assert "## 10. The API under load" in markdown
     assert (tmp_path / "out" / "scaling-XS.png").read_bytes().startswith(b"\x89PNG")
     assert "## Targets" in completed.stdout

@@ -322,6 +322,7 @@ def test_each_table_declaration_carries_its_model_threshold_retention_and_lineag
         ("quarantine", 30),
         ("quality", 365),
         ("lakehouse", 365),
+        ("governance", 365),
     }
     strict = {spec.qualified_name for spec in tables.ALL_TABLES if spec.pass_threshold != 0.95}
     assert strict == {"silver.app_events", "gold.fact_sales"}

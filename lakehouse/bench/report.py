@@ -110,6 +110,13 @@ def targets(results: dict) -> list[dict]:
                 1024,
             ),
         ]
+    api = results.get("api_load")
+    if api:
+        rows += [
+            (f"API errors, {api['clients']} clients", api["errors"], "<=", 0),
+            ("API p95, one day of gold.fact_sales (ms)", api["p95_ms"], "<=", 100),
+            ("API server peak RSS (MB)", api["server_peak_rss_mb"], "<=", 1024),
+        ]
     compare = {
         ">=": lambda a, b: a >= b,
         ">": lambda a, b: a > b,
@@ -309,6 +316,20 @@ def markdown(results: dict) -> str:
             f"- scoring reviews of 200-400 characters: "
             f"{sentiment['scoring_reviews_per_s']:,.0f} reviews/s on "
             f"{sentiment['reviews']:,} reviews (`lakehouse/ml/bench.py`)",
+        ]
+    api = results.get("api_load")
+    if api:
+        lines += [
+            "",
+            f"## 10. The API under load ({api['clients']} clients, {api['seconds']:.0f} s)",
+            "",
+            f"- each client reads a page of 1,000 rows of gold.fact_sales for {api['day']} "
+            "as an analyst (PII masking on), in a loop",
+            f"- {api['requests']:,} requests ({api['requests_per_s']:,.0f}/s), "
+            f"{api['errors']} errors; latency p50 {api['p50_ms']:.0f} ms, "
+            f"p95 {api['p95_ms']:.0f} ms, p99 {api['p99_ms']:.0f} ms",
+            f"- server RSS {api['server_idle_rss_mb']:.0f} MB idle, "
+            f"{api['server_peak_rss_mb']:.0f} MB at its peak (`lakehouse/bench/api_load.py`)",
         ]
     return "\n".join(lines) + "\n"
 

@@ -60,6 +60,8 @@ class Bench:
         #: Lakes the full-graph runs built, with their build's seconds: a later section on the
         #: same dataset (the queries of the XS smoke run) reads one instead of building again.
         self.built: dict[Dataset, tuple[Path, float]] = {}
+        #: The lake the queries section read (and its first day): the API load reads it too.
+        self.query_lake: tuple[Path, dt.date] | None = None
 
     # -- data -------------------------------------------------------------------------------
 
@@ -289,6 +291,7 @@ class Bench:
             env = self.env(root, first)
             self.log(f"queries: building {dataset.label}")
             build_s = measure([_tool("lakehouse"), "build"], env).wall_s
+        self.query_lake = (root, first)
         self.log("queries: timing")
         timing = python_module(WORKLOADS, "queries", str(self.size.query_repetitions))
         run = measure(timing, env)
@@ -349,6 +352,19 @@ class Bench:
             "scoring_reviews_per_s": bench_scoring(model, rows, bench_texts(rows)),
         }
 
+    def api_load(self) -> dict:
+        """10. `lakehouse serve` under concurrent clients each reading one day of
+        gold.fact_sales, on the queries section's lake."""
+        from lakehouse.bench.api_load import run_api_load
+
+        if self.query_lake is None:
+            self.queries()
+        root, first = self.query_lake
+        self.log(f"api: {self.size.api_clients} clients for {self.size.api_seconds:g} s")
+        return run_api_load(
+            root, self.env(root, first), self.size.api_clients, self.size.api_seconds
+        )
+
     def run_all(self) -> dict:
         main = self.full_graph(self.size.main, "full-graph", against_plain=True)
         return {
@@ -360,6 +376,7 @@ class Bench:
             "sensor": self.sensor(),
             "freshness": self.freshness(),
             "sentiment": self.sentiment(),
+            "api_load": self.api_load(),
             "scaling": self.scaling(main),
         }
 

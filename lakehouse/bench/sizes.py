@@ -49,6 +49,9 @@ class BenchSize:
     freshness: FreshnessRun
     #: Reviews the sentiment model trains on and scores (section 9; the goal is stated at 1M).
     sentiment_reviews: int = 1_000_000
+    #: Concurrent API clients reading a day of gold.fact_sales, and for how long (section 10).
+    api_clients: int = 50
+    api_seconds: float = 30.0
 
 
 def _scaling(days: int, *per_day: int) -> tuple[Dataset, ...]:
@@ -68,6 +71,7 @@ SIZES: dict[str, BenchSize] = {
         sensor_files=300,
         freshness=FreshnessRun(files=3, spacing_s=1, interval_s=1, settle_s=0, events_per_file=200),
         sentiment_reviews=20_000,
+        api_seconds=3.0,
     ),
     "S": BenchSize(
         name="S",

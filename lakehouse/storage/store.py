@@ -247,6 +247,12 @@ class LakeStore:
         as_of: dt.datetime | None = None,
     ) -> list[tuple[str | None, FileEntry]]:
         """(partition key, file) of every live file of the given partitions, from the log."""
+        # A version listed before is not opened again: a version's files never change.
+        listing = (
+            self._listings.get((spec.qualified_name, version)) if version is not None else None
+        )
+        if listing is not None:
+            return self._of_keys(spec, listing, keys)
         table = self.delta_table(spec, version=version, as_of=as_of)
         if table is None:
             return []
@@ -254,6 +260,14 @@ class LakeStore:
         if listing is None:
             listing = self._list_files(spec, table)
             self._listings[(spec.qualified_name, table.version())] = listing
+        return self._of_keys(spec, listing, keys)
+
+    @staticmethod
+    def _of_keys(
+        spec: TableSpec,
+        listing: list[tuple[str | None, FileEntry]],
+        keys: Iterable[str] | None,
+    ) -> list[tuple[str | None, FileEntry]]:
         if keys is None or spec.partition_column is None:
             return list(listing)
         wanted = set(keys)
