@@ -120,6 +120,16 @@ def _uniform(con: duckdb.DuckDBPyConnection, spec: TableSpec, paths: Sequence[st
     return fewest == most == len(spec.schema)
 
 
+def footer_rows(con: duckdb.DuckDBPyConnection, paths: list[str]) -> int:
+    """Rows of the given Parquet files, from their footers alone (no data read)."""
+    if not paths:
+        return 0
+    (rows,) = con.execute(
+        "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [paths]
+    ).fetchall()[0]
+    return int(rows)
+
+
 def table_stats(
     store: LakeStore,
     con: duckdb.DuckDBPyConnection,
@@ -132,9 +142,7 @@ def table_stats(
     rows, uniform = 0, True
     if entries:
         paths = [store.duckdb_path(entry.path) for entry in entries]
-        (rows,) = con.execute(
-            "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [paths]
-        ).fetchall()[0]
+        rows = footer_rows(con, paths)
         uniform = _uniform(con, spec, paths)
     tags = {"layer": spec.layer, "domain": spec.domain, **({"pii": "true"} if spec.pii else {})}
     newest = max((entry.mtime_ns for entry in entries), default=0)

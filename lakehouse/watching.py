@@ -26,6 +26,7 @@ from lakehouse import settings
 from lakehouse.build import BRONZE, DOWNSTREAM, PlannedRun, execute_run
 from lakehouse.defs.bronze import EVENT_DAYS
 from lakehouse.defs.landing_sensors import RUN_KEY_TAG, run_outcome_lookup
+from lakehouse.defs.publishing import latest_materialization
 from lakehouse.landing.batches import APPEND, INGEST_TAG
 from lakehouse.landing.contract import SOURCES
 from lakehouse.landing.manifest import load_manifest, merge_manifest
@@ -48,10 +49,8 @@ def appended_event_days(
 ) -> frozenset[str] | None:
     """The event days its latest materialization appended (`EVENT_DAYS`); None after a
     rewrite, which records none."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1
-    ).records
-    materialization = records[0].asset_materialization if records else None
+    record = latest_materialization(instance, key, day)
+    materialization = record.asset_materialization if record else None
     value = materialization.metadata.get(EVENT_DAYS) if materialization else None
     return frozenset(value.value) if value is not None else None
 

@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 from prometheus_client.core import GaugeMetricFamily
 
+from lakehouse.catalog import footer_rows
 from lakehouse.storage import LakeStore
 from lakehouse.table_spec import TableSpec
 from lakehouse.tables import QUALITY_CHECK_RESULTS
@@ -40,9 +41,7 @@ class TableStats:
         if paths:
             with duckdb.connect() as con:
                 self.store.prepare_duckdb(con)
-                (rows,) = con.execute(
-                    "SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [paths]
-                ).fetchall()[0]
+                rows = footer_rows(con, paths)
         history = table.history(1)
         committed = (
             dt.datetime.fromtimestamp(history[0]["timestamp"] / 1000, dt.UTC) if history else None

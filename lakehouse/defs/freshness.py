@@ -16,6 +16,8 @@ from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
+from lakehouse.defs.publishing import latest_materialization
+
 DEADLINE = dt.time(9, 0)
 DEADLINE_CRON = "0 9 * * *"
 TIMEZONE = "UTC"
@@ -37,16 +39,6 @@ def latest_deadline(now: dt.datetime) -> dt.datetime:
 def expected_partition(now: dt.datetime) -> str:
     """The day whose partition must exist by the latest deadline: the day before it."""
     return (latest_deadline(now).date() - dt.timedelta(days=1)).isoformat()
-
-
-def _last_update(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None):
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=key, asset_partitions=[partition] if partition is not None else None
-        ),
-        limit=1,
-    ).records
-    return records[0] if records else None
 
 
 def partition_deadline_checks(keys: Sequence[dg.AssetKey]) -> dg.AssetChecksDefinition:
@@ -71,7 +63,7 @@ def partition_deadline_checks(keys: Sequence[dg.AssetKey]) -> dg.AssetChecksDefi
         deadline = latest_deadline(now)
         partition = expected_partition(now)
         for check_key in context.selected_asset_check_keys:
-            record = _last_update(context.instance, check_key.asset_key, partition)
+            record = latest_materialization(context.instance, check_key.asset_key, partition)
             metadata = {
                 PARAMS_KEY: PARAMS,
                 LATEST_DEADLINE_KEY: dg.MetadataValue.timestamp(deadline.timestamp()),
@@ -82,7 +74,7 @@ def partition_deadline_checks(keys: Sequence[dg.AssetKey]) -> dg.AssetChecksDefi
                 metadata[FRESH_UNTIL_KEY] = dg.MetadataValue.timestamp(next_deadline.timestamp())
                 description = f"Partition {partition} arrived before the deadline."
             else:
-                latest = _last_update(context.instance, check_key.asset_key, None)
+                latest = latest_materialization(context.instance, check_key.asset_key, None)
                 if latest is not None:
                     metadata[LAST_UPDATED_KEY] = dg.MetadataValue.timestamp(latest.timestamp)
                 description = (

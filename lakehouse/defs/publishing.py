@@ -75,6 +75,19 @@ def lineage_metadata(spec: TableSpec) -> dict[str, dg.TableColumnLineage]:
     return {"dagster/column_lineage": dg.TableColumnLineage(deps_by_column=deps)}
 
 
+def latest_materialization(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None
+) -> dg.EventLogRecord | None:
+    """The newest materialization record of an asset (of one partition when given)."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=key, asset_partitions=[partition] if partition is not None else None
+        ),
+        limit=1,
+    ).records
+    return records[0] if records else None
+
+
 def partition_keys(context: dg.AssetExecutionContext) -> list[str]:
     """The keys this run materializes: one, or a whole range in a single-run backfill."""
     if context.has_partition_key_range or context.has_partition_key:

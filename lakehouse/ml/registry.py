@@ -49,7 +49,12 @@ def history(store: LakeStore) -> pl.DataFrame:
 
 def promoted_entry(store: LakeStore) -> dict[str, object] | None:
     """The registry row of the newest promoted model (None before any promotion)."""
-    rows = history(store).filter(pl.col("promoted"))
+    return newest_promoted(history(store))
+
+
+def newest_promoted(trainings: pl.DataFrame) -> dict[str, object] | None:
+    """The newest promoted row of a `history` already read."""
+    rows = trainings.filter(pl.col("promoted"))
     return rows.row(0, named=True) if rows.height else None
 
 

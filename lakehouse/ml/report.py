@@ -47,8 +47,9 @@ def format_scored(rows: list[dict[str, object]]) -> str:
 
 def model_summary(store: LakeStore) -> dict[str, object]:
     """The promoted version with its metrics, and the trainings since it (if not promoted)."""
-    entry = registry.promoted_entry(store)
-    newest = registry.history(store).head(1).to_dicts()
+    trainings = registry.history(store)
+    entry = registry.newest_promoted(trainings)
+    newest = trainings.head(1).to_dicts()
     return {
         "promoted_version": entry["model_version"] if entry else registry.LEXICON_VERSION,
         "promoted": entry,
