@@ -24,6 +24,7 @@ import dagster as dg
 
 from lakehouse import settings
 from lakehouse.build import BRONZE, DOWNSTREAM, PlannedRun, execute_run
+from lakehouse.defs.automation import NEW_ROWS_TAG
 from lakehouse.defs.bronze import EVENT_DAYS
 from lakehouse.defs.landing_sensors import RUN_KEY_TAG, run_outcome_lookup
 from lakehouse.defs.publishing import latest_materialization
@@ -164,6 +165,7 @@ def watch_round(
             days[-1],
             "what the new rows can change",
             only=tuple(sorted(key.to_user_string() for key in reach)),
+            tags=((NEW_ROWS_TAG, "true"),),
         )
         report(f"silver and gold for {days[0]}...{days[-1]}: {', '.join(done.downstream.only)}")
         if not run(done.downstream):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -12,12 +13,13 @@ import duckdb
 import polars as pl
 
 from lakehouse import tables
+from lakehouse.defs.automation import NEW_ROWS_TAG
 from lakehouse.landing.batches import APPEND, INGEST_TAG, next_batch
 from lakehouse.landing.contract import SOURCES
 from lakehouse.landing.ingest import batch_app_id, ingest_day
 from lakehouse.landing.manifest import INGESTED, load_manifest
 from lakehouse.storage import LakeFileSystem, LakeStore
-from lakehouse_tests.conftest import DAILY, SAMPLE, resources_for
+from lakehouse_tests.conftest import DAILY, RUN_COLUMNS, SAMPLE, asset_named, resources_for
 from lakehouse_tests.test_sensors import BRONZE, age_tree, tick
 
 EVENTS = SOURCES["app_events"]
@@ -143,3 +145,94 @@ def test_todays_files_are_appended_batch_by_batch_exactly_once(
         assert INGEST_TAG not in rewrite.tags
         materialize(rewrite.tags)
         assert accounted() == lines_in(sample[1:7])
+
+
+def _events(*events: tuple[str, str]) -> bytes:
+    """JSON lines of (event_id, device) events stamped early today (`bad` devices are
+    quarantined)."""
+    stamp = dt.datetime.combine(dt.date.fromisoformat(TODAY), dt.time(0, 0, 1), dt.UTC)
+    lines = [
+        json.dumps(
+            {
+                "event_id": event_id,
+                "user_id": "C0000001",
+                "event_type": "page_view",
+                "event_ts": stamp.isoformat(),
+                "device": device,
+                "app_version": "3.3.0",
+                "latency_ms": 20,
+            }
+        )
+        for event_id, device in events
+    ]
+    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+
+
+def test_a_silver_day_takes_only_the_new_rows_and_equals_a_recomputation(tmp_path: Path) -> None:
+    """A round that follows new bronze rows appends to today's silver only the events it lacks
+    (with their rejects to quarantine), and the day equals one recomputed from all of bronze;
+    where appending could not equal it (a copy of a kept event that arrived before it), the
+    day is recomputed."""
+    silver = asset_named("silver", "app_events")
+    today = tmp_path / "landing" / "app_events" / TODAY
+    today.mkdir(parents=True)
+    keys = {"event_id", "_source_file", "_source_line"}
+
+    def day(spec, root: Path = tmp_path) -> pl.DataFrame:
+        frame = LakeStore.local(root / "lake").scan(spec, [TODAY]).collect()
+        return frame.drop(RUN_COLUMNS & set(frame.columns)).sort(sorted(keys & set(frame.columns)))
+
+    with dg.instance_for_test() as instance:
+
+        def land(name: str, data: bytes) -> None:
+            (today / name).write_bytes(data)
+            age_tree(tmp_path / "landing")
+            [request] = tick(tmp_path, instance, "app_events").run_requests
+            assert dg.materialize(
+                [BRONZE["app_events"]],
+                partition_key=TODAY,
+                resources=resources_for(tmp_path),
+                instance=instance,
+                tags=request.tags,
+            ).success
+
+        def follow(tags: dict[str, str], root: Path = tmp_path) -> int:
+            result = dg.materialize(
+                [silver], partition_key=TODAY, resources=resources_for(root), tags=tags
+            )
+            assert result.success
+            [materialization] = result.asset_materializations_for_node(silver.node_def.name)
+            return materialization.metadata.get(
+                "partitions_appended_to", dg.IntMetadataValue(-1)
+            ).value
+
+        def equals_recomputed() -> None:
+            twin = tmp_path / "twin"
+            shutil.rmtree(twin, ignore_errors=True)
+            shutil.copytree(tmp_path / "lake", twin / "lake")
+            assert follow({}, twin) == -1
+            for spec in (tables.SILVER_APP_EVENTS, tables.SILVER_APP_EVENTS_QUARANTINE):
+                assert day(spec).equals(day(spec, twin)), spec.qualified_name
+
+        land("events-0010.jsonl.gz", _events(("e1", "ios"), ("e2", "web"), ("e2", "web")))
+        assert follow({NEW_ROWS_TAG: "true"}) == 0, "no watermark yet: computed whole"
+        assert day(tables.SILVER_APP_EVENTS)["event_id"].to_list() == ["e1", "e2"]
+
+        # New events, a copy of a kept one arriving later, a copy within the batch, a bad row.
+        batch = [("e3", "ios"), ("e1", "ios"), ("e4", "android"), ("e4", "android")]
+        land("events-0020.jsonl.gz", _events(*batch, ("e5", "toaster")))
+        assert follow({NEW_ROWS_TAG: "true"}) == 1, "appended to"
+        assert sorted(day(tables.SILVER_APP_EVENTS)["event_id"]) == ["e1", "e2", "e3", "e4"]
+        assert day(tables.SILVER_APP_EVENTS_QUARANTINE)["event_id"].to_list() == ["e5"]
+        equals_recomputed()
+        # Nothing new since: the day is computed whole, to the same rows.
+        assert follow({NEW_ROWS_TAG: "true"}) == 0
+        equals_recomputed()
+
+        # A file landing late whose name sorts first holds a copy of e3: that copy arrived
+        # first and must replace the kept one, which appending cannot do.
+        land("events-0001.jsonl.gz", _events(("e3", "ios"), ("e6", "web")))
+        assert follow({NEW_ROWS_TAG: "true"}) == 0, "recomputed"
+        kept = day(tables.SILVER_APP_EVENTS).filter(pl.col("event_id") == "e3")
+        assert kept["_source_file"].str.ends_with("events-0001.jsonl.gz").all()
+        equals_recomputed()

@@ -18,6 +18,10 @@ import dagster as dg
 
 AC = dg.AutomationCondition
 
+#: Run tag of runs that follow new bronze rows (automation's, a `--watch` round's): a silver day
+#: computed before takes only the rows appended since (`quality.audited.publish_new_rows`).
+NEW_ROWS_TAG = "lakehouse/new_rows"
+
 
 def follow_updates(ignore: Sequence[dg.AssetKey] = ()) -> dg.AutomationCondition:
     """Request a partition once any partition it reads was updated since it was last handled,
@@ -37,6 +41,7 @@ def automation_sensor(interval_seconds: int) -> dg.AutomationConditionSensorDefi
         "lakehouse_automation",
         target=dg.AssetSelection.all(),
         minimum_interval_seconds=interval_seconds,
+        run_tags={NEW_ROWS_TAG: "true"},
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Brings silver and gold partitions up to date after bronze changes.",
     )

@@ -12,10 +12,11 @@ from typing import Any
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
+from deltalake import Transaction
 from duckdb import DuckDBPyConnection
 
 from lakehouse import partitions, tables
-from lakehouse.defs.automation import follow_updates
+from lakehouse.defs.automation import NEW_ROWS_TAG, follow_updates
 from lakehouse.defs.publishing import (
     asset_attributes,
     asset_key,
@@ -26,7 +27,12 @@ from lakehouse.defs.publishing import (
 from lakehouse.defs.quality_gate import QualityGate, check_specs
 from lakehouse.defs.resources import LakeResource
 from lakehouse.partitions import Partitioning
-from lakehouse.quality.audited import accounting_metadata, publish_cleaned
+from lakehouse.quality.audited import (
+    accounting_metadata,
+    publish_cleaned,
+    publish_new_rows,
+    watermark_id,
+)
 from lakehouse.quality.evaluate import (
     ERROR,
     QUARANTINE,
@@ -67,6 +73,7 @@ def gated_publish(
     quarantine: TableSpec,
     key: str | None,
     parts: Sequence[Cleaned],
+    watermark: Transaction | None = None,
 ) -> tuple[PublishedPartition, dict[str, int]]:
     """`publish_cleaned` of the gate's table with its checks; the partition is recorded as
     published."""
@@ -78,6 +85,7 @@ def gated_publish(
         key,
         parts,
         lambda outcomes: gate.check(key, outcomes),
+        watermark,
     )
     gate.published_partition(published, accounting_metadata([counts]))
     return published, counts
@@ -129,24 +137,48 @@ def _daily_cleaned_asset(
         gate = QualityGate(context, spec, store)
         lookups = [store.scan(lookup)] if lookup is not None else []
 
+        new_rows_only = in_parts and context.run.tags.get(NEW_ROWS_TAG) == "true"
+
+        def cleaned(key: str) -> Callable[[pl.LazyFrame], Cleaned]:
+            day = partitions.day(key)
+            return lambda source: transform(source, day, first, LATE_DAYS, now, *lookups)
+
         def steps(con: DuckDBPyConnection) -> Iterator[Any]:
-            published, counts = [], []
+            published, counts, appended = [], [], 0
             for key in partition_keys(context):
-                sources = (
-                    store.scan_in_parts(upstream, window(key))
-                    if in_parts
-                    else [store.scan(upstream, window(key))]
-                )
-                parts = [
-                    transform(source, partitions.day(key), first, LATE_DAYS, now, *lookups)
-                    for source in sources
-                ]
-                result, count = gated_publish(gate, con, quarantine, key, parts)
-                published.append(result)
-                counts.append(count)
-            yield dg.MaterializeResult(
-                metadata=published_metadata(spec, published, accounting_metadata(counts))
-            )
+                check = lambda outcomes, key=key: gate.check(key, outcomes)  # noqa: E731
+                done = None
+                if new_rows_only:
+                    done = publish_new_rows(
+                        store,
+                        con,
+                        spec,
+                        quarantine,
+                        key,
+                        upstream,
+                        window(key),
+                        cleaned(key),
+                        check,
+                    )
+                if done is not None:
+                    gate.published_partition(done[0], accounting_metadata([done[1]]))
+                    appended += 1
+                else:
+                    sources, mark = [store.scan(upstream, window(key))], None
+                    bronze = store.delta_table(upstream) if in_parts else None
+                    if bronze is not None:
+                        # Read at one version, recorded with the day: where new rows start.
+                        reading = bronze.version()
+                        sources = store.scan_in_parts(upstream, window(key), version=reading)
+                        mark = Transaction(watermark_id(upstream, key), reading)
+                    parts = [cleaned(key)(source) for source in sources]
+                    done = gated_publish(gate, con, quarantine, key, parts, mark)
+                published.append(done[0])
+                counts.append(done[1])
+            metadata = accounting_metadata(counts)
+            if new_rows_only:
+                metadata["partitions_appended_to"] = appended
+            yield dg.MaterializeResult(metadata=published_metadata(spec, published, metadata))
             yield from gate.results()
 
         with duckdb.get_connection() as con:

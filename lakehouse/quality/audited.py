@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
+from deltalake import Transaction
 from duckdb import DuckDBPyConnection
 
 from lakehouse.quality.evaluate import Outcome, audit_batches, quarantine_outcome
@@ -20,6 +21,7 @@ from lakehouse.scratch import scratch_folder, scratch_writer
 from lakehouse.staging import duplicated_rows, stage_sorted
 from lakehouse.storage import (
     ROW_GROUP_ROWS,
+    AppendOnce,
     LakeStore,
     PublishedPartition,
     Quarantine,
@@ -84,10 +86,12 @@ def publish_cleaned(
     key: str | None,
     parts: Sequence[Cleaned],
     check: Check,
+    watermark: Transaction | None = None,
 ) -> tuple[PublishedPartition, dict[str, int]]:
     """Write-audit-publish one partition of a cleaned table (`publish_audited`): the audit
     first refuses rows that vanished (row accounting), then `check`s the pandera model and
     the quarantine rate on the staged files. Returns what was published and its counts.
+    `watermark` is committed with the partition (see `publish_new_rows`).
 
     `parts` together make the partition. With `keep_first` (large tables) each part is computed
     on its own and appended to scratch files, and DuckDB deduplicates and sorts the clean rows
@@ -113,18 +117,110 @@ def publish_cleaned(
             }
             rejects = lambda: rejected  # noqa: E731
 
-        def audit(staged: StagedPartition, rejected: StagedPartition | None) -> Sequence[Outcome]:
-            assert rejected is not None
-            counts.update(rows_out=staged.rows, quarantined=rejected.rows)
-            accounting = accounting_metadata([counts])
-            if not accounting["balanced"]:
-                raise RowAccountingError(
-                    f"{spec.qualified_name}: row accounting does not balance {accounting}; "
-                    "nothing was published"
-                )
-            return check(audit_with_rejects(store, con, staged, rejected, counts["rows_in"]))
+        audit = _accounted_audit(store, con, spec, counts, check)
+        result = publish_audited(
+            store, spec, key, clean, audit, Quarantine(quarantine, rejects), watermark=watermark
+        )
+    return result.published, counts
 
-        result = publish_audited(store, spec, key, clean, audit, Quarantine(quarantine, rejects))
+
+def _accounted_audit(
+    store: LakeStore,
+    con: DuckDBPyConnection,
+    spec: TableSpec,
+    counts: dict[str, int],
+    check: Check,
+) -> Callable[[StagedPartition, StagedPartition | None], Sequence[Outcome]]:
+    """The audit of a cleaned partition: its rows accounted for (`counts` gains rows_out and
+    quarantined), then `check` of the pandera model and the quarantine rate."""
+
+    def audit(staged: StagedPartition, rejected: StagedPartition | None) -> Sequence[Outcome]:
+        assert rejected is not None
+        counts.update(rows_out=staged.rows, quarantined=rejected.rows)
+        accounting = accounting_metadata([counts])
+        if not accounting["balanced"]:
+            raise RowAccountingError(
+                f"{spec.qualified_name}: row accounting does not balance {accounting}; "
+                "nothing was published"
+            )
+        return check(audit_with_rejects(store, con, staged, rejected, counts["rows_in"]))
+
+    return audit
+
+
+def watermark_id(upstream: TableSpec, key: str) -> str:
+    """The application transaction whose version is the `upstream` version partition `key`
+    was computed from."""
+    return f"{key} computed from {upstream.qualified_name}"
+
+
+def publish_new_rows(
+    store: LakeStore,
+    con: DuckDBPyConnection,
+    spec: TableSpec,
+    quarantine: TableSpec,
+    key: str,
+    upstream: TableSpec,
+    upstream_keys: Sequence[str],
+    transform: Callable[[pl.LazyFrame], Cleaned],
+    check: Check,
+) -> tuple[PublishedPartition, dict[str, int]] | None:
+    """Bring a partition of a table deduplicated by `keep_first` up to date from the rows
+    appended to its upstream partitions since it was last computed, instead of recomputing it
+    from all of them (a micro-batch's cost then follows the batch, not the day so far).
+
+    The partition's watermark is the upstream version it was computed from, a Delta
+    application transaction committed with it. The new rows are cleaned by `transform`, the
+    first arrival of each key kept, and those whose key the partition lacks are appended (with
+    the rejects appended to quarantine) through the same audit as a recomputation, with the
+    new watermark. The result equals a recomputation; where it could not, None is returned and
+    the caller recomputes: no watermark yet, an earlier attempt that committed its quarantine
+    but not the table, upstream rewritten or compacted since, no new rows, or a new row that
+    arrived before the copy the partition kept (files landing out of order).
+    """
+    mark = watermark_id(upstream, key)
+    since = store.transaction_version(spec, mark)
+    if since == 0 or store.transaction_version(quarantine, mark) > since:
+        return None
+    reading = store.delta_table(upstream).version()
+    new_rows = store.appended_since(upstream, since, upstream_keys)
+    if new_rows is None:
+        return None
+    cleaned = transform(new_rows.lazy())
+    keep = cleaned.keep_first
+    assert keep is not None, f"{spec.qualified_name}: publish_new_rows needs keep_first"
+    clean, rejects, count_frame = pl.collect_all(
+        [spec.conform(cleaned.clean), quarantine.conform(cleaned.quarantined), cleaned.counts]
+    )
+    order = [keep.key, *keep.prefer]
+    first = clean.sort(list(keep.prefer)).unique(keep.key, keep="first", maintain_order=True)
+    kept = (
+        store.scan(spec, [key])
+        .select(order)
+        .filter(pl.col(keep.key).is_in(first[keep.key].implode()))
+        .collect()
+    )
+    rivals = pl.concat([kept.with_columns(new=False), first.select(order).with_columns(new=True)])
+    winners = rivals.sort(list(keep.prefer)).unique(keep.key, keep="first", maintain_order=True)
+    if winners.filter(pl.col("new") & pl.col(keep.key).is_in(kept[keep.key].implode())).height:
+        return None
+    fresh = first.join(kept.select(keep.key), on=keep.key, how="anti")
+    counts = {
+        "rows_in": int(count_frame["rows_in"].item()),
+        "duplicates": clean.height - fresh.height,
+        "removed_other": 0,
+    }
+    audit = _accounted_audit(store, con, spec, counts, check)
+    result = publish_audited(
+        store,
+        spec,
+        key,
+        fresh,
+        audit,
+        Quarantine(quarantine, lambda: rejects),
+        once=AppendOnce(mark, reading),
+    )
+    assert result.published is not None  # the watermark was below `reading`: not committed yet
     return result.published, counts
 
 

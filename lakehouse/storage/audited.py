@@ -10,12 +10,14 @@ previous version.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import polars as pl
 import pyarrow as pa
+from deltalake import Transaction
 
 from lakehouse.storage.store import LakeStore, PublishedPartition, StagedPartition
 from lakehouse.table_spec import TableSpec
@@ -59,14 +61,18 @@ def publish_audited(
     audit: Callable[[StagedPartition, StagedPartition | None], T],
     quarantine: Quarantine | None = None,
     once: AppendOnce | None = None,
+    watermark: Transaction | None = None,
 ) -> Audited[T]:
     """Stage `clean` (or take files already staged), stage the rejects, audit, then commit
     quarantine and table; nothing is committed if anything raises. With `once`, the rows are
     appended to the partition rather than replacing it, each table skipping the batch if it
-    already has it."""
+    already has it. `watermark` is recorded with the table's commit (an application
+    transaction: how far into its input the partition was computed)."""
     staged: list[StagedPartition] = []
     try:
         table = clean if isinstance(clean, StagedPartition) else store.stage(spec, key, clean)
+        if watermark is not None:
+            table = dataclasses.replace(table, watermark=watermark)
         staged.append(table)
         rejected = None
         if quarantine is not None:

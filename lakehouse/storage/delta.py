@@ -157,15 +157,15 @@ def commit_properties(
     run_id: str | None,
     extra: Mapping[str, object] | None = None,
     retries: int = COMMIT_RETRIES,
-    once: Transaction | None = None,
+    transactions: Sequence[Transaction] = (),
 ) -> CommitProperties:
     """What every lakehouse commit carries: its operation and run, and delta-rs's retries;
-    with `once`, Delta's application transaction (app id and version) that makes it
-    idempotent (see `LakeStore.append_once`)."""
+    with `transactions`, Delta application transactions (app id and version): what makes an
+    append idempotent (see `LakeStore.append_once`) and records a partition's watermark."""
     return CommitProperties(
         custom_metadata=commit_metadata(operation, run_id, extra),
         max_commit_retries=retries,
-        app_transactions=[once] if once is not None else None,
+        app_transactions=list(transactions) or None,
     )
 
 
@@ -185,7 +185,7 @@ def commit_files(
     operation: str,
     run_id: str | None = None,
     retry: bool = True,
-    once: Transaction | None = None,
+    transactions: Sequence[Transaction] = (),
 ) -> None:
     """One transaction adding `files`. With `replace_keys`, the live files of those partitions
     (the whole table for [None]) are removed in the same commit; without, the files are
@@ -196,7 +196,8 @@ def commit_files(
         "lakehouse.rows": sum(file.rows for file in files),
         "lakehouse.partitions": describe_keys(written),
     }
-    properties = commit_properties(operation, run_id, summary, COMMIT_RETRIES if retry else 0, once)
+    retries = COMMIT_RETRIES if retry else 0
+    properties = commit_properties(operation, run_id, summary, retries, transactions)
     hooks = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=True)
     partition_by = [spec.partition_column] if spec.partition_column else None
     # One modification time for the files of one commit: maintenance tells a partition one

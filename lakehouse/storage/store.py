@@ -74,6 +74,9 @@ class StagedPartition:
     rows: int
     bytes: int
     added: tuple[delta.AddedFile, ...] = ()
+    #: A Delta application transaction the commit records with the files: how far into its
+    #: input the partition was computed (see `appended_since`).
+    watermark: delta.Transaction | None = None
 
 
 @dataclass(frozen=True)
@@ -325,9 +328,11 @@ class LakeStore:
             entry.path for _, entry in self._live_files(spec, keys, version=version, as_of=as_of)
         ]
 
-    def file_entries(self, spec: TableSpec, keys: Iterable[str] | None = None) -> list[FileEntry]:
+    def file_entries(
+        self, spec: TableSpec, keys: Iterable[str] | None = None, *, version: int | None = None
+    ) -> list[FileEntry]:
         """Like `files`, with each file's size and modification time."""
-        return [entry for _, entry in self._live_files(spec, keys)]
+        return [entry for _, entry in self._live_files(spec, keys, version=version)]
 
     def files_by_partition(
         self, spec: TableSpec, *, version: int | None = None
@@ -492,6 +497,7 @@ class LakeStore:
         stops the commit, their files are deleted."""
         try:
             table = table or self._writable_table(spec)
+            marks = [part.watermark for part in staged if part.watermark is not None]
             delta.commit_files(
                 table,
                 spec,
@@ -500,7 +506,7 @@ class LakeStore:
                 operation=operation,
                 run_id=self.run_id,
                 retry=retry,
-                once=once,
+                transactions=[*marks, *([once] if once is not None else [])],
             )
         except BaseException:
             for part in staged:
@@ -576,7 +582,7 @@ class LakeStore:
                         operation="append",
                         run_id=self.run_id,
                         retry=False,
-                        once=once,
+                        transactions=[once],
                     )
                 except delta.CommitFailedError:
                     if attempt == delta.COMMIT_ATTEMPTS - 1:
@@ -589,6 +595,33 @@ class LakeStore:
             self.discard(staged)
             raise
         raise AssertionError("unreachable: the last attempt raises")
+
+    def appended_since(
+        self, spec: TableSpec, version: int, keys: Sequence[str]
+    ) -> pl.DataFrame | None:
+        """The rows that the commits after `version` (up to the version this step reads)
+        appended to partitions `keys`, from Delta's change feed. None when there are none, or
+        when any of those commits did more than append (a rewrite, a compaction, a restore):
+        what changed is then not a list of new rows."""
+        table = self.delta_table(spec)
+        if table is None or table.version() <= version:
+            return None
+        commits = [c for c in table.history(table.version() - version) if c["version"] > version]
+        if any(
+            c.get("operation") != "WRITE"
+            or c.get("operationParameters", {}).get("mode") != "Append"
+            for c in commits
+        ):
+            return None
+        column = spec.partition_column
+        predicate = f"{column} IN ({', '.join(literal(key) for key in keys)})" if column else None
+        changes = table.load_cdf(
+            starting_version=version + 1, ending_version=table.version(), predicate=predicate
+        )
+        rows = pl.from_arrow(pa.table(changes))
+        if rows.height == 0:
+            return None
+        return rows.select(pl.col(name).cast(kind) for name, kind in spec.read_schema.items())
 
     def current_version(self, spec: TableSpec) -> int:
         """The table's version now (creating the table when it has none)."""
@@ -696,14 +729,20 @@ class LakeStore:
         self._delete_files(staged.files)
 
     def scan_in_parts(
-        self, spec: TableSpec, keys: Iterable[str], part_bytes: int = PART_BYTES
+        self,
+        spec: TableSpec,
+        keys: Iterable[str],
+        part_bytes: int = PART_BYTES,
+        *,
+        version: int | None = None,
     ) -> list[pl.LazyFrame]:
-        """Lazy frames over consecutive groups of the partitions' files, each up to `part_bytes`
-        of Parquet (a larger file stays alone): a step that handles one part at a time holds
-        one part's rows, whatever the partition's size. Never empty."""
+        """Lazy frames over consecutive groups of the partitions' files (at `version` when
+        given), each up to `part_bytes` of Parquet (a larger file stays alone): a step that
+        handles one part at a time holds one part's rows, whatever the partition's size.
+        Never empty."""
         parts: list[list[str]] = []
         size = 0
-        for entry in self.file_entries(spec, keys):
+        for entry in self.file_entries(spec, keys, version=version):
             if not parts or size + entry.size > part_bytes:
                 parts.append([])
                 size = 0
