@@ -217,6 +217,7 @@ def test_a_silver_day_takes_only_the_new_rows_and_equals_a_recomputation(tmp_pat
         land("events-0010.jsonl.gz", _events(("e1", "ios"), ("e2", "web"), ("e2", "web")))
         assert follow({NEW_ROWS_TAG: "true"}) == 0, "no watermark yet: computed whole"
         assert day(tables.SILVER_APP_EVENTS)["event_id"].to_list() == ["e1", "e2"]
+        first_version = LakeStore.local(tmp_path / "lake").current_version(tables.SILVER_APP_EVENTS)
 
         # New events, a copy of a kept one arriving later, a copy within the batch, a bad row.
         batch = [("e3", "ios"), ("e1", "ios"), ("e4", "android"), ("e4", "android")]
@@ -235,4 +236,18 @@ def test_a_silver_day_takes_only_the_new_rows_and_equals_a_recomputation(tmp_pat
         assert follow({NEW_ROWS_TAG: "true"}) == 0, "recomputed"
         kept = day(tables.SILVER_APP_EVENTS).filter(pl.col("event_id") == "e3")
         assert kept["_source_file"].str.ends_with("events-0001.jsonl.gz").all()
+        equals_recomputed()
+
+        # Silver restored to its first version: its watermark goes back with its rows, so the
+        # next round does not skip what bronze took since.
+        LakeStore.local(tmp_path / "lake").restore(tables.SILVER_APP_EVENTS, first_version)
+        assert day(tables.SILVER_APP_EVENTS)["event_id"].to_list() == ["e1", "e2"]
+        land("events-0030.jsonl.gz", _events(("e7", "web")))
+        follow({NEW_ROWS_TAG: "true"})
+        assert sorted(day(tables.SILVER_APP_EVENTS)["event_id"]) == [
+            f"e{n}" for n in (1, 2, 3, 4, 6, 7)
+        ]
+        equals_recomputed()
+        land("events-0040.jsonl.gz", _events(("e8", "web")))
+        assert follow({NEW_ROWS_TAG: "true"}) == 1
         equals_recomputed()

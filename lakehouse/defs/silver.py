@@ -31,7 +31,6 @@ from lakehouse.quality.audited import (
     accounting_metadata,
     publish_cleaned,
     publish_new_rows,
-    watermark_id,
 )
 from lakehouse.quality.evaluate import (
     ERROR,
@@ -48,6 +47,7 @@ from lakehouse.storage import (
     StagedPartition,
     literal,
     parquet_source,
+    watermark_id,
 )
 from lakehouse.table_spec import TableSpec
 from lakehouse.transforms.app_events import clean_app_events
@@ -170,7 +170,7 @@ def _daily_cleaned_asset(
                         # Read at one version, recorded with the day: where new rows start.
                         reading = bronze.version()
                         sources = store.scan_in_parts(upstream, window(key), version=reading)
-                        mark = Transaction(watermark_id(upstream, key), reading)
+                        mark = Transaction(watermark_id(key), reading)
                     parts = [cleaned(key)(source) for source in sources]
                     done = gated_publish(gate, con, quarantine, key, parts, mark)
                 published.append(done[0])

@@ -28,6 +28,7 @@ from lakehouse.storage import (
     StagedPartition,
     arrow_schema,
     publish_audited,
+    watermark_id,
 )
 from lakehouse.table_spec import TableSpec
 from lakehouse.transforms.rules import Cleaned
@@ -148,12 +149,6 @@ def _accounted_audit(
     return audit
 
 
-def watermark_id(upstream: TableSpec, key: str) -> str:
-    """The application transaction whose version is the `upstream` version partition `key`
-    was computed from."""
-    return f"{key} computed from {upstream.qualified_name}"
-
-
 def publish_new_rows(
     store: LakeStore,
     con: DuckDBPyConnection,
@@ -178,7 +173,7 @@ def publish_new_rows(
     but not the table, upstream rewritten or compacted since, no new rows, or a new row that
     arrived before the copy the partition kept (files landing out of order).
     """
-    mark = watermark_id(upstream, key)
+    mark = watermark_id(key)
     since = store.transaction_version(spec, mark)
     if since == 0 or store.transaction_version(quarantine, mark) > since:
         return None

@@ -13,6 +13,7 @@ from lakehouse.storage.store import (
     PartitionChanged,
     PublishedPartition,
     StagedPartition,
+    watermark_id,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "parquet_source",
     "publish_audited",
     "validate_day_key",
+    "watermark_id",
 ]

@@ -63,6 +63,12 @@ class PartitionChanged(RuntimeError):
     """A rewrite (maintenance) lost to a writer that changed the table since it was read."""
 
 
+def watermark_id(key: str | None) -> str:
+    """The Delta application transaction whose version is the version of its input that
+    partition `key` was computed from (see `quality.audited.publish_new_rows`)."""
+    return f"lakehouse.watermark/{key or 'table'}"
+
+
 @dataclass(frozen=True)
 class StagedPartition:
     """Verified files of one partition, written but not committed: no reader sees them yet."""
@@ -689,13 +695,24 @@ class LakeStore:
         return self.partition_dir(spec, key)
 
     def restore(self, spec: TableSpec, version: int) -> dict[str, object]:
-        """Roll the table back to `version` as a new commit (Delta restore)."""
+        """Roll the table back to `version` as a new commit (Delta restore). Partition
+        watermarks go back with the rows (a day restored was computed from older input), in
+        the same commit."""
         table = self.delta_table(spec)
         if table is None:
             raise ValueError(f"{spec.qualified_name} has never been written")
+        past = self.delta_table(spec, version=version)
+        keys: set[str | None] = {None}
+        if spec.partition_column is not None:
+            keys = {*self.partition_keys(spec), *self.partition_keys(spec, version=version)}
+        marks = []
+        for key in sorted(keys, key=str):
+            then = past.transaction_version(watermark_id(key)) or 0
+            if (table.transaction_version(watermark_id(key)) or 0) != then:
+                marks.append(delta.Transaction(watermark_id(key), then))
         return table.restore(
             version,
-            commit_properties=delta.commit_properties("restore", self.run_id),
+            commit_properties=delta.commit_properties("restore", self.run_id, transactions=marks),
         )
 
     def vacuum(
