@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from lakehouse.api.filters import BadRequest, Filter, partitions, where_clause
+from lakehouse.api.snapshots import Snapshot
 from lakehouse.catalog import duckdb_type
 from lakehouse.masking import select_list
 from lakehouse.storage import LakeStore, ident, literal
@@ -70,10 +71,36 @@ def _source(store: LakeStore, spec: TableSpec, files: Sequence[str]) -> str:
     return f"read_parquet({listed}, file_row_number = true, union_by_name = true{hive})"
 
 
+def page_columns(spec: TableSpec, columns: str | None) -> list[str]:
+    """The columns of `columns=a,b` (all the table's when None), checked."""
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else []
+    wanted = wanted or list(spec.read_schema)
+    unknown = [name for name in wanted if name not in spec.read_schema]
+    if unknown:
+        raise BadRequest(f"unknown columns {unknown} of {spec.qualified_name}")
+    return wanted
+
+
+def page_key(
+    spec: TableSpec,
+    version: int | None,
+    masked: bool,
+    columns: Sequence[str],
+    filters: Sequence[Filter],
+    limit: int,
+    cursor: Cursor | None,
+    fmt: str,
+) -> tuple:
+    """Everything a page's bytes depend on (filters in a canonical order: they are ANDed)."""
+    ordered = tuple(sorted((f.column, f.op, f.value) for f in filters))
+    return (spec.qualified_name, version, masked, tuple(columns), ordered, limit, cursor, fmt)
+
+
 def read_page(
     con: duckdb.DuckDBPyConnection,
     store: LakeStore,
     spec: TableSpec,
+    snapshot: Snapshot,
     *,
     columns: Sequence[str] | None,
     filters: Sequence[Filter],
@@ -82,21 +109,19 @@ def read_page(
     masked: bool,
 ) -> Page:
     """Plan and start one page: the next cursor is found first (a query of the row positions
-    alone), then the rows stream in batches from `con` (a cursor of its own)."""
+    alone), then the rows stream in batches from `con` (a cursor of its own). `snapshot` is
+    the table's version the page is read at (the cursor's, when there is one)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
     wanted = list(columns or spec.read_schema)
     unknown = [name for name in wanted if name not in spec.read_schema]
     if unknown:
         raise BadRequest(f"unknown columns {unknown} of {spec.qualified_name}")
-    version = cursor.version if cursor else store.newest_version(spec)
-    if version is None:
-        files: list[str] = []
-    else:
-        keys = None
-        if spec.partition_column and any(f.column == spec.partition_column for f in filters):
-            keys = partitions(spec, filters, store.partition_keys(spec, version=version))
-        files = store.files(spec, keys, version=version)
+    version = snapshot.version
+    keys = None
+    if spec.partition_column and any(f.column == spec.partition_column for f in filters):
+        keys = partitions(spec, filters, snapshot.keys())
+    files = snapshot.files_of(keys)
     root = store.table_dir(spec)
     if cursor is not None:
         start = posixpath.join(root, cursor.file)
