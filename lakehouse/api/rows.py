@@ -78,8 +78,9 @@ def _source(store: LakeStore, spec: TableSpec, files: Sequence[str]) -> str:
 def page_columns(spec: TableSpec, columns: str | None) -> list[str]:
     """The columns of `columns=a,b` (all the table's when None), checked."""
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else []
-    wanted = wanted or list(spec.read_schema)
-    unknown = [name for name in wanted if name not in spec.read_schema]
+    known = spec.read_schema  # built anew by each access: once here, not once per column
+    wanted = wanted or list(known)
+    unknown = [name for name in wanted if name not in known]
     if unknown:
         raise BadRequest(f"unknown columns {unknown} of {spec.qualified_name}")
     return wanted
@@ -117,8 +118,9 @@ def read_page(
     the table's version the page is read at (the cursor's, when there is one)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
-    wanted = list(columns or spec.read_schema)
-    unknown = [name for name in wanted if name not in spec.read_schema]
+    known = spec.read_schema
+    wanted = list(columns or known)
+    unknown = [name for name in wanted if name not in known]
     if unknown:
         raise BadRequest(f"unknown columns {unknown} of {spec.qualified_name}")
     version = snapshot.version
