@@ -9,14 +9,7 @@ on the version they lost to) and failed-attempt counts (so the limit is per proc
 
 from __future__ import annotations
 
-import os
-
 APP_FACTORY = "lakehouse.api.app:create_app"
-
-
-def default_workers() -> int:
-    """One process per core: the GIL keeps one process's Python on one core."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
 def serve(host: str, port: int, workers: int = 1) -> None:
