@@ -271,6 +271,12 @@ def _sql(args: argparse.Namespace) -> int:
     return sql_command(args.query, args.format, out, Lake(), as_of=args.as_of)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def _table(name: str):
     """A table argument: its declaration, or a usage error listing the known tables."""
     from lakehouse.tables import find_table
@@ -385,7 +391,7 @@ def _init_home(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from lakehouse.api.server import serve
 
-    serve(args.host, args.port)
+    serve(args.host, args.port, args.workers)
     return 0
 
 
@@ -561,6 +567,12 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="the read-only HTTP API (OpenAPI at /docs)")
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     serve.add_argument("--port", type=int, default=8088, help="default: 8088")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes accepting on the port (default: 1)",
+    )
     serve.set_defaults(handler=_serve)
 
     token = commands.add_parser("token", help="API tokens: create, list, revoke")

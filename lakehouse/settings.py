@@ -34,6 +34,7 @@ SCRATCH_DIR_ENV = "LAKEHOUSE_SCRATCH_DIR"
 RUN_START_TIMEOUT_ENV = "LAKEHOUSE_RUN_START_TIMEOUT_SECONDS"
 API_QUERY_TIMEOUT_ENV = "LAKEHOUSE_API_QUERY_TIMEOUT_SECONDS"
 API_AUDIT_FLUSH_ENV = "LAKEHOUSE_API_AUDIT_FLUSH_SECONDS"
+API_CACHE_MB_ENV = "LAKEHOUSE_API_CACHE_MB"
 
 
 def _positive_int(name: str, raw: str) -> int:
@@ -92,6 +93,15 @@ def api_audit_flush_seconds() -> float:
     """How often the API appends its buffered request log to the lake
     (`LAKEHOUSE_API_AUDIT_FLUSH_SECONDS`, default 5; also at shutdown)."""
     return _seconds(API_AUDIT_FLUSH_ENV, os.environ.get(API_AUDIT_FLUSH_ENV) or "5")
+
+
+def api_cache_bytes() -> int:
+    """Memory each API process may hold in encoded pages for repeated reads
+    (`LAKEHOUSE_API_CACHE_MB`, default 64; 0 turns the cache off)."""
+    raw = os.environ.get(API_CACHE_MB_ENV) or "64"
+    if not raw.isdigit():
+        raise ValueError(f"{API_CACHE_MB_ENV}={raw!r} is not a whole number of megabytes")
+    return int(raw) * 2**20
 
 
 def _seconds(name: str, raw: str) -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import polars as pl
+import psutil
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
@@ -439,3 +440,133 @@ def test_token_names_are_unique_and_roles_known(api):
         text=True,
     )
     assert missing.returncode == 2
+
+
+def test_a_new_commit_is_served_at_once_not_the_cached_page(api):
+    day = api.store.partition_keys(GOLD_FACT_SALES)[-1]
+    original = api.store.scan(GOLD_FACT_SALES, [day]).collect()
+    params = {"order_date": day, "limit": 100_000}
+    with api.analyst() as analyst:
+        first = analyst.get("/tables/gold.fact_sales/rows", params=params)
+        again = analyst.get("/tables/gold.fact_sales/rows", params=params)
+        assert again.headers["x-cache"] == "hit" and again.content == first.content
+        assert again.headers["etag"] == first.headers["etag"]
+        added = original.head(1).with_columns(pl.lit("ORDER-ADDED-BY-TEST").alias("order_id"))
+        api.store.append(GOLD_FACT_SALES, day, added)
+        try:
+            after = analyst.get("/tables/gold.fact_sales/rows", params=params)
+        finally:
+            api.store.publish(GOLD_FACT_SALES, day, original)  # the day as the other tests know it
+        restored = analyst.get("/tables/gold.fact_sales/rows", params=params)
+    assert after.headers["x-cache"] == "miss" and after.headers["etag"] != first.headers["etag"]
+    assert int(after.headers["x-table-version"]) > int(first.headers["x-table-version"])
+    ids = [row["order_id"] for row in after.json()["rows"]]
+    assert "ORDER-ADDED-BY-TEST" in ids and len(ids) == len(original) + 1
+    shown = [row["order_id"] for row in restored.json()["rows"]]
+    assert sorted(shown) == sorted(original["order_id"])
+
+
+def test_etag_answers_304_until_the_query_or_role_changes(api):
+    day = api.store.partition_keys(GOLD_FACT_SALES)[0]
+    params = {"order_date": day, "limit": 10}
+    path = "/tables/gold.fact_sales/rows"
+    with api.analyst() as analyst, api.engineer() as engineer:
+        tag = analyst.get(path, params=params).headers["etag"]
+        unchanged = analyst.get(path, params=params, headers={"If-None-Match": tag})
+        other_tag = analyst.get(path, params=params, headers={"If-None-Match": '"other"'})
+        as_csv = analyst.get(path, params={**params, "format": "csv"})
+        fewer = analyst.get(path, params={**params, "limit": 9})
+        unmasked = engineer.get(path, params=params, headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged.headers["etag"] == tag
+    assert other_tag.status_code == 200 and len(other_tag.json()["rows"]) == 10
+    assert len({tag, as_csv.headers["etag"], fewer.headers["etag"]}) == 3
+    # Engineers see PII unmasked: another representation, never the analysts' tag.
+    assert unmasked.status_code == 200 and unmasked.headers["etag"] != tag
+
+    def audited_304() -> bool:
+        log = api.store.scan(GOVERNANCE_API_REQUESTS).collect()
+        return not log.filter((pl.col("status") == 304) & (pl.col("role") == "analyst")).is_empty()
+
+    wait_for(audited_304, 30, "the 304 in the audit log")
+
+
+def test_page_cache_keeps_to_its_byte_budget():
+    from lakehouse.api.cache import CachedPage, PageCache
+
+    cache = PageCache(800)  # pages of at most 100 bytes are kept
+    for number in range(10):
+        assert cache.put(("page", number), CachedPage(b"x" * 100, 1, ()))
+    assert cache.size == 800 and len(cache) == 8
+    assert cache.get(("page", 0)) is None and cache.get(("page", 1)) is None
+    assert cache.get(("page", 2)) is not None  # now the most recently used
+    cache.put(("page", 10), CachedPage(b"y" * 100, 1, ()))
+    assert cache.get(("page", 2)) is not None and cache.get(("page", 3)) is None
+    assert not cache.put(("large",), CachedPage(b"z" * 101, 1, ()))
+    assert cache.get(("large",)) is None and cache.size <= 800
+
+
+def holds_connection(process: psutil.Process, port: int) -> bool:
+    """Whether `process` has an accepted connection on `port` open (not the shared listener)."""
+    return any(
+        c.laddr and c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED
+        for c in process.net_connections("tcp")
+    )
+
+
+def test_several_worker_processes_serve_and_audit(api):
+    env = {
+        **project_env(),
+        "LAKEHOUSE_DATA_DIR": str(api.root),
+        "LAKEHOUSE_API_AUDIT_FLUSH_SECONDS": "1",
+    }
+    token = create_token(env, "workers_test", "analyst")
+    port = free_port()
+    log_path = api.root / "workers.log"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "lakehouse.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    requests = 0
+    try:
+        wait_for_port(port, 60, "lakehouse serve --workers 2")
+        wait_for(
+            lambda: log_path.read_text().count("Application startup complete") == 2,
+            60,
+            "both workers' applications",
+        )
+        workers = [
+            child
+            for child in psutil.Process(server.pid).children()
+            if any(c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp"))
+        ]
+        assert len(workers) == 2
+        serving: set[int] = set()
+        clients = []
+        try:
+            # New connections, kept open, until each worker holds one (the kernel hands a
+            # connection to whichever process accepts first).
+            while serving != {worker.pid for worker in workers} and len(clients) < 200:
+                client = httpx.Client(
+                    base_url=f"http://127.0.0.1:{port}",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=60,
+                )
+                clients.append(client)
+                response = client.get("/tables/gold.fact_sales/rows", params={"limit": 5})
+                assert response.status_code == 200 and len(response.json()["rows"]) == 5
+                requests += 1
+                serving = {worker.pid for worker in workers if holds_connection(worker, port)}
+        finally:
+            for client in clients:
+                client.close()
+        assert serving == {worker.pid for worker in workers}
+    finally:
+        stop_tree(server)
+    assert log_path.read_text().count("Application shutdown complete") == 2
+    # Each process appended its own requests to the one audit table, none lost.
+    log = api.store.scan(GOVERNANCE_API_REQUESTS).collect()
+    assert log.filter(pl.col("token") == "workers_test").height == requests

@@ -96,6 +96,8 @@ def test_the_bench_harness_measures_everything_at_the_smoke_size(tmp_path: Path)
     assert api["clients"] == size.api_clients and api["requests"] > api["clients"]
     assert api["errors"] == 0, api["first_errors"]
     assert 0 < api["p50_ms"] <= api["p95_ms"] and api["server_peak_rss_mb"] > 50
+    assert 0 < api["client_cpu_share"] < 1 and 0 < api["server_cpu_share"] < 1
+    assert 0 < api["cache_hits"] < api["requests"]  # the first reads of the page missed
 
     # Sessions read each event about once, plus the day after the range.
     assert 1.0 <= results["full_graph"]["sessions_windowed_per_event"] <= 1.6

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
+import anyio.to_thread
 import duckdb
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -15,13 +16,15 @@ from pydantic import BaseModel
 from lakehouse import settings
 from lakehouse.api.audit import AuditLog
 from lakehouse.api.auth import Authenticator, FailureLimiter
+from lakehouse.api.cache import CachedPage, PageCache, entity_tag, not_modified
 from lakehouse.api.filters import BadRequest, parse_filters, reserved_removed
 from lakehouse.api.formats import MEDIA_TYPES, encode
 from lakehouse.api.metrics import ApiMetrics, LakeCollector
 from lakehouse.api.roles import Caller
-from lakehouse.api.rows import DEFAULT_LIMIT, MAX_LIMIT, Cursor, read_page
+from lakehouse.api.rows import DEFAULT_LIMIT, MAX_LIMIT, Cursor, page_columns, page_key, read_page
 from lakehouse.api.runs import RunCollector
 from lakehouse.api.sandbox import run_query
+from lakehouse.api.snapshots import Snapshots
 from lakehouse.api.stats import TableStats
 from lakehouse.api.tokens import TokenStore
 from lakehouse.catalog import duckdb_type
@@ -88,7 +91,18 @@ def create_app(layout: settings.DataLayout | None = None) -> FastAPI:
     registry.register(runs)
     audit = AuditLog(store, settings.api_audit_flush_seconds())
     authenticate = Authenticator(TokenStore(layout.api), FailureLimiter())
-    reader = duckdb.connect(config={"autoinstall_known_extensions": False})
+    snapshots = Snapshots(store)
+    pages = PageCache(settings.api_cache_bytes())
+    reader = duckdb.connect(
+        config={
+            "autoinstall_known_extensions": False,
+            "memory_limit": settings.duckdb_memory_limit(),
+            "threads": settings.duckdb_threads(),
+            # Lake files are never rewritten in place (new files get new names): their
+            # footers can be kept between requests.
+            "parquet_metadata_cache": True,
+        }
+    )
     store.prepare_duckdb(reader)
     reader.execute("SET TimeZone = 'UTC'")
     query_timeout = settings.api_query_timeout_seconds()
@@ -171,7 +185,7 @@ def create_app(layout: settings.DataLayout | None = None) -> FastAPI:
         }
 
     @app.get("/tables/{table}/rows")
-    def table_rows(
+    async def table_rows(
         table: str,
         request: Request,
         caller: CallerDep,
@@ -181,7 +195,9 @@ def create_app(layout: settings.DataLayout | None = None) -> FastAPI:
         format: Literal["json", "csv", "parquet", "arrow"] = "json",
     ) -> Response:
         """A page of rows (`limit`, at most 100,000), streamed as JSON, CSV, Parquet or Arrow
-        IPC; the next page's cursor is in the `X-Next-Cursor` header (and JSON's body)."""
+        IPC; the next page's cursor is in the `X-Next-Cursor` header (and JSON's body). The
+        `ETag` names the table version and the query: send it back in `If-None-Match` to get
+        304 while the table has not changed."""
         started = time.perf_counter()
 
         def record(status: int, rows: int | None) -> None:
@@ -195,32 +211,49 @@ def create_app(layout: settings.DataLayout | None = None) -> FastAPI:
                 seconds=time.perf_counter() - started,
             )
 
-        con = reader.cursor()
         try:
             spec = readable(table, caller)
-            masked = spec.masks if caller.masked else {}
+            wanted = page_columns(spec, columns)
             params = reserved_removed(request.query_params.multi_items(), ROW_PARAMETERS)
-            page = read_page(
-                con,
-                store,
-                spec,
-                columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
-                filters=parse_filters(spec, params, masked),
-                limit=limit,
-                cursor=Cursor.decode(cursor) if cursor else None,
-                masked=caller.masked,
+            filters = parse_filters(spec, params, spec.masks if caller.masked else {})
+            at = Cursor.decode(cursor) if cursor else None
+            version = at.version if at else None
+            # Known without reading the log (a stat at most): answered here, on the event loop.
+            snapshot = snapshots.known(spec, version)
+            if snapshot is None and at is None:
+                snapshot = await anyio.to_thread.run_sync(snapshots.current, spec)
+            elif snapshot is None:
+                snapshot = await anyio.to_thread.run_sync(snapshots.at, spec, version)
+            key = page_key(
+                spec, snapshot.version, caller.masked, wanted, filters, limit, at, format
+            )
+            etag = entity_tag(key)
+            if not_modified(request.headers.get("if-none-match"), etag):
+                record(304, 0)
+                return Response(status_code=304, headers={"ETag": etag})
+            stored = pages.get(key)
+            if stored is not None:
+                record(200, stored.rows)
+                headers = {**dict(stored.headers), "ETag": etag, "X-Cache": "hit"}
+                return Response(stored.body, media_type=MEDIA_TYPES[format], headers=headers)
+            page, con = await anyio.to_thread.run_sync(
+                plan, spec, snapshot, wanted, filters, limit, at, caller.masked
             )
         except HTTPException as error:
-            con.close()
             record(error.status_code, None)
             raise
         except BadRequest:
-            con.close()
             record(400, None)
             raise
 
+        headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else {}
+        if page.version is not None:
+            headers["X-Table-Version"] = str(page.version)
+
         def body() -> Iterator[bytes]:
             count = 0
+            kept: list[bytes] | None = []  # the page's bytes while they may still be cached
+            size = 0
 
             def counted():
                 nonlocal count
@@ -230,7 +263,16 @@ def create_app(layout: settings.DataLayout | None = None) -> FastAPI:
 
             try:
                 head = {"table": spec.qualified_name, "next_cursor": page.next_cursor}
-                yield from encode(format, page.schema, counted(), head)
+                for chunk in encode(format, page.schema, counted(), head):
+                    if kept is not None:
+                        size += len(chunk)
+                        if size <= pages.largest:
+                            kept.append(chunk)
+                        else:
+                            kept = None  # too large to keep: streamed only
+                    yield chunk
+                if kept is not None:
+                    pages.put(key, CachedPage(b"".join(kept), count, tuple(headers.items())))
                 record(200, count)
             except GeneratorExit:
                 record(CLIENT_CLOSED, count)  # the client left mid-stream: rows sent so far
@@ -241,10 +283,31 @@ def create_app(layout: settings.DataLayout | None = None) -> FastAPI:
             finally:
                 con.close()
 
-        headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else {}
-        if page.version is not None:
-            headers["X-Table-Version"] = str(page.version)
-        return StreamingResponse(body(), media_type=MEDIA_TYPES[format], headers=headers)
+        return StreamingResponse(
+            body(),
+            media_type=MEDIA_TYPES[format],
+            headers={**headers, "ETag": etag, "X-Cache": "miss"},
+        )
+
+    def plan(spec, snapshot, wanted, filters, limit, at, masked):
+        """Start reading a page, in a worker thread (DuckDB plans and reads footers)."""
+        con = reader.cursor()
+        try:
+            page = read_page(
+                con,
+                store,
+                spec,
+                snapshot,
+                columns=wanted,
+                filters=filters,
+                limit=limit,
+                cursor=at,
+                masked=masked,
+            )
+        except BaseException:
+            con.close()
+            raise
+        return page, con
 
     @app.post("/query")
     def query(caller: CallerDep, payload: Annotated[QueryBody, Body()]) -> dict[str, object]:

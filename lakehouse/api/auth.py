@@ -45,13 +45,15 @@ class FailureLimiter:
 
 
 class Authenticator:
-    """The FastAPI dependency resolving `Authorization: Bearer <token>` to a `Caller`."""
+    """The FastAPI dependency resolving `Authorization: Bearer <token>` to a `Caller`. Run on
+    the event loop (a stat of the token file and a hash): a sync dependency would cost each
+    request a trip through the thread pool."""
 
     def __init__(self, tokens: TokenStore, limiter: FailureLimiter) -> None:
         self.tokens = tokens
         self.limiter = limiter
 
-    def __call__(self, request: Request) -> Caller:
+    async def __call__(self, request: Request) -> Caller:
         client = request.client.host if request.client else "unknown"
         if self.limiter.blocked(client):
             raise HTTPException(429, "too many failed attempts: try again later")

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
@@ -61,17 +62,51 @@ def _json_value(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+def _iso_times(column: pa.Array) -> pa.Array:
+    """Timestamps as `datetime.isoformat` prints them (microseconds only when not zero, UTC as
+    `+00:00`), computed by Arrow for the whole column."""
+    tz = column.type.tz
+    seconds = pc.strftime(
+        column.cast(pa.timestamp("s", tz=tz), safe=False), format="%Y-%m-%dT%H:%M:%S"
+    )
+    micros = pc.add(pc.multiply(pc.millisecond(column), 1000), pc.microsecond(column))
+    fraction = pc.utf8_lpad(pc.cast(micros, pa.string()), 6, "0")
+    text = pc.if_else(
+        pc.equal(micros, 0), seconds, pc.binary_join_element_wise(seconds, fraction, ".")
+    )
+    return pc.binary_join_element_wise(text, "+00:00", "") if tz else text
+
+
+def _json_column(column: pa.Array) -> pa.Array:
+    kind = column.type
+    if pa.types.is_decimal(kind) or pa.types.is_date(kind):
+        return pc.cast(column, pa.string())
+    if pa.types.is_timestamp(kind) and kind.tz in (None, "UTC", "Etc/UTC"):
+        return _iso_times(column)
+    return column  # converted value by value by `_json_value`
+
+
+def _json_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Decimals, dates and times as the strings JSON carries, converted by Arrow a batch at a
+    time: a Python object per value, then a callback to print it, was most of a page's cost."""
+    columns = [_json_column(column) for column in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
 def json_stream(
     schema: pa.Schema, batches: Iterable[pa.RecordBatch], head: dict[str, object]
 ) -> Iterator[bytes]:
-    """`{...head, "rows": [{...}, ...]}`, a batch at a time; decimals are strings, times ISO."""
+    """`{...head, "rows": [{...}, ...]}`, a batch at a time (one chunk per batch, not per
+    row); decimals are strings, times ISO."""
     opening = json.dumps(head)[:-1]
     yield (opening + (", " if head else "") + '"rows": [').encode()
     first = True
     for batch in batches:
-        for row in batch.to_pylist():
-            yield ((" " if first else ", ") + json.dumps(row, default=_json_value)).encode()
-            first = False
+        if batch.num_rows == 0:
+            continue
+        rows = json.dumps(_json_ready(batch).to_pylist(), default=_json_value)[1:-1]
+        yield ((" " if first else ", ") + rows).encode()
+        first = False
     yield b"]}"
 
 

@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from lakehouse.api.filters import BadRequest, Filter, partitions, where_clause
+from lakehouse.api.snapshots import Snapshot
 from lakehouse.catalog import duckdb_type
 from lakehouse.masking import select_list
 from lakehouse.storage import LakeStore, ident, literal
@@ -26,6 +27,10 @@ from lakehouse.table_spec import TableSpec
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 100_000
 BATCH_ROWS = 8192
+#: Pages of at most this many rows are read in one query and held whole; larger ones stream.
+WHOLE_PAGE_ROWS = 10_000
+#: The names the one-query page gives its row positions (not a column of any table).
+_FILE, _ROW = "_lakehouse_file", "_lakehouse_row"
 
 
 @dataclass(frozen=True)
@@ -70,10 +75,37 @@ def _source(store: LakeStore, spec: TableSpec, files: Sequence[str]) -> str:
     return f"read_parquet({listed}, file_row_number = true, union_by_name = true{hive})"
 
 
+def page_columns(spec: TableSpec, columns: str | None) -> list[str]:
+    """The columns of `columns=a,b` (all the table's when None), checked."""
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else []
+    known = spec.read_schema  # built anew by each access: once here, not once per column
+    wanted = wanted or list(known)
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise BadRequest(f"unknown columns {unknown} of {spec.qualified_name}")
+    return wanted
+
+
+def page_key(
+    spec: TableSpec,
+    version: int | None,
+    masked: bool,
+    columns: Sequence[str],
+    filters: Sequence[Filter],
+    limit: int,
+    cursor: Cursor | None,
+    fmt: str,
+) -> tuple:
+    """Everything a page's bytes depend on (filters in a canonical order: they are ANDed)."""
+    ordered = tuple(sorted((f.column, f.op, f.value) for f in filters))
+    return (spec.qualified_name, version, masked, tuple(columns), ordered, limit, cursor, fmt)
+
+
 def read_page(
     con: duckdb.DuckDBPyConnection,
     store: LakeStore,
     spec: TableSpec,
+    snapshot: Snapshot,
     *,
     columns: Sequence[str] | None,
     filters: Sequence[Filter],
@@ -82,21 +114,20 @@ def read_page(
     masked: bool,
 ) -> Page:
     """Plan and start one page: the next cursor is found first (a query of the row positions
-    alone), then the rows stream in batches from `con` (a cursor of its own)."""
+    alone), then the rows stream in batches from `con` (a cursor of its own). `snapshot` is
+    the table's version the page is read at (the cursor's, when there is one)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
-    wanted = list(columns or spec.read_schema)
-    unknown = [name for name in wanted if name not in spec.read_schema]
+    known = spec.read_schema
+    wanted = list(columns or known)
+    unknown = [name for name in wanted if name not in known]
     if unknown:
         raise BadRequest(f"unknown columns {unknown} of {spec.qualified_name}")
-    version = cursor.version if cursor else store.newest_version(spec)
-    if version is None:
-        files: list[str] = []
-    else:
-        keys = None
-        if spec.partition_column and any(f.column == spec.partition_column for f in filters):
-            keys = partitions(spec, filters, store.partition_keys(spec, version=version))
-        files = store.files(spec, keys, version=version)
+    version = snapshot.version
+    keys = None
+    if spec.partition_column and any(f.column == spec.partition_column for f in filters):
+        keys = partitions(spec, filters, snapshot.keys())
+    files = snapshot.files_of(keys)
     root = store.table_dir(spec)
     if cursor is not None:
         start = posixpath.join(root, cursor.file)
@@ -114,7 +145,25 @@ def read_page(
         )
         params += [start_path, start_path, cursor.row]
     source = f"FROM {_source(store, spec, files)}{where} ORDER BY filename, file_row_number"
+
+    def cursor_at(path: str, row: int) -> str:
+        relative = posixpath.relpath(_lake_path(store, files, path), root)
+        return Cursor(version, relative, int(row)).encode()
+
     try:
+        if limit <= WHOLE_PAGE_ROWS:
+            # One query reading the page and the row after it (the next cursor), held whole:
+            # at most WHOLE_PAGE_ROWS rows, and half the work of the two queries below.
+            table = con.sql(
+                f"SELECT filename AS {_FILE}, file_row_number AS {_ROW}, {select} {source} "
+                f"LIMIT {int(limit) + 1}",
+                params=params,
+            ).to_arrow_table()
+            next_cursor = None
+            if table.num_rows > limit:
+                next_cursor = cursor_at(table[_FILE][limit].as_py(), table[_ROW][limit].as_py())
+            rows = table.slice(0, limit).drop_columns([_FILE, _ROW])
+            return Page(rows.schema, iter(rows.to_batches(BATCH_ROWS)), next_cursor, version)
         following = con.execute(
             f"SELECT filename, file_row_number {source} LIMIT 1 OFFSET {int(limit)}", params
         ).fetchall()
@@ -123,11 +172,7 @@ def read_page(
         reader = reader.to_arrow_reader(BATCH_ROWS)
     except duckdb.ConversionException as error:
         raise BadRequest(f"a filter value does not fit its column: {error}") from error
-    next_cursor = None
-    if following:
-        path, row = following[0]
-        relative = posixpath.relpath(_lake_path(store, files, path), root)
-        next_cursor = Cursor(version, relative, int(row)).encode()
+    next_cursor = cursor_at(*following[0]) if following else None
     return Page(reader.schema, iter(reader), next_cursor, version)
 
 

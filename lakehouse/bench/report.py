@@ -331,6 +331,14 @@ def markdown(results: dict) -> str:
             f"- server RSS {api['server_idle_rss_mb']:.0f} MB idle, "
             f"{api['server_peak_rss_mb']:.0f} MB at its peak (`lakehouse/bench/api_load.py`)",
         ]
+        if "server_cpu_share" in api:
+            lines.append(
+                f"- {api.get('server_workers', 1)} server process(es), clients in "
+                f"{api.get('client_processes', 1)} processes; "
+                f"{api['cache_hits']:,} answers from the page cache; CPU of the "
+                f"{api['cpus']} cores: server {api['server_cpu_share']:.0%}, clients "
+                f"{api['client_cpu_share']:.0%}, anything else {api['other_cpu_share']:.0%}"
+            )
     return "\n".join(lines) + "\n"
 
 

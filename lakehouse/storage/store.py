@@ -51,6 +51,8 @@ from lakehouse.table_spec import TableSpec
 MAX_FILE_ROWS = 8 * ROW_GROUP_ROWS
 #: Parquet bytes a step reads at once when it works part by part (about 1.3M bronze events).
 PART_BYTES = 24 * 2**20
+#: (table, version) file listings a store keeps.
+LISTINGS_KEPT = 256
 #: Delta's default grace before vacuum deletes a file no version still needs (7 days).
 VACUUM_RETENTION_HOURS = 168
 
@@ -126,7 +128,8 @@ class LakeStore:
         self._deferred: dict[tuple[str, str | None], StagedPartition] | None = None
         #: The table objects maintenance rewrites go through (see `optimize`).
         self._rewriting: dict[str, DeltaTable] = {}
-        #: Live files by (table, version): a range step scans one table hundreds of times.
+        #: Live files by (table, version): a range step scans one table hundreds of times. The
+        #: oldest are forgotten past `LISTINGS_KEPT` (a long-lived reader sees many versions).
         self._listings: dict[tuple[str, int], list[tuple[str | None, FileEntry]]] = {}
 
     @classmethod
@@ -269,6 +272,9 @@ class LakeStore:
         if listing is None:
             listing = self._list_files(spec, table)
             self._listings[(spec.qualified_name, table.version())] = listing
+            while len(self._listings) > LISTINGS_KEPT:
+                with contextlib.suppress(StopIteration, KeyError):  # another thread's pop won
+                    self._listings.pop(next(iter(self._listings)))
         return self._of_keys(spec, listing, keys)
 
     @staticmethod
