@@ -177,10 +177,10 @@ def publish_new_rows(
     since = store.transaction_version(spec, mark)
     if since == 0 or store.transaction_version(quarantine, mark) > since:
         return None
-    reading = store.delta_table(upstream).version()
-    new_rows = store.appended_since(upstream, since, upstream_keys)
-    if new_rows is None:
+    appended = store.appended_since(upstream, since, upstream_keys)
+    if appended is None:
         return None
+    reading, new_rows = appended
     cleaned = transform(new_rows.lazy())
     keep = cleaned.keep_first
     assert keep is not None, f"{spec.qualified_name}: publish_new_rows needs keep_first"
@@ -193,7 +193,7 @@ def publish_new_rows(
         store.scan(spec, [key])
         .select(order)
         .filter(pl.col(keep.key).is_in(first[keep.key].implode()))
-        .collect()
+        .collect(engine="streaming")
     )
     rivals = pl.concat([kept.with_columns(new=False), first.select(order).with_columns(new=True)])
     winners = rivals.sort(list(keep.prefer)).unique(keep.key, keep="first", maintain_order=True)
@@ -215,7 +215,8 @@ def publish_new_rows(
         Quarantine(quarantine, lambda: rejects),
         once=AppendOnce(mark, reading),
     )
-    assert result.published is not None  # the watermark was below `reading`: not committed yet
+    if result.published is None:  # another run appended this batch meanwhile: recompute
+        return None
     return result.published, counts
 
 

@@ -12,6 +12,7 @@ local folder and `s3://`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import posixpath
@@ -573,10 +574,15 @@ class LakeStore:
         """Add the staged files to their partition in a commit that records application
         transaction `app_id` at `version`, unless the table already has that version of it
         (an earlier attempt committed this batch): then the files are discarded and None
-        returned. Delta's idempotent writes, as Structured Streaming's Delta sink does them."""
+        returned. Delta's idempotent writes, as Structured Streaming's Delta sink does them.
+        A batch without rows adds no file to a partition that has files (the commit still
+        records the transaction)."""
         spec = staged.spec
         once = delta.Transaction(app_id, version)
         try:
+            if staged.rows == 0 and self.files(spec, [staged.key] if staged.key else None):
+                self.discard(staged)
+                staged = dataclasses.replace(staged, files=(), added=(), bytes=0)
             for attempt in range(delta.COMMIT_ATTEMPTS):
                 table = self._writable_table(spec)
                 table.update_incremental()
@@ -610,15 +616,18 @@ class LakeStore:
 
     def appended_since(
         self, spec: TableSpec, version: int, keys: Sequence[str]
-    ) -> pl.DataFrame | None:
-        """The rows that the commits after `version` (up to the version this step reads)
-        appended to partitions `keys`, from Delta's change feed. None when there are none, or
-        when any of those commits did more than append (a rewrite, a compaction, a restore):
-        what changed is then not a list of new rows."""
+    ) -> tuple[int, pl.DataFrame] | None:
+        """The version read up to (the table's now), and the rows that the commits after
+        `version` appended to partitions `keys`, from Delta's change feed. None when there are
+        none, or when any of those commits did more than append (a rewrite, a compaction, a
+        restore): what changed is then not a list of new rows."""
         table = self.delta_table(spec)
-        if table is None or table.version() <= version:
+        if table is None:
             return None
-        commits = [c for c in table.history(table.version() - version) if c["version"] > version]
+        reading = table.version()
+        if reading <= version:
+            return None
+        commits = [c for c in table.history(reading - version) if c["version"] > version]
         if any(
             c.get("operation") != "WRITE"
             or c.get("operationParameters", {}).get("mode") != "Append"
@@ -628,12 +637,14 @@ class LakeStore:
         column = spec.partition_column
         predicate = f"{column} IN ({', '.join(literal(key) for key in keys)})" if column else None
         changes = table.load_cdf(
-            starting_version=version + 1, ending_version=table.version(), predicate=predicate
+            starting_version=version + 1, ending_version=reading, predicate=predicate
         )
         rows = pl.from_arrow(pa.table(changes))
         if rows.height == 0:
             return None
-        return rows.select(pl.col(name).cast(kind) for name, kind in spec.read_schema.items())
+        return reading, rows.select(
+            pl.col(name).cast(kind) for name, kind in spec.read_schema.items()
+        )
 
     def current_version(self, spec: TableSpec) -> int:
         """The table's version now (creating the table when it has none)."""
