@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from lakehouse.api.rows import Cursor
 from lakehouse.api.tokens import TokenStore
 from lakehouse.storage import LakeStore
 from lakehouse.tables import GOLD_DIM_CUSTOMER, GOLD_FACT_SALES, GOVERNANCE_API_REQUESTS
@@ -464,6 +465,30 @@ def test_a_new_commit_is_served_at_once_not_the_cached_page(api):
     assert "ORDER-ADDED-BY-TEST" in ids and len(ids) == len(original) + 1
     shown = [row["order_id"] for row in restored.json()["rows"]]
     assert sorted(shown) == sorted(original["order_id"])
+
+
+def test_a_cursor_whose_version_was_vacuumed_is_410_naming_the_fix(api):
+    day = api.store.partition_keys(GOLD_FACT_SALES)[1]
+    path, params = "/tables/gold.fact_sales/rows", {"order_date": day, "limit": 1}
+    rows = api.store.scan(GOLD_FACT_SALES, [day]).collect()
+    with api.analyst() as analyst:
+        cursor = analyst.get(path, params=params).headers["x-next-cursor"]
+        assert analyst.get(path, params={**params, "cursor": cursor}).status_code == 200
+        # The same rows republished, and the files of the cursor's version vacuumed.
+        api.store.publish(GOLD_FACT_SALES, day, rows)
+        assert api.store.vacuum(GOLD_FACT_SALES, retention_hours=0, dry_run=False)
+        # (A page read before stays served from memory: a new limit is read from files.)
+        expired = analyst.get(path, params={**params, "limit": 2, "cursor": cursor})
+        fresh = analyst.get(path, params=params)
+        forged = analyst.get(path, params={**params, "cursor": _cursor(10**6, "x.parquet", 0)})
+    assert expired.status_code == 410, expired.text
+    assert "vacuumed" in expired.json()["detail"] and "without a cursor" in expired.json()["detail"]
+    assert fresh.status_code == 200 and len(fresh.json()["rows"]) == 1
+    assert forged.status_code == 400
+
+
+def _cursor(version: int, file: str, row: int) -> str:
+    return Cursor(version, file, row).encode()
 
 
 def test_etag_answers_304_until_the_query_or_role_changes(api):

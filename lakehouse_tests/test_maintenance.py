@@ -18,6 +18,7 @@ from lakehouse.bench.workloads import write_tiny_orders
 from lakehouse.defs.maintenance import forget_in
 from lakehouse.maintenance import compaction
 from lakehouse.maintenance.run import maintain
+from lakehouse.ml import registry
 from lakehouse.partitions import day_range, range_tags
 from lakehouse.scratch import HOST, STAGING_DIR
 from lakehouse.storage import LakeStore
@@ -231,6 +232,30 @@ def test_vacuum_deletes_old_leftovers_only_and_never_a_live_file(tmp_path: Path)
     maintain(store, ["vacuum"], specs=[FACTS], grace=dt.timedelta(0))
     parquet = {str(p) for p in (lake / "gold").rglob("*.parquet") if "_delta_log" not in p.parts}
     assert parquet == live, "past the grace period only live files stay"
+
+
+def test_vacuum_deletes_models_never_promoted_past_grace_and_keeps_promoted_ones(
+    tmp_path: Path,
+) -> None:
+    store = LakeStore.local(tmp_path / "lake")
+    models = tmp_path / "lake" / "ml" / "sentiment_model"
+    old = time.time() - 8 * 86400
+    for version, promoted in (("v-promoted", True), ("v-failed", False), ("v-recent", False)):
+        registry.record(store, {"model_version": version, "promoted": promoted})
+    for version in ("v-promoted", "v-failed", "v-recent", "v-unrecorded"):
+        (models / version).mkdir(parents=True)
+        (models / version / "model.json").write_text("{}")
+        if version != "v-recent":
+            os.utime(models / version / "model.json", (old, old))
+    planned = maintain(store, ["vacuum"], specs=[], dry_run=True)
+    assert len(list(models.iterdir())) == 4, "a dry run changes nothing"
+    done = maintain(store, ["vacuum"], specs=[])
+    assert sorted(a.table for a in planned) == sorted(a.table for a in done)
+    assert sorted(a.table for a in done) == [
+        "ml/sentiment_model/v-failed",
+        "ml/sentiment_model/v-unrecorded",
+    ]
+    assert sorted(p.name for p in models.iterdir()) == ["v-promoted", "v-recent"]
 
 
 def test_the_maintenance_job_and_command_dry_run_change_nothing(tmp_path: Path) -> None:

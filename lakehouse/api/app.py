@@ -124,7 +124,7 @@ def create_app(layout: settings.DataLayout | None = None) -> FastAPI:
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, error: BadRequest):
-        return JSONResponse({"detail": str(error)}, status_code=400)
+        return JSONResponse({"detail": str(error)}, status_code=error.status)
 
     def readable(name: str, caller: Caller) -> TableSpec:
         spec = TABLES.get(name)
@@ -242,8 +242,8 @@ def create_app(layout: settings.DataLayout | None = None) -> FastAPI:
         except HTTPException as error:
             record(error.status_code, None)
             raise
-        except BadRequest:
-            record(400, None)
+        except BadRequest as error:
+            record(error.status, None)
             raise
 
         headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else {}

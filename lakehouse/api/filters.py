@@ -24,7 +24,15 @@ _COMPARE = {
 
 
 class BadRequest(ValueError):
-    """A request the caller must change: the message says how (served as 400)."""
+    """A request the caller must change: the message says how (served as `status`)."""
+
+    status = 400
+
+
+class CursorExpired(BadRequest):
+    """A cursor pinned to a version whose files vacuum has removed: start again without it."""
+
+    status = 410
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from lakehouse.api.filters import BadRequest, Filter, partitions, where_clause
-from lakehouse.api.snapshots import Snapshot
+from lakehouse.api.snapshots import Snapshot, check_files_kept
 from lakehouse.catalog import duckdb_type
 from lakehouse.masking import select_list
 from lakehouse.storage import LakeStore, ident, literal
@@ -132,6 +132,7 @@ def read_page(
     if cursor is not None:
         start = posixpath.join(root, cursor.file)
         files = [path for path in files if path >= start]
+        check_files_kept(store, spec, cursor.version, files)
     select = select_list(spec, wanted, masked)
     if not files:
         empty = con.sql(f"SELECT {select} FROM (SELECT {_typed_nulls(spec)}) WHERE false")

@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from lakehouse.api.filters import BadRequest, CursorExpired
 from lakehouse.storage import LakeStore
 from lakehouse.table_spec import TableSpec
 
@@ -109,7 +110,13 @@ class Snapshots:
             if key in self._pinned:
                 self._pinned.move_to_end(key)
                 return self._pinned[key]
-        snapshot = self._read(spec, version)
+        newest = self.current(spec).version
+        if newest is None or version > newest:
+            raise BadRequest("the cursor is not one this API returned")
+        try:
+            snapshot = self._read(spec, version)
+        except Exception as error:  # the version's log entry was cleaned up
+            raise CursorExpired(_expired(spec, version, error)) from error
         self._pin(spec.qualified_name, snapshot)
         return snapshot
 
@@ -136,3 +143,17 @@ class Snapshots:
             version,
             {key: tuple(entry.path for entry in entries) for key, entries in grouped.items()},
         )
+
+
+def _expired(spec: TableSpec, version: int, reason: object = "its files are gone") -> str:
+    return (
+        f"the cursor's version {version} of {spec.qualified_name} was vacuumed ({reason}): "
+        "page again from the start, without a cursor"
+    )
+
+
+def check_files_kept(store: LakeStore, spec: TableSpec, version: int, files: list[str]) -> None:
+    """A cursor's page reads its version's files: `CursorExpired` when vacuum removed them
+    (checked on the first, one `stat`), rather than a read error."""
+    if files and not store.fs.exists(files[0]):
+        raise CursorExpired(_expired(spec, version))

@@ -6,8 +6,8 @@ vacuum), then tells Dagster the partition is gone (wiped, not materialized). Vac
 per table, the files no version younger than the grace period needs (replaced, deleted, or left
 uncommitted by writers that died) are deleted, then a checkpoint is written and expired log
 entries go. Beside the tables it deletes scratch folders of dead steps, empty partition folders
-and temporary catalog files, once older than the grace period. A live file is never a
-candidate.
+temporary catalog files and sentiment models never promoted, once older than the grace
+period. A live file is never a candidate.
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import polars as pl
+
 from lakehouse.maintenance.actions import Action
+from lakehouse.ml import registry
 from lakehouse.scratch import HOLDER_NAME, STAGING_DIR
 from lakehouse.storage import LakeStore
 from lakehouse.storage.filesystem import FileEntry
@@ -105,6 +108,27 @@ def plan_vacuum(
         name = posixpath.basename(entry.path)
         if entry.is_file and name.startswith(".catalog.duckdb.") and entry.mtime_ns / 1e9 < horizon:
             found.append(Leftover(entry.path, False, entry.size, "unfinished catalog build"))
+    found += _unpromoted_models(store, horizon)
+    return found
+
+
+def _unpromoted_models(store: LakeStore, horizon: float) -> list[Leftover]:
+    """Sentiment model folders no promotion names, untouched for the grace period: trainings
+    that failed their checks, or were stopped before the registry recorded them. Promoted
+    versions stay: gold rows name the version that scored them."""
+    root = registry.model_folder(store)
+    if not store.fs.exists(root):
+        return []
+    promoted = set(registry.history(store).filter(pl.col("promoted"))["model_version"])
+    found = []
+    for entry in store.fs.list_dir(root):
+        if entry.is_file or posixpath.basename(entry.path) in promoted:
+            continue
+        files = [item for item in _walk(store, entry.path) if item.is_file]
+        newest = max((item.mtime_ns for item in files), default=entry.mtime_ns) / 1e9
+        if newest < horizon:
+            size = sum(item.size for item in files)
+            found.append(Leftover(entry.path, True, size, "sentiment model never promoted"))
     return found
 
 
