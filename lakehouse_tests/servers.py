@@ -55,7 +55,7 @@ def daemon_env(root: Path, home: Path) -> dict[str, str]:
         "DAGSTER_HOME": str(home),
         "LAKEHOUSE_DATA_DIR": str(root),
         "LAKEHOUSE_SETTLE_SECONDS": "0",
-        "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "2",
+        "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "5",
     }
 
 

@@ -62,10 +62,10 @@ SIZES: dict[str, BenchSize] = {
     "XS": BenchSize(
         name="XS",
         main=Dataset(2, 3_000),
-        scaling=_scaling(2, 3_000, 6_000),
+        scaling=_scaling(2, 1_500, 3_000),
         backfill_partitions=12,
         single_partition_runs=1,
-        incremental=Dataset(2, 2_000),
+        incremental=Dataset(1, 1_000),
         queries=Dataset(2, 3_000),
         query_repetitions=5,
         sensor_files=300,
