@@ -19,7 +19,7 @@ from lakehouse.landing.contract import SOURCES
 from lakehouse.landing.ingest import batch_app_id, ingest_day
 from lakehouse.landing.manifest import INGESTED, load_manifest
 from lakehouse.storage import LakeFileSystem, LakeStore
-from lakehouse_tests.conftest import DAILY, RUN_COLUMNS, SAMPLE, asset_named, resources_for
+from lakehouse_tests.conftest import DAILY, SAMPLE, asset_named, resources_for, table_contents
 from lakehouse_tests.test_sensors import BRONZE, age_tree, tick
 
 EVENTS = SOURCES["app_events"]
@@ -176,11 +176,10 @@ def test_a_silver_day_takes_only_the_new_rows_and_equals_a_recomputation(tmp_pat
     silver = asset_named("silver", "app_events")
     today = tmp_path / "landing" / "app_events" / TODAY
     today.mkdir(parents=True)
-    keys = {"event_id", "_source_file", "_source_line"}
 
     def day(spec, root: Path = tmp_path) -> pl.DataFrame:
-        frame = LakeStore.local(root / "lake").scan(spec, [TODAY]).collect()
-        return frame.drop(RUN_COLUMNS & set(frame.columns)).sort(sorted(keys & set(frame.columns)))
+        store = LakeStore.local(root / "lake")
+        return table_contents(store, {spec.qualified_name}, [TODAY])[spec.qualified_name]
 
     with dg.instance_for_test() as instance:
 

@@ -110,28 +110,20 @@ def json_stream(
     yield b"]}"
 
 
-def csv_stream(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+#: The Arrow writer of each binary format, opened on a file and a schema.
+WRITERS = {
+    "csv": pacsv.CSVWriter,
+    "parquet": lambda file, schema: pq.ParquetWriter(file, schema, compression="zstd"),
+    "arrow": ipc.new_stream,
+}
+
+
+def written_stream(
+    fmt: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]
+) -> Iterator[bytes]:
+    """What `fmt`'s writer writes, taken after its header and after each batch."""
     sink = _Chunks()
-    with pacsv.CSVWriter(pa.PythonFile(sink, mode="w"), schema) as writer:
-        yield sink.take()
-        for batch in batches:
-            writer.write_batch(batch)
-            yield sink.take()
-    yield sink.take()
-
-
-def parquet_stream(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
-    sink = _Chunks()
-    with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema, compression="zstd") as writer:
-        for batch in batches:
-            writer.write_batch(batch)
-            yield sink.take()
-    yield sink.take()
-
-
-def arrow_stream(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
-    sink = _Chunks()
-    with ipc.new_stream(pa.PythonFile(sink, mode="w"), schema) as writer:
+    with WRITERS[fmt](pa.PythonFile(sink, mode="w"), schema) as writer:
         yield sink.take()
         for batch in batches:
             writer.write_batch(batch)
@@ -146,6 +138,4 @@ def encode(
     body; other formats carry it in headers)."""
     if fmt == "json":
         return json_stream(schema, batches, head)
-    return {"csv": csv_stream, "parquet": parquet_stream, "arrow": arrow_stream}[fmt](
-        schema, batches
-    )
+    return written_stream(fmt, schema, batches)

@@ -146,7 +146,6 @@ def _daily_cleaned_asset(
         def steps(con: DuckDBPyConnection) -> Iterator[Any]:
             published, counts, appended = [], [], 0
             for key in partition_keys(context):
-                check = lambda outcomes, key=key: gate.check(key, outcomes)  # noqa: E731
                 done = None
                 if new_rows_only:
                     done = publish_new_rows(
@@ -158,7 +157,7 @@ def _daily_cleaned_asset(
                         upstream,
                         window(key),
                         cleaned(key),
-                        check,
+                        lambda outcomes, key=key: gate.check(key, outcomes),
                     )
                 if done is not None:
                     gate.published_partition(done[0], accounting_metadata([done[1]]))
