@@ -19,7 +19,9 @@ from lakehouse.tables import QUALITY_CHECK_RESULTS
 class TableStats:
     def __init__(self, store: LakeStore) -> None:
         self.store = store
-        self._cache: dict[tuple[str, int], dict[str, object]] = {}
+        #: Per table, the facts of the newest version seen (only the newest is asked for:
+        #: keeping every version would grow with each commit in a long-running server).
+        self._cache: dict[str, tuple[int, dict[str, object]]] = {}
         self._lock = threading.Lock()
         self._quality: tuple[int, pl.DataFrame] | None = None
 
@@ -29,10 +31,11 @@ class TableStats:
             table = self.store.delta_table(spec)
             if table is None:
                 return None
-            key = (spec.qualified_name, table.version())
-            if key not in self._cache:
-                self._cache[key] = self._read(spec, table)
-            return self._cache[key]
+            cached = self._cache.get(spec.qualified_name)
+            if cached is None or cached[0] != table.version():
+                cached = (table.version(), self._read(spec, table))
+                self._cache[spec.qualified_name] = cached
+            return cached[1]
 
     def _read(self, spec: TableSpec, table) -> dict[str, object]:
         entries = self.store.file_entries(spec)
