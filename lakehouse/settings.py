@@ -204,11 +204,14 @@ DAGSTER_YAML = """\
 # line to keep your own edits.
 telemetry:
   enabled: false
-# A run that fails is retried once by the daemon (steps reading landing files also retry
-# on their own, with backoff).
+# A run whose worker crashed, was killed or did not start in time is retried by the daemon,
+# up to 3 times (on a loaded machine a retry may itself time out starting). A failed step is
+# not: a failed quality gate fails the same way again; steps reading landing files retry on
+# their own, with backoff.
 run_retries:
   enabled: true
-  max_retries: 1
+  max_retries: 3
+  retry_on_asset_or_op_failure: false
 # Keep a large backfill from overloading the machine: at most 2 runs at a time, and at most
 # 2 steps of one layer (each asset's pool is its layer) at a time across all runs.
 # Runs are launched on this host's code servers and watched: a run whose process is gone

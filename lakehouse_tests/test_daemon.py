@@ -88,6 +88,22 @@ def test_sensors_ingest_everything_once_across_a_killed_daemon(
     assert events["event_id"].n_unique() == events.height == valid["event_id"].n_unique() > 0
 
 
+def describe_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    """One line per run for a time-out's message: what it computed, for which partitions, its
+    status, the run it retries and why it failed."""
+    tags = run.tags
+    partitions = tags.get("dagster/partition") or "..".join(
+        filter(None, (tags.get(f"dagster/asset_partition_range_{end}") for end in ("start", "end")))
+    )
+    assets = sorted(key.to_user_string() for key in run.asset_selection or ())
+    failure = ""
+    if run.status == dg.DagsterRunStatus.FAILURE:
+        records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        failure = " ".join(record.event_log_entry.message for record in records.records)
+    parent = tags.get("dagster/parent_run_id", "")[:8]
+    return f"{run.run_id[:8]} {run.status.value} {assets} {partitions} retry-of={parent} {failure}"
+
+
 def runs_in(instance: dg.DagsterInstance, *statuses: dg.DagsterRunStatus) -> list[dg.DagsterRun]:
     return list(instance.get_runs(filters=dg.RunsFilter(statuses=list(statuses))))
 
@@ -156,7 +172,7 @@ def test_a_built_lake_starts_a_quiet_daemon_that_recovers_runs_killed_with_it(
 
             def state() -> str:
                 runs = [
-                    (run.run_id[:8], run.status.value, sorted(run.tags.items()))
+                    describe_run(instance, run)
                     for run in instance.get_runs()
                     if run.run_id not in built_runs
                 ]

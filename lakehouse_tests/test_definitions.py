@@ -204,7 +204,9 @@ def test_the_generated_instance_config_is_valid(tmp_path: Path) -> None:
 
     home = ensure_dagster_home(tmp_path / "home")
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
+        # Crashed, killed and never-started runs are retried (3 times); failed steps are not.
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 3
+        assert not instance.run_retries_retry_on_asset_or_op_failure
         assert not instance.telemetry_enabled
         concurrency = instance.get_concurrency_config()
         assert concurrency.run_queue_config.max_concurrent_runs == 2

@@ -179,6 +179,7 @@ def rendered_instance(values: dict[str, Any]) -> dict[str, Any]:
         "run_retries": {
             "enabled": daemon["runRetries"]["enabled"],
             "max_retries": daemon["runRetries"]["maxRetries"],
+            "retry_on_asset_or_op_failure": daemon["runRetries"]["retryOnAssetOrOpFailure"],
         },
         "telemetry": {"enabled": values["telemetry"]["enabled"]},
         "concurrency": rendered_concurrency(values),
@@ -330,7 +331,9 @@ def test_the_chart_instance_is_valid_dagster_configuration(
         assert type(loaded) is dg.DagsterInstance  # no custom instance class
         assert loaded.get_concurrency_config().run_queue_config.max_concurrent_runs == 8
         assert type(loaded.run_coordinator) is dg.QueuedRunCoordinator
-        assert loaded.run_retries_max_retries == values["dagsterDaemon"]["runRetries"]["maxRetries"]
+        retries = values["dagsterDaemon"]["runRetries"]
+        assert loaded.run_retries_max_retries == retries["maxRetries"]
+        assert loaded.run_retries_retry_on_asset_or_op_failure == retries["retryOnAssetOrOpFailure"]
     assert configured_class(instance["run_launcher"]) is K8sRunLauncher
 
     # Each class's own schema, as the instance applies it when it loads the class.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from lakehouse.ml.lexicon import vader_probability
 
@@ -15,6 +14,8 @@ VADER_ROWS = 20_000
 
 def binary_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
     """Accuracy and F1 of "positive" at score >= 0.5, and ROC AUC (None with one class)."""
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score  # slow: see training
+
     predicted = scores >= 0.5
     both = len(np.unique(labels)) == 2
     return {

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from sklearn.linear_model import LogisticRegression
 
 from lakehouse.ml.features import featurize
 from lakehouse.ml.lexicon import Lexicon, default_lexicon
@@ -135,6 +134,10 @@ def _fit(
     idf = smooth_idf(df, documents)
     index = TermIndex.build(terms, lexicon)
     matrix = _design_matrix(batches, index, idf, lexicon, int(df.sum()))
+    # Imported here: scikit-learn takes over a second to import, and every run worker, code
+    # server and CLI call loads the definitions that import this module; only training needs it.
+    from sklearn.linear_model import LogisticRegression
+
     regression = LogisticRegression(C=c, solver="lbfgs", max_iter=2000, random_state=seed)
     regression.fit(matrix, labels)
     coef = regression.coef_[0].astype(np.float64)
