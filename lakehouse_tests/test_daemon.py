@@ -96,12 +96,15 @@ def describe_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
         filter(None, (tags.get(f"dagster/asset_partition_range_{end}") for end in ("start", "end")))
     )
     assets = sorted(key.to_user_string() for key in run.asset_selection or ())
-    failure = ""
-    if run.status == dg.DagsterRunStatus.FAILURE:
-        records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-        failure = " ".join(record.event_log_entry.message for record in records.records)
+    failure = failure_message(instance, run) if run.status == dg.DagsterRunStatus.FAILURE else ""
     parent = tags.get("dagster/parent_run_id", "")[:8]
     return f"{run.run_id[:8]} {run.status.value} {assets} {partitions} retry-of={parent} {failure}"
+
+
+def failure_message(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    """Why a failed run failed, from its RUN_FAILURE events."""
+    records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    return " ".join(record.event_log_entry.message for record in records.records)
 
 
 def runs_in(instance: dg.DagsterInstance, *statuses: dg.DagsterRunStatus) -> list[dg.DagsterRun]:
@@ -191,15 +194,7 @@ def test_a_built_lake_starts_a_quiet_daemon_that_recovers_runs_killed_with_it(
                 stop_tree(daemon, signal.SIGKILL)  # with the code server and runs it started
         runs = [run for run in instance.get_runs() if run.run_id not in built_runs]
         failed = [run for run in runs if run.status == dg.DagsterRunStatus.FAILURE]
-        messages = {
-            run.run_id: " ".join(
-                record.event_log_entry.message
-                for record in instance.get_records_for_run(
-                    run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
-                ).records
-            )
-            for run in failed
-        }
+        messages = {run.run_id: failure_message(instance, run) for run in failed}
         retried = {run.tags.get("dagster/parent_run_id"): run for run in runs}
     # The run killed with the daemon was failed as dead and retried successfully.
     assert failed, [(r.run_id, r.status) for r in runs]
